@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "oomctl",
+    products: [
+        .executable(name: "oomctl", targets: ["oomctl"]),
+        .library(name: "OOMKit", targets: ["OOMKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", exact: "1.8.1"),
+    ],
+    targets: [
+        // libsystemd (sd-journal); headers and pkg-config file from Debian's libsystemd-dev.
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // Tiny C shims for calls Swift cannot make directly (syscall(2)-only, variadic).
+        .target(name: "CLinux"),
+        .target(
+            name: "OOMKit",
+            dependencies: [
+                "CLinux",
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "OomctlCommands",
+            dependencies: [
+                "OOMKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "oomctl", dependencies: ["OomctlCommands"]),
+        .testTarget(name: "OOMKitTests", dependencies: ["OOMKit", "CLinux"]),
+        .testTarget(
+            name: "OomctlTests",
+            dependencies: ["OomctlCommands", "OOMKit", "CLinux"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,61 @@
+/// Parsing and printing of durations as people write them on a command line: `250ms`, `2s`,
+/// `1.5s`, `1m`, `1h`, `100us`; a bare number is seconds (as in systemd).
+extension Duration {
+    private static let units: [(suffix: String, nanoseconds: Int64)] = [
+        ("ns", 1), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000),
+        ("m", 60_000_000_000), ("min", 60_000_000_000), ("h", 3_600_000_000_000),
+    ]
+
+    /// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h`, `100us`, or a bare number of seconds.
+    public init(parsing text: some StringProtocol) throws(ParseError) {
+        let trimmed = text.trimmingASCIIWhitespace()
+        let number = trimmed.prefix { $0 == "." || ($0.isASCII && $0.isNumber) }
+        let suffix = String(trimmed[number.endIndex...])
+        let unit = suffix.isEmpty ? 1_000_000_000 : Self.units.first { $0.suffix == suffix }?.nanoseconds
+        let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let unit, !number.isEmpty, number != ".",
+            let whole = parts[0].isEmpty ? 0 : Int64(parts[0]),
+            parts.count == 1 || (1...9).contains(parts[1].count),
+            let fraction = parts.count == 2 ? Int64(parts[1]) : 0
+        else {
+            throw ParseError(
+                "duration", input: text, reason: "expected a number with a unit: ns, us, ms, s, m or h (e.g. 250ms, 2s)"
+            )
+        }
+        var scale: Int64 = 1
+        if parts.count == 2 { for _ in 0..<parts[1].count { scale *= 10 } }
+        let (wholeNanoseconds, overflow) = whole.multipliedReportingOverflow(by: unit)
+        guard !overflow, whole <= Int64.max / 1_000_000_000_000 else {
+            throw ParseError("duration", input: text, reason: "too long")
+        }
+        let fractionNanoseconds = Int64((Double(fraction) / Double(scale) * Double(unit)).rounded())
+        self = .nanoseconds(wholeNanoseconds + fractionNanoseconds)
+    }
+
+    /// Whole nanoseconds (saturating).
+    public var totalNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? Int64.min : Int64.max) : product + attoseconds / 1_000_000_000
+    }
+
+    /// Whole milliseconds, rounded down.
+    public var totalMilliseconds: Int64 { totalNanoseconds / 1_000_000 }
+
+    /// Compact text that parses back: `0s`, `250ms`, `1.5s`, `2m`, `1h`, `120us`.
+    public var compactDescription: String {
+        let nanoseconds = totalNanoseconds
+        if nanoseconds == 0 { return "0s" }
+        for (suffix, size) in [("h", Int64(3_600_000_000_000)), ("m", 60_000_000_000)]
+        where nanoseconds % size == 0 {
+            return "\(nanoseconds / size)\(suffix)"
+        }
+        for (suffix, size) in [("s", Int64(1_000_000_000)), ("ms", 1_000_000), ("us", 1_000)]
+        where nanoseconds >= size {
+            let whole = nanoseconds / size
+            let tenths = (nanoseconds % size) * 10 / size
+            return tenths == 0 ? "\(whole)\(suffix)" : "\(whole).\(tenths)\(suffix)"
+        }
+        return "\(nanoseconds)ns"
+    }
+}

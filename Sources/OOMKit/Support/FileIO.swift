@@ -1,0 +1,69 @@
+import Glibc
+
+/// Small, allocation-conscious helpers for the pseudo-files of /proc and cgroupfs.
+///
+/// Kernel pseudo-files report a size of 0 or 4096 whatever they hold, so they are read in a loop
+/// until end of file. Every open uses `O_CLOEXEC`; relative opens use `O_NOFOLLOW` so that a
+/// symlink planted in a cgroup directory is never followed.
+public enum FileIO {
+    /// Reads a whole file given by an absolute path.
+    public static func read(path: String) throws(SystemCallError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError("open", path: path, errno: Glibc.errno) }
+        defer { close(fd) }
+        return try readAll(fd: fd, path: path)
+    }
+
+    /// Reads a whole file named relative to an open directory, never following a symlink.
+    public static func read(
+        at directory: Int32, name: String, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) -> [UInt8] {
+        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw SystemCallError("open", path: displayPath(), errno: Glibc.errno) }
+        defer { close(fd) }
+        return try readAll(fd: fd, path: displayPath())
+    }
+
+    /// Reads a whole file as UTF-8 text (invalid bytes are repaired, never fatal).
+    public static func readText(path: String) throws(SystemCallError) -> String {
+        String(decoding: try read(path: path), as: UTF8.self)
+    }
+
+    /// Reads from `fd` until end of file.
+    public static func readAll(fd: Int32, path: @autoclosure () -> String) throws(SystemCallError) -> [UInt8] {
+        var result: [UInt8] = []
+        let failure: Int32 = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16384) { chunk in
+            while true {
+                let count = Glibc.read(fd, chunk.baseAddress, chunk.count)
+                if count < 0 {
+                    if Glibc.errno == EINTR { continue }
+                    return Glibc.errno
+                }
+                if count == 0 { return 0 }
+                result.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<count]))
+            }
+        }
+        if failure != 0 { throw SystemCallError("read", path: path(), errno: failure) }
+        return result
+    }
+
+    /// Writes `text` to a file named relative to an open directory (no symlinks, no creation),
+    /// as one `write(2)`, which is how cgroupfs expects a value.
+    public static func write(
+        _ text: String, at directory: Int32, name: String, displayPath: @autoclosure () -> String
+    ) throws(SystemCallError) {
+        let fd = openat(directory, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw SystemCallError("open", path: displayPath(), errno: Glibc.errno) }
+        defer { close(fd) }
+        var bytes = Array(text.utf8)
+        let failure: Int32 = bytes.withUnsafeMutableBytes { buffer in
+            while true {
+                let n = Glibc.write(fd, buffer.baseAddress, buffer.count)
+                if n < 0 && Glibc.errno == EINTR { continue }
+                if n < 0 { return Glibc.errno }
+                return n == buffer.count ? 0 : EIO
+            }
+        }
+        if failure != 0 { throw SystemCallError("write", path: displayPath(), errno: failure) }
+    }
+}

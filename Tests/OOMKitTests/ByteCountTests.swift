@@ -1,0 +1,65 @@
+import Testing
+
+@testable import OOMKit
+
+@Suite struct ByteCountTests {
+    @Test(arguments: [
+        ("65536", UInt64(65536)), ("64K", 65536), ("64KiB", 65536), ("64kb", 65536), ("64k", 65536),
+        ("1.5G", 1_610_612_736), ("2T", 2_199_023_255_552), ("0", 0), (" 12M\n", 12_582_912),
+        ("0.5K", 512), ("1E", 1 << 60), ("100B", 100),
+    ])
+    func parsesSizes(text: String, bytes: UInt64) throws {
+        #expect(try ByteCount(parsing: text).bytes == bytes)
+    }
+
+    @Test func maxAndKernelUnlimitedAreUnlimited() throws {
+        #expect(try ByteCount(parsing: "max").isUnlimited)
+        #expect(try ByteCount(parsing: "9223372036854771712").isUnlimited)
+        #expect(try ByteCount(parsing: "9223372036854775807").isUnlimited)
+    }
+
+    @Test(arguments: ["", "abc", "-1", "1.2.3", "12Q", "1KiBB", "18446744073709551616", "16E", ".", "1.", "iB", "K"])
+    func rejectsGarbage(text: String) {
+        #expect(throws: ParseError.self) { try ByteCount(parsing: text) }
+    }
+
+    @Test(arguments: [
+        (UInt64(0), "0"), (512, "512"), (65536, "64K"), (1_610_612_736, "1.5G"), (UInt64.max, "max"),
+        (419_426_304, "400M"), (1_073_741_825, "1.0G"),
+    ])
+    func printsCompactly(bytes: UInt64, text: String) {
+        #expect(ByteCount(bytes).description == text)
+    }
+
+    @Test func printedFormParsesBack() throws {
+        for bytes: UInt64 in [1, 1023, 1024, 1536, 64 << 20, 3 << 30, 5 << 40] {
+            let text = ByteCount(bytes).description
+            let reparsed = try ByteCount(parsing: text).bytes
+            // Printing keeps one decimal, so the round trip is exact to within 5%.
+            #expect(abs(Double(reparsed) - Double(bytes)) <= Double(bytes) * 0.05, "\(bytes) -> \(text)")
+        }
+    }
+}
+
+@Suite struct DurationParsingTests {
+    @Test(arguments: [
+        ("250ms", Int64(250_000_000)), ("2s", 2_000_000_000), ("1.5s", 1_500_000_000), ("1m", 60_000_000_000),
+        ("1h", 3_600_000_000_000), ("100us", 100_000), ("3", 3_000_000_000), ("0", 0),
+    ])
+    func parsesDurations(text: String, nanoseconds: Int64) throws {
+        #expect(try Duration(parsing: text).totalNanoseconds == nanoseconds)
+    }
+
+    @Test(arguments: ["", "s", "1x", "-1s", "1.2.3s", "ms", "1.0000000001s", "99999999999999999h"])
+    func rejectsGarbage(text: String) {
+        #expect(throws: ParseError.self) { try Duration(parsing: text) }
+    }
+
+    @Test(arguments: [
+        (Int64(0), "0s"), (250_000_000, "250ms"), (1_500_000_000, "1.5s"), (120_000_000_000, "2m"),
+        (3_600_000_000_000, "1h"), (120_000, "120us"),
+    ])
+    func printsCompactly(nanoseconds: Int64, text: String) {
+        #expect(Duration.nanoseconds(nanoseconds).compactDescription == text)
+    }
+}
