@@ -1,0 +1,73 @@
+/// The system-wide memory figures of /proc/meminfo.
+public struct MemInfo: Sendable, Hashable, Codable {
+    /// Every `Key: N kB` line, keyed by the kernel's name (`MemTotal`, `Active(anon)`…), in bytes.
+    public var fields: [String: ByteCount]
+    /// Every line without a unit (`HugePages_Total: 0`), keyed by the kernel's name: these are counts,
+    /// not sizes.
+    public var counts: [String: UInt64]
+
+    public init(fields: [String: ByteCount], counts: [String: UInt64]) {
+        self.fields = fields
+        self.counts = counts
+    }
+
+    /// Parses the text of /proc/meminfo.
+    public init(parsing text: String) throws(ParseError) {
+        var fields: [String: ByteCount] = [:]
+        var counts: [String: UInt64] = [:]
+        for line in ProcfsText.lines(text) {
+            guard let (key, value) = ProcfsText.keyValue(line) else {
+                throw ParseError("/proc/meminfo", input: line, reason: "expected 'Key: value' lines")
+            }
+            let parts = ProcfsText.fields(value)
+            if parts.count == 1, let count = ProcfsText.decimal(parts[0]) {
+                counts[String(key)] = count
+            } else if let bytes = ProcfsText.kibibytes(value) {
+                fields[String(key)] = bytes
+            } else {
+                throw ParseError("/proc/meminfo", input: line, reason: "expected a number, optionally followed by kB")
+            }
+        }
+        guard !fields.isEmpty || !counts.isEmpty else {
+            throw ParseError("/proc/meminfo", input: text, reason: "no fields")
+        }
+        self.init(fields: fields, counts: counts)
+    }
+
+    /// `MemTotal`: usable RAM.
+    public var total: ByteCount? { fields["MemTotal"] }
+    /// `MemFree`: RAM not used at all.
+    public var free: ByteCount? { fields["MemFree"] }
+    /// `MemAvailable`: the kernel's estimate of what can be allocated without swapping.
+    public var available: ByteCount? { fields["MemAvailable"] }
+    /// `Buffers`: block device cache.
+    public var buffers: ByteCount? { fields["Buffers"] }
+    /// `Cached`: page cache (including shmem/tmpfs, excluding swap cache).
+    public var cached: ByteCount? { fields["Cached"] }
+    /// `SwapTotal`.
+    public var swapTotal: ByteCount? { fields["SwapTotal"] }
+    /// `SwapFree`.
+    public var swapFree: ByteCount? { fields["SwapFree"] }
+    /// `Shmem`: shared memory and tmpfs.
+    public var shmem: ByteCount? { fields["Shmem"] }
+    /// `Slab`: all kernel slab caches.
+    public var slab: ByteCount? { fields["Slab"] }
+    /// `SReclaimable`: slab that can be reclaimed (dentries, inodes…).
+    public var slabReclaimable: ByteCount? { fields["SReclaimable"] }
+    /// `SUnreclaim`: slab that cannot be reclaimed.
+    public var slabUnreclaimable: ByteCount? { fields["SUnreclaim"] }
+    /// `VmallocUsed`.
+    public var vmallocUsed: ByteCount? { fields["VmallocUsed"] }
+    /// `AnonPages`: anonymous memory mapped into user page tables.
+    public var anonPages: ByteCount? { fields["AnonPages"] }
+    /// `Mapped`: files mapped into memory.
+    public var mapped: ByteCount? { fields["Mapped"] }
+    /// `PageTables`.
+    public var pageTables: ByteCount? { fields["PageTables"] }
+    /// `KernelStack`.
+    public var kernelStack: ByteCount? { fields["KernelStack"] }
+    /// `Dirty`: waiting to be written back.
+    public var dirty: ByteCount? { fields["Dirty"] }
+    /// `Writeback`: being written back.
+    public var writeback: ByteCount? { fields["Writeback"] }
+}
