@@ -39,7 +39,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "oomctl", dependencies: ["OomctlCommands"]),
-        .testTarget(name: "OOMKitTests", dependencies: ["OOMKit", "CLinux"]),
+        .testTarget(name: "OOMKitTests", dependencies: ["OOMKit", "CLinux"], exclude: ["Fixtures"]),
         .testTarget(
             name: "OomctlTests",
             dependencies: ["OomctlCommands", "OOMKit", "CLinux"]
