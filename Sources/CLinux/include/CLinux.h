@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 #include <signal.h>
+#include <sys/xattr.h>
 
 /// pidfd_open(2); returns a pidfd or -1 with errno set.
 int oomctl_pidfd_open(pid_t pid, unsigned int flags);

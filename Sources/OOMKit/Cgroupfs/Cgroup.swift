@@ -1,0 +1,169 @@
+import CLinux
+import Glibc
+
+/// An open handle on one cgroup directory. Every file is opened relative to the directory fd
+/// (`openat`, `O_NOFOLLOW`, `O_CLOEXEC`): no path is resolved twice, no symlink is followed.
+public final class Cgroup: Sendable {
+    /// The hierarchy the cgroup belongs to.
+    public let hierarchy: Hierarchy
+    /// Its path relative to the hierarchy root.
+    public let path: CgroupPath
+    /// The open directory.
+    public let directoryDescriptor: Int32
+
+    private init(hierarchy: Hierarchy, path: CgroupPath, directoryDescriptor: Int32) {
+        self.hierarchy = hierarchy
+        self.path = path
+        self.directoryDescriptor = directoryDescriptor
+    }
+
+    deinit { close(directoryDescriptor) }
+
+    /// Where the cgroup is in the file system, for messages and for hooks.
+    public var filesystemPath: String {
+        path.isRoot ? hierarchy.mountPoint : hierarchy.mountPoint + path.description
+    }
+
+    /// Opens the cgroup at `path`, walking down one component at a time from the mount point, so a
+    /// symlink anywhere on the way is refused rather than followed.
+    public static func open(_ path: CgroupPath, in hierarchy: Hierarchy) throws(CgroupError) -> Cgroup {
+        let rootDescriptor = Glibc.open(hierarchy.mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard rootDescriptor >= 0 else {
+            throw .system(SystemCallError("open", path: hierarchy.mountPoint, errno: errno))
+        }
+        var current = Cgroup(hierarchy: hierarchy, path: .root, directoryDescriptor: rootDescriptor)
+        for name in path.components {
+            current = try current.openChild(name, reportingAs: path)
+        }
+        return current
+    }
+
+    /// Opens a child cgroup by name.
+    public func child(named name: String) throws(CgroupError) -> Cgroup {
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
+            throw .invalidPath(name, reason: "not a single cgroup name")
+        }
+        return try openChild(name, reportingAs: path.appending(name))
+    }
+
+    private func openChild(_ name: String, reportingAs requested: CgroupPath) throws(CgroupError) -> Cgroup {
+        let childPath = path.appending(name)
+        let descriptor = openat(directoryDescriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let code = errno
+            switch code {
+            case ENOENT: throw .noSuchCgroup(requested, hierarchy: hierarchy)
+            case ELOOP: throw .symbolicLink(hierarchy.mountPoint + childPath.description)
+            case ENOTDIR:
+                if isSymbolicLink(name) { throw .symbolicLink(hierarchy.mountPoint + childPath.description) }
+                throw .noSuchCgroup(requested, hierarchy: hierarchy)
+            default:
+                throw .system(SystemCallError("open", path: hierarchy.mountPoint + childPath.description, errno: code))
+            }
+        }
+        return Cgroup(hierarchy: hierarchy, path: childPath, directoryDescriptor: descriptor)
+    }
+
+    private func isSymbolicLink(_ name: String) -> Bool {
+        var info = stat()
+        return fstatat(directoryDescriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// The names of the child cgroups (sub-directories), sorted.
+    public func childNames() throws(CgroupError) -> [String] {
+        // A fresh open file description, so that concurrent listings never share a position.
+        let descriptor = openat(directoryDescriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0, let directory = fdopendir(descriptor) else {
+            let code = errno
+            throw .system(SystemCallError("list", path: filesystemPath, errno: code))
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// The bytes of a file in the cgroup directory.
+    public func readBytes(_ name: String) throws(CgroupError) -> [UInt8] {
+        do {
+            return try FileIO.read(at: directoryDescriptor, name: name, displayPath: self.filesystemPath + "/" + name)
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    /// The text of a file in the cgroup directory.
+    public func read(_ name: String) throws(CgroupError) -> String {
+        String(decoding: try readBytes(name), as: UTF8.self)
+    }
+
+    /// The text of a file, or nil when the kernel does not provide it (ENOENT): optional interfaces
+    /// such as memory.swap.current or memory.peak.
+    public func readIfPresent(_ name: String) throws(CgroupError) -> String? {
+        do {
+            return try read(name)
+        } catch .system(let error) where error.errno == ENOENT {
+            return nil
+        }
+    }
+
+    /// Writes a value to a file in the cgroup directory as one write(2).
+    public func write(_ name: String, _ value: String) throws(CgroupError) {
+        do {
+            try FileIO.write(value, at: directoryDescriptor, name: name, displayPath: self.filesystemPath + "/" + name)
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    /// Whether the file exists in the cgroup directory (an interface the kernel provides).
+    public func hasFile(_ name: String) -> Bool {
+        faccessat(directoryDescriptor, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    /// The value of an extended attribute on the cgroup directory, or nil when it is not set or the
+    /// file system does not support extended attributes.
+    public func extendedAttribute(_ name: String) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let size = buffer.withUnsafeMutableBytes { fgetxattr(directoryDescriptor, name, $0.baseAddress, $0.count) }
+            if size >= 0 { return Array(buffer.prefix(size)) }
+            guard errno == ERANGE, buffer.count < 65536 else { return nil }
+            buffer = [UInt8](repeating: 0, count: buffer.count * 4)
+        }
+    }
+
+    /// Sets an extended attribute on the cgroup directory.
+    public func setExtendedAttribute(_ name: String, _ value: [UInt8]) throws(CgroupError) {
+        let result = value.withUnsafeBytes { fsetxattr(directoryDescriptor, name, $0.baseAddress, $0.count, 0) }
+        guard result == 0 else {
+            throw .system(SystemCallError("set attribute \(name) on", path: filesystemPath, errno: errno))
+        }
+    }
+
+    /// Removes an extended attribute; removing one that is not set is not an error.
+    public func removeExtendedAttribute(_ name: String) throws(CgroupError) {
+        guard fremovexattr(directoryDescriptor, name) == 0 || errno == ENODATA else {
+            throw .system(SystemCallError("remove attribute \(name) from", path: filesystemPath, errno: errno))
+        }
+    }
+
+    /// Whether the cgroup still exists: a removed cgroup's directory fd stays open but its files are gone.
+    public var isAlive: Bool { hasFile("cgroup.procs") }
+
+    /// The processes in this cgroup (not its descendants), from cgroup.procs.
+    public func processIDs() throws(CgroupError) -> [Int32] {
+        Self.parseProcessList(try read("cgroup.procs"))
+    }
+
+    /// Parses cgroup.procs (one PID a line); lines that are not PIDs are skipped.
+    public static func parseProcessList(_ text: String) -> [Int32] {
+        text.split(separator: "\n").compactMap { Int32($0.trimmingASCIIWhitespace()) }.filter { $0 > 0 }
+    }
+}

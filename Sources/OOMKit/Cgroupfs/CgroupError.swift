@@ -1,0 +1,91 @@
+/// Why a cgroup could not be found, opened, read or changed. Every message names the input and says
+/// what to do.
+public enum CgroupError: OOMKitError, Equatable {
+    /// No hierarchy carries the memory controller.
+    case noMemoryHierarchy(mounted: [Hierarchy])
+    /// The text given is not a usable cgroup path.
+    case invalidPath(String, reason: String)
+    /// An absolute path inside a cgroup hierarchy that is not the memory one.
+    case wrongHierarchy(String, actual: Hierarchy, memory: Hierarchy)
+    /// An absolute path under the cgroup file systems, but in none of the hierarchies.
+    case outsideHierarchy(String, memory: Hierarchy)
+    /// A component of the path is a symbolic link (never followed).
+    case symbolicLink(String)
+    /// The cgroup does not exist.
+    case noSuchCgroup(CgroupPath, hierarchy: Hierarchy)
+    /// The process does not exist.
+    case noSuchProcess(Int32)
+    /// The process is in no cgroup of this hierarchy (it may be a kernel thread, or in another namespace).
+    case processNotInHierarchy(Int32, hierarchy: Hierarchy)
+    /// The operation exists only on the other cgroup version, or not on this kernel.
+    case unsupported(String, version: CgroupVersion)
+    /// A system call failed.
+    case system(SystemCallError)
+    /// A kernel file did not parse.
+    case parse(ParseError)
+
+    public var kind: FailureKind {
+        switch self {
+        case .noMemoryHierarchy, .unsupported: .unavailable
+        case .invalidPath, .wrongHierarchy, .outsideHierarchy, .symbolicLink: .badInput
+        case .noSuchCgroup, .noSuchProcess, .processNotInHierarchy: .notFound
+        case .system(let error): error.kind
+        case .parse(let error): error.kind
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .noMemoryHierarchy(let mounted):
+            let seen =
+                mounted.isEmpty
+                ? "no cgroup file system is mounted"
+                : "mounted: " + mounted.map(\.description).joined(separator: "; ")
+            return "no cgroup hierarchy with the memory controller (\(seen)); "
+                + "mount one (v1: mount -t cgroup -o memory, v2: enable +memory in cgroup.subtree_control)"
+        case .invalidPath(let path, let reason):
+            return "invalid cgroup path '\(path.visibleControlCharacters)': \(reason)"
+        case .wrongHierarchy(let path, let actual, let memory):
+            return "'\(path)' is in the \(actual), which has no memory controller; "
+                + "memory cgroups are under \(memory.mountPoint)"
+        case .outsideHierarchy(let path, let memory):
+            return "'\(path)' is outside the memory hierarchy mounted at \(memory.mountPoint); "
+                + "give a path under it, or one relative to it such as /system.slice"
+        case .symbolicLink(let path):
+            return "'\(path)' is a symbolic link; symlinks are never followed in cgroupfs, give the real path"
+        case .noSuchCgroup(let path, let hierarchy):
+            return "no such cgroup '\(path.description.visibleControlCharacters)' in the memory hierarchy "
+                + "mounted at \(hierarchy.mountPoint)"
+        case .noSuchProcess(let pid):
+            return "no such process: \(pid)"
+        case .processNotInHierarchy(let pid, let hierarchy):
+            return "process \(pid) is in no cgroup of the \(hierarchy) (a kernel thread, or another cgroup namespace?)"
+        case .unsupported(let operation, let version):
+            return "\(operation) is not available on cgroup \(version)"
+        case .system(let error):
+            return error.description
+        case .parse(let error):
+            return error.description
+        }
+    }
+}
+
+extension String {
+    /// The text with control characters shown as `\n`, `\t` or `\xNN`, so that a hostile cgroup name
+    /// cannot rewrite a terminal line.
+    public var visibleControlCharacters: String {
+        guard unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return self }
+        var result = ""
+        for scalar in unicodeScalars {
+            switch scalar.value {
+            case 0x0A: result += "\\n"
+            case 0x09: result += "\\t"
+            case 0..<0x20, 0x7F:
+                let hex = String(scalar.value, radix: 16)
+                result += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,79 @@
+/// A validated path of a cgroup relative to its hierarchy's root, as /proc/PID/cgroup shows it:
+/// `/`, `/system.slice/foo.service`.
+///
+/// Components are never empty, `.` or `..`, and hold no NUL or newline (the kernel refuses `/` and
+/// newline in a cgroup name; every other byte is allowed, so never interpolate one into a shell command).
+public struct CgroupPath: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// The names from the root down; empty for the root itself.
+    public let components: [String]
+
+    /// The hierarchy's root cgroup.
+    public static let root = CgroupPath(validated: [])
+
+    private init(validated components: [String]) { self.components = components }
+
+    /// Validates a hierarchy-relative path; a leading `/` is optional, repeated slashes are folded.
+    public init(_ text: String) throws(CgroupError) {
+        if text.utf8.contains(0) {
+            throw .invalidPath(text, reason: "it contains a NUL byte")
+        }
+        var components: [String] = []
+        for component in text.split(separator: "/", omittingEmptySubsequences: true) {
+            if component == ".." {
+                throw .invalidPath(text, reason: "'..' is not allowed; give the path from the hierarchy root")
+            }
+            if component == "." { continue }
+            if component.contains("\n") {
+                throw .invalidPath(text, reason: "a cgroup name cannot contain a newline")
+            }
+            components.append(String(component))
+        }
+        self.init(validated: components)
+    }
+
+    /// Whether this is the hierarchy's root.
+    public var isRoot: Bool { components.isEmpty }
+
+    /// The last component; empty for the root.
+    public var name: String { components.last ?? "" }
+
+    /// The parent path; nil for the root.
+    public var parent: CgroupPath? {
+        isRoot ? nil : CgroupPath(validated: Array(components.dropLast()))
+    }
+
+    /// The path of a child; `name` must be a single valid component (as read from a directory).
+    public func appending(_ name: String) -> CgroupPath {
+        CgroupPath(validated: components + [name])
+    }
+
+    /// Whether `self` is `other` or lies below it.
+    public func isDescendant(of other: CgroupPath) -> Bool {
+        components.count >= other.components.count
+            && Array(components.prefix(other.components.count)) == other.components
+    }
+
+    /// Number of components: 0 for the root.
+    public var depth: Int { components.count }
+
+    public var description: String { "/" + components.joined(separator: "/") }
+
+    public static func < (lhs: CgroupPath, rhs: CgroupPath) -> Bool {
+        lhs.components.lexicographicallyPrecedes(rhs.components)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            try self.init(text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+        }
+    }
+}

@@ -1,0 +1,227 @@
+/// The memory view of one cgroup, the same over cgroup v1 and v2.
+///
+/// Figures both versions have (usage, limit, stat, processes) have one method each; figures only one
+/// version has return nil on the other (``high()`` on v1), and operations only one version has
+/// (``setOOMKillDisabled(_:)``, ``events(local:)``) throw ``CgroupError/unsupported(_:version:)``.
+public struct MemoryCgroup: Sendable {
+    /// The open cgroup directory.
+    public let cgroup: Cgroup
+
+    /// Wraps an open cgroup of a hierarchy that carries the memory controller.
+    public init(_ cgroup: Cgroup) throws(CgroupError) {
+        guard cgroup.hierarchy.hasMemoryController else {
+            throw .wrongHierarchy(cgroup.filesystemPath, actual: cgroup.hierarchy, memory: cgroup.hierarchy)
+        }
+        self.cgroup = cgroup
+    }
+
+    /// Opens the memory cgroup at `path` in the system's memory hierarchy.
+    public static func open(_ path: CgroupPath, in system: CgroupSystem) throws(CgroupError) -> MemoryCgroup {
+        try MemoryCgroup(Cgroup.open(path, in: system.memoryHierarchy()))
+    }
+
+    public var version: CgroupVersion { cgroup.hierarchy.version }
+    public var path: CgroupPath { cgroup.path }
+
+    // MARK: Figures
+
+    /// Memory charged to the cgroup and its descendants (v1 memory.usage_in_bytes, v2 memory.current).
+    public func usage() throws(CgroupError) -> ByteCount {
+        try size(version == .v1 ? "memory.usage_in_bytes" : "memory.current")
+    }
+
+    /// The hard limit (v1 memory.limit_in_bytes, v2 memory.max); ``ByteCount/unlimited`` when none.
+    public func limit() throws(CgroupError) -> ByteCount {
+        try size(version == .v1 ? "memory.limit_in_bytes" : "memory.max")
+    }
+
+    /// The throttling limit, memory.high (v2 only).
+    public func high() throws(CgroupError) -> ByteCount? { try optionalSize("memory.high", on: .v2) }
+    /// Best-effort protection, memory.low (v2 only).
+    public func low() throws(CgroupError) -> ByteCount? { try optionalSize("memory.low", on: .v2) }
+    /// Hard protection, memory.min (v2 only).
+    public func min() throws(CgroupError) -> ByteCount? { try optionalSize("memory.min", on: .v2) }
+    /// The soft limit, memory.soft_limit_in_bytes (v1 only).
+    public func softLimit() throws(CgroupError) -> ByteCount? {
+        try optionalSize("memory.soft_limit_in_bytes", on: .v1)
+    }
+
+    /// The highest usage seen (v1 memory.max_usage_in_bytes, v2 memory.peak on kernels from 5.19).
+    public func peak() throws(CgroupError) -> ByteCount? {
+        try optionalSize(version == .v1 ? "memory.max_usage_in_bytes" : "memory.peak", on: version)
+    }
+
+    /// Swap in use (v2 memory.swap.current; v1 memory.memsw.usage_in_bytes minus usage); nil without swap
+    /// accounting.
+    public func swapUsage() throws(CgroupError) -> ByteCount? {
+        switch version {
+        case .v2:
+            return try optionalSize("memory.swap.current", on: .v2)
+        case .v1:
+            guard let both = try optionalSize("memory.memsw.usage_in_bytes", on: .v1) else { return nil }
+            return both - (try usage())
+        }
+    }
+
+    /// The swap limit (v2 memory.swap.max; v1 memory.memsw.limit_in_bytes minus the memory limit, or
+    /// unlimited when either is); nil without swap accounting.
+    public func swapLimit() throws(CgroupError) -> ByteCount? {
+        switch version {
+        case .v2:
+            return try optionalSize("memory.swap.max", on: .v2)
+        case .v1:
+            guard let both = try optionalSize("memory.memsw.limit_in_bytes", on: .v1) else { return nil }
+            let memory = try limit()
+            return both.isUnlimited || memory.isUnlimited ? .unlimited : both - memory
+        }
+    }
+
+    /// memory.stat.
+    public func stat() throws(CgroupError) -> MemoryStat {
+        try parse("memory.stat", MemoryStat.init(parsing:))
+    }
+
+    // MARK: OOM state
+
+    /// memory.oom_control (v1 only).
+    public func oomControl() throws(CgroupError) -> OOMControl {
+        try require(.v1, "memory.oom_control")
+        return try parse("memory.oom_control", OOMControl.init(parsing:))
+    }
+
+    /// memory.events, or memory.events.local with `local` (v2 only; .local from kernel 5.2).
+    public func events(local: Bool = false) throws(CgroupError) -> MemoryEvents {
+        let name = local ? "memory.events.local" : "memory.events"
+        try require(.v2, name)
+        return try parse(name, MemoryEvents.init(parsing:))
+    }
+
+    /// Whether the cgroup is killed as a unit on OOM, memory.oom.group (v2 only, kernels from 4.19).
+    public func oomGroup() throws(CgroupError) -> Bool? {
+        guard version == .v2, let text = try cgroup.readIfPresent("memory.oom.group") else { return nil }
+        return text.trimmingASCIIWhitespace() == "1"
+    }
+
+    /// Enables or disables the kernel OOM killer for the cgroup (v1 memory.oom_control). With it
+    /// disabled, tasks that hit the limit stall until memory is freed or the killer is re-enabled.
+    public func setOOMKillDisabled(_ disabled: Bool) throws(CgroupError) {
+        try require(.v1, "memory.oom_control")
+        try cgroup.write("memory.oom_control", disabled ? "1" : "0")
+    }
+
+    /// The cgroup's memory pressure (memory.pressure), or nil where the kernel does not provide it
+    /// (v1, or v2 without PSI).
+    public func pressure() throws(CgroupError) -> Pressure? {
+        guard let text = try cgroup.readIfPresent("memory.pressure") else { return nil }
+        do {
+            return try Pressure(parsing: text)
+        } catch {
+            throw .parse(error)
+        }
+    }
+
+    // MARK: Tree
+
+    /// The processes directly in this cgroup.
+    public func processIDs() throws(CgroupError) -> [Int32] { try cgroup.processIDs() }
+
+    /// The direct child cgroups, sorted by name. A child removed while listing is skipped.
+    public func children() throws(CgroupError) -> [MemoryCgroup] {
+        var result: [MemoryCgroup] = []
+        for name in try cgroup.childNames() {
+            do {
+                result.append(try MemoryCgroup(cgroup.child(named: name)))
+            } catch .noSuchCgroup {
+                continue
+            }
+        }
+        return result
+    }
+
+    // MARK: Attributes
+
+    /// The extended attributes that hold a cgroup's OOM priority, in the order they are consulted.
+    public static let priorityAttributes = ["user.oomctl.priority", "trusted.oomctl.priority"]
+
+    /// The OOM priority set on the cgroup directory (`user.oomctl.priority`, else
+    /// `trusted.oomctl.priority`); higher is more important. Nil when unset or not an integer.
+    public func priority() -> Int? {
+        for name in Self.priorityAttributes {
+            if let value = cgroup.extendedAttribute(name) {
+                return Int(String(decoding: value, as: UTF8.self).trimmingASCIIWhitespace())
+            }
+        }
+        return nil
+    }
+
+    /// The oomd / systemd-oomd preferences set on the cgroup directory.
+    public func oomdPreferences() -> OomdPreferences {
+        func isSet(_ suffix: String) -> Bool {
+            for prefix in ["user.", "trusted."] {
+                if let value = cgroup.extendedAttribute(prefix + suffix) {
+                    let text = String(decoding: value, as: UTF8.self).trimmingASCIIWhitespace()
+                    return text != "0" && text != "false"
+                }
+            }
+            return false
+        }
+        return OomdPreferences(avoid: isSet("oomd_avoid"), prefer: isSet("oomd_prefer"), omit: isSet("oomd_omit"))
+    }
+
+    // MARK: Helpers
+
+    private func require(_ needed: CgroupVersion, _ file: String) throws(CgroupError) {
+        guard version == needed else { throw .unsupported(file, version: version) }
+    }
+
+    private func size(_ file: String) throws(CgroupError) -> ByteCount {
+        try parse(file, ByteCount.init(parsing:))
+    }
+
+    private func optionalSize(_ file: String, on needed: CgroupVersion) throws(CgroupError) -> ByteCount? {
+        guard version == needed, let text = try cgroup.readIfPresent(file) else { return nil }
+        do {
+            return try ByteCount(parsing: text)
+        } catch {
+            throw .parse(error.naming(cgroup.filesystemPath + "/" + file))
+        }
+    }
+
+    private func parse<Value>(
+        _ file: String, _ parser: (String) throws(ParseError) -> Value
+    ) throws(CgroupError) -> Value {
+        let text = try cgroup.read(file)
+        do {
+            return try parser(text)
+        } catch {
+            throw .parse(error.naming(cgroup.filesystemPath + "/" + file))
+        }
+    }
+}
+
+/// The per-cgroup preferences that oomd and systemd-oomd read from extended attributes
+/// (`user.oomd_avoid`, `user.oomd_prefer`, `user.oomd_omit`, or their `trusted.` forms).
+public struct OomdPreferences: Sendable, Hashable, Codable {
+    /// Pick this cgroup last.
+    public var avoid: Bool
+    /// Pick this cgroup first.
+    public var prefer: Bool
+    /// Never pick this cgroup.
+    public var omit: Bool
+
+    public init(avoid: Bool = false, prefer: Bool = false, omit: Bool = false) {
+        self.avoid = avoid
+        self.prefer = prefer
+        self.omit = omit
+    }
+
+    /// Whether none is set.
+    public var isEmpty: Bool { !avoid && !prefer && !omit }
+}
+
+extension ParseError {
+    /// The same error, with the subject replaced by the file it came from.
+    func naming(_ file: String) -> ParseError {
+        ParseError(file, input: input, reason: reason)
+    }
+}

@@ -1,0 +1,173 @@
+import Glibc
+
+/// What a snapshot collects beyond the cgroup tree.
+public struct SnapshotOptions: Sendable {
+    /// How many processes to list, by resident set plus swap.
+    public var topProcesses: Int
+    /// How many slab caches and vmalloc callers to list.
+    public var topKernelConsumers: Int
+    /// Whether to read the system-wide files (meminfo, vmstat, PSI, slab, vmalloc, zones).
+    public var includeSystem: Bool
+
+    public init(topProcesses: Int = 10, topKernelConsumers: Int = 10, includeSystem: Bool = true) {
+        self.topProcesses = topProcesses
+        self.topKernelConsumers = topKernelConsumers
+        self.includeSystem = includeSystem
+    }
+}
+
+/// Captures a ``Snapshot``: reads the cgroup tree below a root, the processes in it, and the system files.
+///
+/// Only the root must be readable; anything else that cannot be read (a cgroup removed while walking,
+/// a process that exited, a root-only file) is left out and said in ``Snapshot/notes``.
+public struct SnapshotCollector: Sendable {
+    public let system: CgroupSystem
+    public let procfs: ProcFS
+
+    public init(system: CgroupSystem) {
+        self.system = system
+        self.procfs = system.procfs
+    }
+
+    /// Takes a snapshot of the tree under `root`.
+    public func collect(root: CgroupPath, options: SnapshotOptions = .init()) throws(CgroupError) -> Snapshot {
+        let hierarchy = try system.memoryHierarchy()
+        let top = try MemoryCgroup.open(root, in: system)
+        var notes: [String] = []
+        var cgroups: [CgroupSample] = []
+        cgroups.append(try sample(top))
+        walk(below: top, into: &cgroups, notes: &notes)
+
+        let (processes, processCount) = topProcesses(in: cgroups, count: options.topProcesses)
+        var systemMemory = SystemMemory()
+        if options.includeSystem {
+            systemMemory = readSystem(top: options.topKernelConsumers, notes: &notes)
+        }
+        return Snapshot(
+            takenAt: Self.timestamp(), hostname: Self.hostname(), kernel: procfs.kernelRelease(),
+            hierarchy: hierarchy, root: root, system: systemMemory, cgroups: cgroups, processes: processes,
+            processCount: processCount, notes: notes)
+    }
+
+    /// Depth first, children in name order. A child that vanishes mid-walk is skipped silently; one that
+    /// cannot be read is noted and skipped.
+    private func walk(below parent: MemoryCgroup, into cgroups: inout [CgroupSample], notes: inout [String]) {
+        let children: [MemoryCgroup]
+        do {
+            children = try parent.children()
+        } catch {
+            if parent.cgroup.isAlive { notes.append("cannot list children of \(parent.path): \(error)") }
+            return
+        }
+        for child in children {
+            do {
+                cgroups.append(try sample(child))
+            } catch {
+                if child.cgroup.isAlive { notes.append("cannot read cgroup \(child.path): \(error)") }
+                continue
+            }
+            walk(below: child, into: &cgroups, notes: &notes)
+        }
+    }
+
+    /// Reads one cgroup's figures.
+    public func sample(_ memory: MemoryCgroup) throws(CgroupError) -> CgroupSample {
+        var sample = CgroupSample(
+            path: memory.path, usage: try memory.usage(), limit: try memory.limit(),
+            processIDs: try memory.processIDs())
+        switch memory.version {
+        case .v1:
+            sample.softLimit = try memory.softLimit()
+            sample.oomControl = try memory.oomControl()
+        case .v2:
+            sample.high = try memory.high()
+            sample.low = try memory.low()
+            sample.min = try memory.min()
+            sample.events = try memory.events()
+            sample.localEvents = memory.cgroup.hasFile("memory.events.local") ? try memory.events(local: true) : nil
+            sample.oomGroup = try memory.oomGroup()
+        }
+        sample.peak = try memory.peak()
+        sample.swapUsage = try memory.swapUsage()
+        sample.swapLimit = try memory.swapLimit()
+        sample.stat = try memory.stat().counters
+        sample.pressure = try memory.pressure()
+        sample.priority = memory.priority()
+        let oomd = memory.oomdPreferences()
+        sample.oomd = oomd.isEmpty ? nil : oomd
+        return sample
+    }
+
+    /// The `count` processes of the tree with the largest footprint, with their details, and the number
+    /// of processes in the tree. Processes that exit meanwhile are skipped.
+    private func topProcesses(in cgroups: [CgroupSample], count: Int) -> ([ProcessEntry], Int) {
+        var samples: [(sample: ProcessSample, cgroup: CgroupPath)] = []
+        for cgroup in cgroups {
+            for pid in cgroup.processIDs {
+                guard let sample = try? procfs.process(pid).sample() else { continue }
+                samples.append((sample, cgroup.path))
+            }
+        }
+        let processCount = samples.count
+        let ranked = samples.filter { $0.sample.footprint.bytes > 0 }
+            .sorted { ($0.sample.footprint, $1.sample.pid) > ($1.sample.footprint, $0.sample.pid) }
+            .prefix(max(count, 0))
+        let entries = ranked.map { item in
+            let files = procfs.process(item.sample.pid)
+            var entry = ProcessEntry(sample: item.sample, cgroup: item.cgroup)
+            entry.commandLine = try? files.commandLine()
+            entry.oomScore = try? files.oomScore()
+            entry.oomScoreAdj = try? files.oomScoreAdj()
+            return entry
+        }
+        return (entries, processCount)
+    }
+
+    private func readSystem(top: Int, notes: inout [String]) -> SystemMemory {
+        var memory = SystemMemory()
+        func attempt<Value>(_ what: String, _ read: () throws(ProcfsError) -> Value) -> Value? {
+            do {
+                return try read()
+            } catch {
+                notes.append("\(what): \(error.description)")
+                return nil
+            }
+        }
+        memory.memInfo = attempt("meminfo") { () throws(ProcfsError) in try procfs.memInfo() }
+        memory.vmStat = attempt("vmstat") { () throws(ProcfsError) in try procfs.vmStat() }
+        memory.pressure = attempt("pressure") { () throws(ProcfsError) in try procfs.memoryPressure() }
+        if let slab = attempt("slabinfo", { () throws(ProcfsError) in try procfs.slabInfo() }) {
+            memory.slab = SlabSummary(totalBytes: slab.totalBytes, cacheCount: slab.caches.count, top: slab.top(top))
+        }
+        if let vmalloc = attempt("vmallocinfo", { () throws(ProcfsError) in try procfs.vmallocInfo() }) {
+            memory.vmalloc = VmallocSummary(
+                totalBytes: vmalloc.totalBytes, allocations: vmalloc.allocations,
+                topCallers: Array(vmalloc.callers.prefix(top)))
+        }
+        memory.zones = attempt("zoneinfo") { () throws(ProcfsError) in try procfs.zoneInfo() }?.zones
+        memory.fragmentation = attempt("buddyinfo") { () throws(ProcfsError) in try procfs.buddyInfo() }?.zones
+        return memory
+    }
+
+    /// The current time as RFC 3339 UTC with milliseconds.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+            + "\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+    }
+
+    static func hostname() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

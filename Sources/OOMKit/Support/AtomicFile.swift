@@ -1,0 +1,87 @@
+import Glibc
+
+/// Why an output file could not be written. Nothing is left behind: no partial file, no temporary file.
+public struct OutputFileError: OOMKitError, Hashable {
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var kind: FailureKind { .cannotCreateOutput }
+    public var description: String { "cannot write '\(path)': \(reason)" }
+}
+
+/// Writes files the way diagnostics and state must be written: all or nothing.
+///
+/// The bytes go to a new temporary file in the target's directory (`O_CREAT | O_EXCL | O_NOFOLLOW`,
+/// mode set explicitly), are flushed with fsync, then renamed over the target. A target that is a
+/// symbolic link is refused, never followed or replaced; on any failure (a full disk, EACCES) the
+/// temporary file is removed and an existing target is untouched.
+public enum AtomicFile {
+    /// Writes `bytes` to `path` atomically with the given permission bits.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(OutputFileError) {
+        let (directoryPath, name) = split(path)
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw OutputFileError(path: path, reason: "not a file name")
+        }
+        let directory = open(directoryPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw OutputFileError(path: path, reason: reason(errno, "open directory")) }
+        defer { close(directory) }
+
+        var existing = stat()
+        if fstatat(directory, name, &existing, AT_SYMLINK_NOFOLLOW) == 0 {
+            switch existing.st_mode & S_IFMT {
+            case S_IFLNK:
+                throw OutputFileError(path: path, reason: "it is a symbolic link; refusing to write through it")
+            case S_IFREG: break
+            default: throw OutputFileError(path: path, reason: "it exists and is not a regular file")
+            }
+        }
+
+        let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
+        let file = openat(directory, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard file >= 0 else { throw OutputFileError(path: path, reason: reason(errno, "create")) }
+        var failure: String?
+        if fchmod(file, mode) != 0 { failure = reason(errno, "set permissions of") }
+        if failure == nil { failure = writeAll(bytes, to: file) }
+        if failure == nil, fsync(file) != 0 { failure = reason(errno, "flush") }
+        if close(file) != 0, failure == nil { failure = reason(errno, "close") }
+        if failure == nil, renameat(directory, temporaryName, directory, name) != 0 {
+            failure = reason(errno, "rename into place")
+        }
+        if let failure {
+            unlinkat(directory, temporaryName, 0)
+            throw OutputFileError(path: path, reason: failure)
+        }
+        fsync(directory)
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to file: Int32) -> String? {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { buffer in
+                Glibc.write(file, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return reason(errno, "write")
+            }
+            offset += written
+        }
+        return nil
+    }
+
+    private static func reason(_ code: Int32, _ operation: String) -> String {
+        "cannot \(operation): \(String(cString: strerror(code)))"
+    }
+
+    /// ("/a/b", "c") for "/a/b/c"; (".", "c") for "c".
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = path[..<slash]
+        return (directory.isEmpty ? "/" : String(directory), String(path[path.index(after: slash)...]))
+    }
+}

@@ -1,0 +1,39 @@
+import Glibc
+
+/// Output to the terminal or a pipe through file descriptors (the C `stdout` global is not
+/// concurrency-safe in Swift 6).
+enum Terminal {
+    /// Writes text to standard output.
+    static func print(_ text: String) {
+        write(text + "\n", to: STDOUT_FILENO)
+    }
+
+    /// Writes raw bytes to standard output.
+    static func write(bytes: [UInt8]) {
+        write(bytes, to: STDOUT_FILENO)
+    }
+
+    /// Writes a line to standard error.
+    static func printError(_ text: String) {
+        write(text + "\n", to: STDERR_FILENO)
+    }
+
+    /// Whether standard output is a terminal (to decide on human vs. terse output).
+    static var standardOutputIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+
+    private static func write(_ text: String, to descriptor: Int32) {
+        write(Array(text.utf8), to: descriptor)
+    }
+
+    private static func write(_ bytes: [UInt8], to descriptor: Int32) {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeBytes { buffer in
+                Glibc.write(descriptor, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+            }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }
+            offset += count
+        }
+    }
+}
