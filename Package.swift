@@ -39,10 +39,16 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "oomctl", dependencies: ["OomctlCommands"]),
-        .testTarget(name: "OOMKitTests", dependencies: ["OOMKit", "CLinux"], exclude: ["Fixtures"]),
+        // Shared by the test targets: real test cgroups, fixture trees, spawning the built binary.
+        .target(name: "OOMTestSupport", dependencies: ["OOMKit"], path: "Tests/OOMTestSupport"),
+        .testTarget(
+            name: "OOMKitTests",
+            dependencies: ["OOMKit", "OOMTestSupport", "CLinux"],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "OomctlTests",
-            dependencies: ["OomctlCommands", "OOMKit", "CLinux"]
+            dependencies: ["OomctlCommands", "OOMKit", "OOMTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -9,7 +9,7 @@ public struct Oomctl: ParsableCommand {
         commandName: "oomctl",
         abstract: "Handle out-of-memory conditions in userspace, per memory cgroup.",
         version: version,
-        subcommands: [SnapshotCommand.self]
+        subcommands: [SnapshotCommand.self, HogCommand.self]
     )
 
     public init() {}
