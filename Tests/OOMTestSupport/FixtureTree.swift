@@ -23,7 +23,8 @@ public final class FixtureTree: @unchecked Sendable {
         directory(String(relative.split(separator: "/").dropLast().joined(separator: "/")))
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard descriptor >= 0 else { return }
-        _ = contents.withCString { Glibc.write(descriptor, $0, strlen($0)) }
+        let bytes = Array(contents.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
         close(descriptor)
     }
 

@@ -26,14 +26,26 @@ public struct MemoryCgroup: Sendable {
     // MARK: Figures
 
     /// Memory charged to the cgroup and its descendants (v1 memory.usage_in_bytes, v2 memory.current).
+    ///
+    /// The v2 root cgroup has no memory.current: its usage is the sum of `anon`, `file`, `kernel` and
+    /// `sock` in its memory.stat.
     public func usage() throws(CgroupError) -> ByteCount {
-        try size(version == .v1 ? "memory.usage_in_bytes" : "memory.current")
+        if isV2Root && !cgroup.hasFile("memory.current") {
+            let stat = try stat()
+            return ["anon", "file", "kernel", "sock"].reduce(ByteCount.zero) { $0 + ByteCount(stat[$1] ?? 0) }
+        }
+        return try size(version == .v1 ? "memory.usage_in_bytes" : "memory.current")
     }
 
-    /// The hard limit (v1 memory.limit_in_bytes, v2 memory.max); ``ByteCount/unlimited`` when none.
+    /// The hard limit (v1 memory.limit_in_bytes, v2 memory.max); ``ByteCount/unlimited`` when none
+    /// (always for the v2 root, which has no memory.max).
     public func limit() throws(CgroupError) -> ByteCount {
-        try size(version == .v1 ? "memory.limit_in_bytes" : "memory.max")
+        if isV2Root && !cgroup.hasFile("memory.max") { return .unlimited }
+        return try size(version == .v1 ? "memory.limit_in_bytes" : "memory.max")
     }
+
+    /// The v2 root cgroup lacks the limit and event files of every other cgroup.
+    private var isV2Root: Bool { version == .v2 && path.isRoot }
 
     /// The throttling limit, memory.high (v2 only).
     public func high() throws(CgroupError) -> ByteCount? { try optionalSize("memory.high", on: .v2) }

@@ -83,7 +83,8 @@ public struct SnapshotCollector: Sendable {
             sample.high = try memory.high()
             sample.low = try memory.low()
             sample.min = try memory.min()
-            sample.events = try memory.events()
+            // The v2 root has no memory.events; kernels before 5.2 have no memory.events.local.
+            sample.events = memory.cgroup.hasFile("memory.events") ? try memory.events() : nil
             sample.localEvents = memory.cgroup.hasFile("memory.events.local") ? try memory.events(local: true) : nil
             sample.oomGroup = try memory.oomGroup()
         }

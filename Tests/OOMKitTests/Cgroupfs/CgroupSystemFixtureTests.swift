@@ -168,6 +168,14 @@ import Testing
         #expect(throws: CgroupError.self) { try memory.setOOMKillDisabled(true) }
     }
 
+    @Test func theV2RootHasNoLimitFilesButHasFigures() throws {
+        let tree = FixtureTree.unifiedV2()
+        let root = try MemoryCgroup.open(.root, in: try CgroupSystem(root: tree.root))
+        #expect(try root.usage() == ByteCount(2_097_152 + 1_048_576 + 65_536), "anon + file + kernel of memory.stat")
+        #expect(try root.limit().isUnlimited)
+        #expect(try root.high() == nil)
+    }
+
     @Test func garbageInACgroupFileNamesTheFile() throws {
         let tree = FixtureTree.hybridV1()
         tree.v1Cgroup("/bad", usage: 1, limit: nil)

@@ -1,0 +1,84 @@
+import Glibc
+import OOMTestSupport
+import Testing
+
+@testable import OOMKit
+
+@Suite struct AtomicFileTests {
+    private func mode(_ path: String) -> mode_t? {
+        var info = stat()
+        return lstat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
+    }
+
+    private func entries(_ directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    @Test func writesWithMode0600AndReplaces() throws {
+        let tree = FixtureTree()
+        let path = tree.root + "/out.json"
+        let previous = umask(0)
+        defer { umask(previous) }
+        try AtomicFile.write(Array("first".utf8), to: path)
+        #expect(mode(path) == 0o600)
+        try AtomicFile.write(Array("second".utf8), to: path)
+        #expect(ProcessRunner.readText(path) == "second")
+        #expect(entries(tree.root) == ["out.json"])
+    }
+
+    @Test func refusesASymlinkTarget() throws {
+        let tree = FixtureTree()
+        tree.file("victim", "keep me")
+        tree.symlink("link.json", to: tree.root + "/victim")
+        #expect {
+            try AtomicFile.write(Array("evil".utf8), to: tree.root + "/link.json")
+        } throws: { error in
+            (error as? OutputFileError)?.description.contains("symbolic link") == true
+                && (error as? OutputFileError)?.kind == .cannotCreateOutput
+        }
+        #expect(ProcessRunner.readText(tree.root + "/victim") == "keep me")
+        #expect(entries(tree.root) == ["link.json", "victim"])
+    }
+
+    @Test func refusesADirectoryAndAMissingDirectory() {
+        let tree = FixtureTree()
+        tree.directory("dir")
+        #expect(throws: OutputFileError.self) { try AtomicFile.write([1], to: tree.root + "/dir") }
+        #expect(throws: OutputFileError.self) { try AtomicFile.write([1], to: tree.root + "/missing/x") }
+        #expect(throws: OutputFileError.self) { try AtomicFile.write([1], to: tree.root + "/") }
+        #expect(entries(tree.root) == ["dir"])
+    }
+
+    @Test(.enabled(if: getuid() == 0, "mounting a tiny tmpfs needs root"))
+    func aFullDiskLeavesNothingBehind() throws {
+        let tree = FixtureTree()
+        tree.directory("small")
+        let mountPoint = tree.root + "/small"
+        #expect(mount("tmpfs", mountPoint, "tmpfs", 0, "size=64k") == 0)
+        defer { umount2(mountPoint, Int32(MNT_DETACH)) }
+        tree.file("small/existing.json", "old")
+        let big = [UInt8](repeating: 0x41, count: 1 << 20)
+        #expect {
+            try AtomicFile.write(big, to: mountPoint + "/existing.json")
+        } throws: { error in
+            (error as? OutputFileError)?.description.contains("No space left") == true
+        }
+        #expect(entries(mountPoint) == ["existing.json"])
+        #expect(ProcessRunner.readText(mountPoint + "/existing.json") == "old")
+    }
+
+    @Test func splitsPaths() {
+        #expect(AtomicFile.split("/a/b/c") == ("/a/b", "c"))
+        #expect(AtomicFile.split("c") == (".", "c"))
+        #expect(AtomicFile.split("/c") == ("/", "c"))
+    }
+}
