@@ -6,9 +6,9 @@ enum ProcfsText {
         text.split(separator: "\n")
     }
 
-    /// The fields of a line separated by runs of spaces and tabs.
+    /// The fields of a line separated by runs of spaces, tabs and newlines.
     static func fields(_ line: Substring) -> [Substring] {
-        line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
     }
 
     /// Splits `Key:   value` at the first colon. The key must be non-empty and hold no blanks, so that
