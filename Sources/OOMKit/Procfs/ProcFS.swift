@@ -13,44 +13,44 @@ public struct ProcFS: Sendable {
     /// /proc/meminfo.
     public func memInfo() throws(ProcfsError) -> MemInfo {
         let text = try readText("meminfo")
-        return try parsed { () throws(ParseError) in try MemInfo(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try MemInfo(parsing: text) }
     }
 
     /// /proc/vmstat.
     public func vmStat() throws(ProcfsError) -> VMStat {
         let text = try readText("vmstat")
-        return try parsed { () throws(ParseError) in try VMStat(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try VMStat(parsing: text) }
     }
 
     /// /proc/pressure/memory (PSI). Absent when the kernel runs without PSI (`psi=0`).
     public func memoryPressure() throws(ProcfsError) -> Pressure {
         let text = try readText("pressure/memory")
-        return try parsed { () throws(ParseError) in try Pressure(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try Pressure(parsing: text) }
     }
 
     /// /proc/slabinfo. Root only: otherwise throws an error whose kind is `.permissionDenied`.
     public func slabInfo() throws(ProcfsError) -> SlabInfo {
         let text = try readText("slabinfo")
         let pageSize = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 1))
-        return try parsed { () throws(ParseError) in try SlabInfo(parsing: text, pageSize: pageSize) }
+        return try ProcfsError.parsing { () throws(ParseError) in try SlabInfo(parsing: text, pageSize: pageSize) }
     }
 
     /// /proc/vmallocinfo. Root only: otherwise throws an error whose kind is `.permissionDenied`.
     public func vmallocInfo() throws(ProcfsError) -> VmallocInfo {
         let text = try readText("vmallocinfo")
-        return try parsed { () throws(ParseError) in try VmallocInfo(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try VmallocInfo(parsing: text) }
     }
 
     /// /proc/zoneinfo.
     public func zoneInfo() throws(ProcfsError) -> ZoneInfo {
         let text = try readText("zoneinfo")
-        return try parsed { () throws(ParseError) in try ZoneInfo(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try ZoneInfo(parsing: text) }
     }
 
     /// /proc/buddyinfo.
     public func buddyInfo() throws(ProcfsError) -> BuddyInfo {
         let text = try readText("buddyinfo")
-        return try parsed { () throws(ParseError) in try BuddyInfo(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try BuddyInfo(parsing: text) }
     }
 
     /// The IDs of all processes (thread-group leaders): the numeric entries of the procfs root, sorted.
@@ -99,14 +99,5 @@ public struct ProcFS: Sendable {
         } catch {
             throw .system(error)
         }
-    }
-}
-
-/// Runs a parser, wrapping its error.
-func parsed<T>(_ parse: () throws(ParseError) -> T) throws(ProcfsError) -> T {
-    do {
-        return try parse()
-    } catch {
-        throw .parse(error)
     }
 }

@@ -23,7 +23,7 @@ public struct ProcessFiles: Sendable {
     /// /proc/PID/status.
     public func status() throws(ProcfsError) -> ProcessStatus {
         let text = try readText("status")
-        return try parsed { () throws(ParseError) in try ProcessStatus(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try ProcessStatus(parsing: text) }
     }
 
     /// /proc/PID/smaps_rollup. A kernel thread has no memory map (the kernel answers ESRCH): all fields nil.
@@ -34,7 +34,7 @@ public struct ProcessFiles: Sendable {
         } catch .processExited(_, let error) where error.errno == ESRCH && exists() {
             return SmapsRollup()
         }
-        return try parsed { () throws(ParseError) in try SmapsRollup(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try SmapsRollup(parsing: text) }
     }
 
     /// /proc/PID/oom_score: the kernel's badness score, 0 to 2000.
@@ -64,13 +64,13 @@ public struct ProcessFiles: Sendable {
     /// /proc/PID/cgroup.
     public func cgroups() throws(ProcfsError) -> [CgroupMembership] {
         let text = try readText("cgroup")
-        return try parsed { () throws(ParseError) in try CgroupMembership.parse(text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try CgroupMembership.parse(text) }
     }
 
     /// /proc/PID/stat.
     public func stat() throws(ProcfsError) -> ProcessStat {
         let text = try readText("stat")
-        return try parsed { () throws(ParseError) in try ProcessStat(parsing: text) }
+        return try ProcfsError.parsing { () throws(ParseError) in try ProcessStat(parsing: text) }
     }
 
     /// Whether the process is a kernel thread (`PF_KTHREAD` in /proc/PID/stat).

@@ -1,4 +1,7 @@
 /// An error reading a procfs file: the read failed, or the text did not parse.
+///
+/// A permission error says "(root only)": slabinfo and vmallocinfo are readable by root alone, and
+/// another user's /proc/PID files need root (or ptrace rights) too.
 public enum ProcfsError: OOMKitError, Hashable {
     /// Opening or reading the file failed (EACCES on a root-only file, ENOENT on a missing one…).
     case system(SystemCallError)
@@ -25,6 +28,17 @@ public enum ProcfsError: OOMKitError, Hashable {
             "process \(pid) exited"
         case .parse(let error):
             error.description
+        }
+    }
+}
+
+extension ProcfsError {
+    /// Runs a parser, wrapping its ``ParseError``.
+    static func parsing<T>(_ parse: () throws(ParseError) -> T) throws(ProcfsError) -> T {
+        do {
+            return try parse()
+        } catch {
+            throw .parse(error)
         }
     }
 }
