@@ -139,6 +139,22 @@ public final class Cgroup: Sendable {
         }
     }
 
+    /// The names of the extended attributes set on the cgroup directory (one flistxattr call; empty
+    /// when none or unsupported). Cheaper than asking for each attribute in turn.
+    public func extendedAttributeNames() -> [String] {
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while true {
+            let size = buffer.withUnsafeMutableBytes { bytes in
+                flistxattr(directoryDescriptor, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+            }
+            if size >= 0 {
+                return buffer.prefix(size).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            }
+            guard errno == ERANGE, buffer.count < 1 << 20 else { return [] }
+            buffer = [UInt8](repeating: 0, count: buffer.count * 8)
+        }
+    }
+
     /// Sets an extended attribute on the cgroup directory.
     public func setExtendedAttribute(_ name: String, _ value: [UInt8]) throws(CgroupError) {
         let result = value.withUnsafeBytes { fsetxattr(directoryDescriptor, name, $0.baseAddress, $0.count, 0) }

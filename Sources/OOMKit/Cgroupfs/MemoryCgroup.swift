@@ -64,26 +64,28 @@ public struct MemoryCgroup: Sendable {
     }
 
     /// Swap in use (v2 memory.swap.current; v1 memory.memsw.usage_in_bytes minus usage); nil without swap
-    /// accounting.
-    public func swapUsage() throws(CgroupError) -> ByteCount? {
+    /// accounting. Pass `usage` when already read, to save reading it again.
+    public func swapUsage(usage knownUsage: ByteCount? = nil) throws(CgroupError) -> ByteCount? {
         switch version {
         case .v2:
             return try optionalSize("memory.swap.current", on: .v2)
         case .v1:
             guard let both = try optionalSize("memory.memsw.usage_in_bytes", on: .v1) else { return nil }
+            if let knownUsage { return both - knownUsage }
             return both - (try usage())
         }
     }
 
     /// The swap limit (v2 memory.swap.max; v1 memory.memsw.limit_in_bytes minus the memory limit, or
-    /// unlimited when either is); nil without swap accounting.
-    public func swapLimit() throws(CgroupError) -> ByteCount? {
+    /// unlimited when either is); nil without swap accounting. Pass `limit` when already read.
+    public func swapLimit(limit knownLimit: ByteCount? = nil) throws(CgroupError) -> ByteCount? {
         switch version {
         case .v2:
             return try optionalSize("memory.swap.max", on: .v2)
         case .v1:
             guard let both = try optionalSize("memory.memsw.limit_in_bytes", on: .v1) else { return nil }
-            let memory = try limit()
+            var memory = knownLimit ?? .zero
+            if knownLimit == nil { memory = try limit() }
             return both.isUnlimited || memory.isUnlimited ? .unlimited : both - memory
         }
     }
@@ -124,7 +126,7 @@ public struct MemoryCgroup: Sendable {
     /// The cgroup's memory pressure (memory.pressure), or nil where the kernel does not provide it
     /// (v1, or v2 without PSI).
     public func pressure() throws(CgroupError) -> Pressure? {
-        guard let text = try cgroup.readIfPresent("memory.pressure") else { return nil }
+        guard version == .v2, let text = try cgroup.readIfPresent("memory.pressure") else { return nil }
         do {
             return try Pressure(parsing: text)
         } catch {
@@ -157,27 +159,29 @@ public struct MemoryCgroup: Sendable {
 
     /// The OOM priority set on the cgroup directory (`user.oomctl.priority`, else
     /// `trusted.oomctl.priority`); higher is more important. Nil when unset or not an integer.
-    public func priority() -> Int? {
-        for name in Self.priorityAttributes {
-            if let value = cgroup.extendedAttribute(name) {
-                return Int(String(decoding: value, as: UTF8.self).trimmingASCIIWhitespace())
-            }
-        }
-        return nil
-    }
+    public func priority() -> Int? { oomAttributes().priority }
 
     /// The oomd / systemd-oomd preferences set on the cgroup directory.
-    public func oomdPreferences() -> OomdPreferences {
-        func isSet(_ suffix: String) -> Bool {
-            for prefix in ["user.", "trusted."] {
-                if let value = cgroup.extendedAttribute(prefix + suffix) {
-                    let text = String(decoding: value, as: UTF8.self).trimmingASCIIWhitespace()
-                    return text != "0" && text != "false"
-                }
-            }
-            return false
+    public func oomdPreferences() -> OomdPreferences { oomAttributes().oomd }
+
+    /// The priority and the oomd preferences, read with one flistxattr call and a getxattr only for the
+    /// attributes that are actually set (most cgroups have none).
+    public func oomAttributes() -> (priority: Int?, oomd: OomdPreferences) {
+        let names = Set(cgroup.extendedAttributeNames())
+        guard !names.isEmpty else { return (nil, OomdPreferences()) }
+        func text(_ name: String) -> String? {
+            guard names.contains(name), let value = cgroup.extendedAttribute(name) else { return nil }
+            return String(String(decoding: value, as: UTF8.self).trimmingASCIIWhitespace())
         }
-        return OomdPreferences(avoid: isSet("oomd_avoid"), prefer: isSet("oomd_prefer"), omit: isSet("oomd_omit"))
+        let priority = Self.priorityAttributes.lazy.compactMap { text($0) }.first.flatMap { Int($0) }
+        func isSet(_ suffix: String) -> Bool {
+            guard let value = text("user." + suffix) ?? text("trusted." + suffix) else { return false }
+            return value != "0" && value != "false"
+        }
+        return (
+            priority,
+            OomdPreferences(avoid: isSet("oomd_avoid"), prefer: isSet("oomd_prefer"), omit: isSet("oomd_omit"))
+        )
     }
 
     // MARK: Helpers

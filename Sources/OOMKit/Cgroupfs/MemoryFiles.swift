@@ -86,16 +86,40 @@ public struct MemoryStat: Sendable, Hashable, Codable {
 /// Parsing of the "key value" line files of cgroupfs (memory.stat, memory.events, memory.oom_control).
 public enum KeyValueFile {
     /// Parses lines of `key value`; a line with another shape is an error naming the file.
+    ///
+    /// Works on the UTF-8 bytes (memory.stat is read for every cgroup of a snapshot): one pass, no
+    /// per-line arrays.
     public static func parse(_ text: String, subject: String) throws(ParseError) -> [String: UInt64] {
         var values: [String: UInt64] = [:]
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count == 2, let value = UInt64(fields[1]) else {
-                if fields.isEmpty { continue }
-                throw ParseError(subject, input: line, reason: "expected 'key value' with a non-negative integer")
+        let bytes = text.utf8
+        var lineStart = bytes.startIndex
+        while lineStart < bytes.endIndex {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+            defer { lineStart = lineEnd < bytes.endIndex ? bytes.index(after: lineEnd) : lineEnd }
+            let line = bytes[lineStart..<lineEnd]
+            if line.allSatisfy({ $0 == UInt8(ascii: " ") }) { continue }
+            guard let space = line.firstIndex(of: UInt8(ascii: " ")), space > line.startIndex,
+                let value = decimal(line[bytes.index(after: space)...])
+            else {
+                throw ParseError(
+                    subject, input: Substring(line), reason: "expected 'key value' with a non-negative integer")
             }
-            values[String(fields[0])] = value
+            values[String(Substring(line[..<space]))] = value
         }
         return values
+    }
+
+    /// Digits only, no overflow; nil otherwise.
+    static func decimal(_ digits: Substring.UTF8View.SubSequence) -> UInt64? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (shifted, overflowMultiply) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowAdd) = shifted.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflowMultiply, !overflowAdd else { return nil }
+            value = sum
+        }
+        return value
     }
 }

@@ -89,13 +89,13 @@ public struct SnapshotCollector: Sendable {
             sample.oomGroup = try memory.oomGroup()
         }
         sample.peak = try memory.peak()
-        sample.swapUsage = try memory.swapUsage()
-        sample.swapLimit = try memory.swapLimit()
+        sample.swapUsage = try memory.swapUsage(usage: sample.usage)
+        sample.swapLimit = try memory.swapLimit(limit: sample.limit)
         sample.stat = try memory.stat().counters
         sample.pressure = try memory.pressure()
-        sample.priority = memory.priority()
-        let oomd = memory.oomdPreferences()
-        sample.oomd = oomd.isEmpty ? nil : oomd
+        let attributes = memory.oomAttributes()
+        sample.priority = attributes.priority
+        sample.oomd = attributes.oomd.isEmpty ? nil : attributes.oomd
         return sample
     }
 
