@@ -108,7 +108,13 @@ struct PriorityPolicy {
             switch options[index].choice {
             case .child(let child):
                 if tree.isUnit(child) {
-                    emit(unit: child, reasons: here + ["memory.oom.group=1: killed as a unit"])
+                    emit(
+                        unit: child,
+                        reasons: here + [
+                            kind == .cgroup
+                                ? "memory.oom.group=1: killed as a unit"
+                                : "memory.oom.group=1: a unit, the walk stops here"
+                        ])
                 } else if !tree.children(of: child).contains(where: { tree.holdsProcesses($0) }) {
                     emit(unit: child, reasons: here)
                 } else {
