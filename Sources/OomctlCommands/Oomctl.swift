@@ -27,7 +27,7 @@ public struct Oomctl: ParsableCommand {
             \(ExitStatus.helpText)
             """,
         version: version,
-        subcommands: [SnapshotCommand.self, HogCommand.self]
+        subcommands: [SnapshotCommand.self, KillCommand.self, SimulateCommand.self, HogCommand.self]
     )
 
     public init() {}

@@ -220,8 +220,8 @@ public struct Killer: Sendable {
         }
     }
 
-    /// A descendant removed while walking contributes no processes.
-    static func subtreeProcessIDs(_ memory: MemoryCgroup) throws(CgroupError) -> [Int32] {
+    /// Every process in the cgroup and its descendants; a descendant removed while walking contributes none.
+    public static func subtreeProcessIDs(_ memory: MemoryCgroup) throws(CgroupError) -> [Int32] {
         var pids = try memory.processIDs()
         for child in try memory.children() {
             do {

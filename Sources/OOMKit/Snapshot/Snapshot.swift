@@ -1,3 +1,5 @@
+import Glibc
+
 /// Memory diagnostics captured at one moment: the system, a cgroup tree, and the processes using the
 /// most memory. Encoded as versioned JSON (docs/snapshot-schema.md); `simulate --from` replays one.
 public struct Snapshot: Sendable, Codable {
@@ -25,6 +27,8 @@ public struct Snapshot: Sendable, Codable {
     public var processCount: Int
     /// What could not be collected, and why (e.g. slabinfo needs root). Never fatal.
     public var notes: [String]
+    /// The process that took the snapshot (oomctl itself), so that a replay never picks it.
+    public var takenByPID: Int32?
 
     public init(
         takenAt: String, hostname: String?, kernel: String?, hierarchy: Hierarchy, root: CgroupPath,
@@ -42,6 +46,7 @@ public struct Snapshot: Sendable, Codable {
         self.processes = processes
         self.processCount = processCount
         self.notes = notes
+        self.takenByPID = getpid()
     }
 }
 

@@ -1,0 +1,205 @@
+import ArgumentParser
+import Glibc
+import OOMKit
+
+/// `oomctl kill`: kill a cgroup, one process, or the victim a policy picks.
+struct KillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kill",
+        abstract: "Kill a memory cgroup, a process, or the victim a policy picks.",
+        discussion: """
+            oomctl kill CGROUP kills every process in CGROUP and below. On cgroup v2 it writes \
+            cgroup.kill; on v1 it reads cgroup.procs and signals every process through a pidfd, again \
+            and again until no process is left that was not signalled, so a forking task cannot escape. \
+            Signals always go through pidfds: never to a bare PID that may have been reused. After \
+            SIGKILL, process_mrelease reaps the memory early where the kernel has it.
+
+            oomctl kill --pid PID kills one process. oomctl kill --under CGROUP lets a policy pick the \
+            victim among CGROUP's descendants (see POLICIES); --process picks one process instead of a \
+            whole cgroup. --dry-run prints the ranked decision and kills nothing.
+
+            Refuses to kill the root cgroup, PID 1, oomctl itself or a cgroup that contains it.
+
+            POLICIES:
+              largest     the descendant cgroup (or process) using the most memory (default)
+              priority    at each level the child with the lowest user.oomctl.priority
+                          (then trusted.oomctl.priority, then --priority; default 0;
+                          higher = more important), ties by memory; down to a leaf
+                          or a memory.oom.group unit
+              triggering  CGROUP itself, no scan
+              oom-score   the process with the highest /proc/PID/oom_score
+
+            EXAMPLES:
+              oomctl kill /batch.slice/job-42.scope
+              oomctl kill --pid 4242 --signal TERM --grace 5s
+              oomctl kill --under /batch.slice --policy priority --dry-run
+              oomctl kill --under / --policy largest --process --avoid '^(sshd|systemd)$'
+
+            \(ExitStatus.helpText)
+            """
+    )
+
+    @Argument(
+        help: ArgumentHelp("The cgroup to kill (every process in it and below).", valueName: "CGROUP"),
+        completion: .custom(CgroupCompletion.candidates))
+    var cgroup: String?
+
+    @Option(help: ArgumentHelp("Kill this one process instead.", valueName: "PID"))
+    var pid: Int32?
+
+    @OptionGroup var policy: PolicyArguments
+
+    @Option(help: ArgumentHelp("Signal to send first: KILL, TERM, INT, HUP, … or a number.", valueName: "SIGNAL"))
+    var signal = "KILL"
+
+    @Option(
+        help: ArgumentHelp("With a signal other than KILL: how long to wait before SIGKILL.", valueName: "DURATION"))
+    var grace = "5s"
+
+    @Option(help: ArgumentHelp("How long to wait for the processes to exit after SIGKILL.", valueName: "DURATION"))
+    var timeout = "10s"
+
+    @Flag(help: "Print what would be killed, and why, without killing anything.")
+    var dryRun = false
+
+    @Flag(help: "Print the result (and the decision) as JSON.")
+    var json = false
+
+    func validate() throws {
+        let targets = [cgroup != nil, pid != nil, policy.under != nil].filter { $0 }.count
+        guard targets == 1 else {
+            throw ValidationError("give exactly one of CGROUP, --pid PID or --under CGROUP")
+        }
+        if policy.under == nil && policy.isCustomized {
+            throw ValidationError("--policy, --process and the filters go with --under CGROUP")
+        }
+        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process ID, not \(pid)") }
+        _ = try killOptions()
+        try policy.validate()
+    }
+
+    func killOptions() throws -> KillOptions {
+        guard let number = SignalName.parse(signal) else {
+            throw ValidationError("unknown signal '\(signal)'; use a name such as TERM or KILL, or a number")
+        }
+        do {
+            return KillOptions(
+                signal: number, grace: try Duration(parsing: grace), timeout: try Duration(parsing: timeout))
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let system = try CgroupSystem.fromEnvironment()
+            let killer = Killer(system: system)
+            let options = try killOptions()
+            var decision: Decision?
+            let target: KillTarget
+            if let pid {
+                target = .process(pid)
+            } else if let cgroup {
+                target = .cgroup(try system.memoryCgroupPath(for: cgroup))
+            } else {
+                let chosen = try policy.decide(in: system)
+                decision = chosen
+                guard let victim = chosen.victim else {
+                    throw PolicyError.noCandidates(under: chosen.root, excluded: 0)
+                }
+                switch victim.target {
+                case .cgroup(let path): target = .cgroup(path)
+                case .process(let pid, _, _): target = .process(pid)
+                }
+            }
+            if dryRun {
+                try printDryRun(target: target, decision: decision, system: system)
+                return
+            }
+            let report: KillReport
+            switch target {
+            case .process(let pid): report = try killer.kill(pid: pid, options: options)
+            case .cgroup(let path): report = try killer.kill(MemoryCgroup.open(path, in: system), options: options)
+            }
+            if json {
+                Terminal.write(bytes: JSONOutput.encode(KillOutput(dryRun: false, report: report, decision: decision)))
+            } else {
+                if let decision { Terminal.print(DecisionSummary(decision: decision).render(limit: 5)) }
+                Terminal.print(KillSummary(report: report).render())
+            }
+        }
+    }
+
+    private func printDryRun(target: KillTarget, decision: Decision?, system: CgroupSystem) throws {
+        // Check the target as a real kill would, so a dry run fails where the kill would.
+        switch target {
+        case .process(let pid):
+            if pid == 1 || pid == getpid() { _ = try Killer(system: system).kill(pid: pid) }
+            _ = try system.memoryCgroupPath(ofProcess: pid)
+        case .cgroup(let path):
+            _ = try MemoryCgroup.open(path, in: system)
+            if path.isRoot { throw KillError.refused("the root cgroup holds the whole system") }
+        }
+        if json {
+            Terminal.write(bytes: JSONOutput.encode(KillOutput(dryRun: true, report: nil, decision: decision)))
+            return
+        }
+        if let decision { Terminal.print(DecisionSummary(decision: decision).render(limit: 20)) }
+        switch target {
+        case .process(let pid): Terminal.print("dry run: would kill process \(pid); nothing was killed")
+        case .cgroup(let path):
+            Terminal.print(
+                "dry run: would kill cgroup \(path.description.visibleControlCharacters); nothing was killed")
+        }
+    }
+}
+
+/// What `kill` aims at once the arguments (or the policy) have been resolved.
+enum KillTarget {
+    case cgroup(CgroupPath)
+    case process(Int32)
+}
+
+/// The JSON `kill --json` prints.
+struct KillOutput: Encodable {
+    var dryRun: Bool
+    var report: KillReport?
+    var decision: Decision?
+}
+
+/// One line saying what a kill did.
+struct KillSummary {
+    var report: KillReport
+
+    func render() -> String {
+        let what =
+            report.pid.map { "process \($0)" + (report.cgroup.map { " in \($0)" } ?? "") }
+            ?? "cgroup \(report.cgroup?.description.visibleControlCharacters ?? "?")"
+        let count = report.signalledPIDs.count
+        var text = "killed \(what): \(count) process\(count == 1 ? "" : "es") (\(report.method.rawValue)"
+        if report.method == .pidfdLoop { text += ", \(report.rounds) round\(report.rounds == 1 ? "" : "s")" }
+        text += ")"
+        if let before = report.usageBefore, let after = report.usageAfter, let freed = report.freed {
+            text += ", memory \(before) → \(after) (freed \(freed))"
+        }
+        let milliseconds = Double(report.elapsedMicroseconds) / 1000
+        text += ", in \(Int(milliseconds.rounded())) ms"
+        return text
+    }
+}
+
+/// Signal names as kill(1) takes them.
+enum SignalName {
+    static let names: [String: Int32] = [
+        "KILL": SIGKILL, "TERM": SIGTERM, "INT": SIGINT, "HUP": SIGHUP, "QUIT": SIGQUIT, "USR1": SIGUSR1,
+        "USR2": SIGUSR2, "ABRT": SIGABRT,
+    ]
+
+    static func parse(_ text: String) -> Int32? {
+        let upper = text.uppercased()
+        let name = upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper
+        if let number = names[name] { return number }
+        if let number = Int32(text), (1...64).contains(number) { return number }
+        return nil
+    }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Glibc
+import OOMKit
+
+/// The victim-selection options shared by `kill --under`, `simulate --from` and (later) `watch`.
+struct PolicyArguments: ParsableArguments {
+    @Option(
+        help: ArgumentHelp("Let the policy pick the victim among the descendants of CGROUP.", valueName: "CGROUP"),
+        completion: .custom(CgroupCompletion.candidates))
+    var under: String?
+
+    @Option(
+        name: .customLong("policy"),
+        help: ArgumentHelp(
+            "How to pick the victim: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")).",
+            valueName: "POLICY"),
+        completion: .list(PolicyName.allCases.map(\.rawValue)))
+    var policyName = PolicyName.largest.rawValue
+
+    @Flag(help: "Pick one process instead of a whole cgroup.")
+    var process = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Rank processes (or their cgroups) whose name or command line matches first.", valueName: "REGEX"))
+    var prefer: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Rank processes (or their cgroups) whose name or command line matches last.", valueName: "REGEX"))
+    var avoid: [String] = []
+
+    @Option(help: ArgumentHelp("Never pick this process (repeatable).", valueName: "PID"))
+    var protect: [Int32] = []
+
+    @Option(help: ArgumentHelp("Never pick this cgroup or anything below it (repeatable).", valueName: "CGROUP"))
+    var protectCgroup: [String] = []
+
+    @Option(
+        name: .customLong("priority"),
+        help: ArgumentHelp(
+            "The priority of a cgroup without a user.oomctl.priority attribute (repeatable; higher = more important).",
+            valueName: "CGROUP=N"))
+    var priorities: [String] = []
+
+    /// Whether anything differs from the defaults (so that `kill CGROUP --policy x` can be refused).
+    var isCustomized: Bool {
+        policyName != PolicyName.largest.rawValue || process || !prefer.isEmpty || !avoid.isEmpty || !protect.isEmpty
+            || !protectCgroup.isEmpty || !priorities.isEmpty
+    }
+
+    func validate() throws {
+        guard PolicyName(rawValue: policyName) != nil else {
+            throw ValidationError(
+                "unknown policy '\(policyName)'; use one of: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        for entry in priorities {
+            guard let equals = entry.lastIndex(of: "="), Int(entry[entry.index(after: equals)...]) != nil,
+                equals != entry.startIndex
+            else {
+                throw ValidationError("--priority takes CGROUP=N with an integer N, not '\(entry)'")
+            }
+        }
+        if let pid = protect.first(where: { $0 <= 0 }) {
+            throw ValidationError("--protect takes a positive process ID, not \(pid)")
+        }
+        do {
+            try options(resolve: { try CgroupPath($0) }).validate()
+        } catch let error as PolicyError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The policy options, with cgroup arguments turned into paths by `resolve`.
+    func options(resolve: (String) throws -> CgroupPath) throws -> PolicyOptions {
+        var options = PolicyOptions()
+        options.policy = PolicyName(rawValue: policyName) ?? .largest
+        options.kind = process ? .process : .cgroup
+        options.prefer = prefer
+        options.avoid = avoid
+        options.protectedPIDs = Set(protect)
+        options.protectedCgroups = try protectCgroup.map(resolve)
+        for entry in priorities {
+            guard let equals = entry.lastIndex(of: "="), let value = Int(entry[entry.index(after: equals)...]) else {
+                continue
+            }
+            options.priorityOverrides[try resolve(String(entry[..<equals]))] = value
+        }
+        return options
+    }
+
+    /// Ranks the descendants of `--under` on the live system: a fresh snapshot of that subtree (every
+    /// process with its details), so the decision is made exactly as `simulate --from` would make it.
+    func decide(in system: CgroupSystem) throws -> Decision {
+        guard let under else { throw ValidationError("--under CGROUP is required") }
+        let root = try system.memoryCgroupPath(for: under)
+        var options = try options(resolve: { text throws(CgroupError) in try system.memoryCgroupPath(for: text) })
+        options.selfCgroup = try? system.memoryCgroupPath(ofProcess: getpid())
+        options.triggering = root
+        let snapshot = try SnapshotCollector(system: system)
+            .collect(root: root, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
+        return try PolicyEngine(options: options).decide(in: snapshot, under: root)
+    }
+}
+
+/// The human rendering of a decision: the victim, then the ranking with the reasons, then what was
+/// excluded and why.
+struct DecisionSummary {
+    var decision: Decision
+
+    func render(limit: Int) -> String {
+        var lines: [String] = []
+        let kind = decision.kind == .process ? "process" : "cgroup"
+        lines.append(
+            "policy \(decision.policy.rawValue) under \(decision.root.description.visibleControlCharacters), "
+                + "choosing a \(kind):")
+        if decision.victim != nil {
+            lines.append("  " + decision.summary.visibleControlCharacters)
+        }
+        var table = TextTable(["RANK", "MEMORY", "PRIO", "SCORE", "CANDIDATE", "WHY"], leftAligned: [4, 5])
+        for candidate in decision.ranked.prefix(limit) {
+            table.append([
+                String(candidate.rank), candidate.memory.description, candidate.priority.map(String.init) ?? "-",
+                candidate.score.map(String.init) ?? "-", candidate.target.description.visibleControlCharacters,
+                candidate.reasons.joined(separator: "; ").visibleControlCharacters,
+            ])
+        }
+        lines += table.render()
+        if decision.ranked.count > limit {
+            lines.append("  … and \(decision.ranked.count - limit) more")
+        }
+        if !decision.excluded.isEmpty {
+            lines.append("excluded:")
+            for excluded in decision.excluded.prefix(limit) {
+                lines.append(
+                    "  \(excluded.target.description.visibleControlCharacters): "
+                        + excluded.reason.visibleControlCharacters)
+            }
+            if decision.excluded.count > limit {
+                lines.append("  … and \(decision.excluded.count - limit) more")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
