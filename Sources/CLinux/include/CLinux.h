@@ -3,6 +3,13 @@
 
 #include <sys/types.h>
 #include <signal.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/xattr.h>
 
 /// pidfd_open(2); returns a pidfd or -1 with errno set.
@@ -20,5 +27,18 @@ long oomctl_fstatfs_type(int fd);
 /// The CPU clock tick (sysconf(_SC_CLK_TCK)) and page size, for /proc arithmetic.
 long oomctl_clock_ticks(void);
 long oomctl_page_size(void);
+
+/// epoll_ctl(EPOLL_CTL_ADD / MOD / DEL) with a 64-bit token; struct epoll_event is packed on x86_64,
+/// so Swift never touches it directly. op: 1 add, 2 delete, 3 modify (EPOLL_CTL_*).
+int oomctl_epoll_control(int epfd, int op, int fd, uint32_t events, uint64_t token);
+
+/// epoll_wait into parallel arrays of tokens and event masks; returns the count or -1 with errno set.
+int oomctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_ms);
+
+/// Arms a timerfd to fire once after the given nanoseconds (0 disarms).
+int oomctl_timerfd_arm(int fd, int64_t nanoseconds);
+
+/// The signal number in the siginfo read from a signalfd (0 when the read is short).
+int oomctl_signalfd_read(int fd);
 
 #endif

@@ -1,0 +1,87 @@
+import Glibc
+import OOMTestSupport
+import Testing
+
+@testable import OOMKit
+
+@Suite struct PressureTriggerTests {
+    @Test func parsesAndFormats() throws {
+        let trigger = try PressureTrigger(parsing: "some 150ms 1s")
+        #expect(trigger.kernelText == "some 150000 1000000")
+        #expect(trigger.description == "some 150ms 1s")
+        #expect(try PressureTrigger(parsing: "full  100ms   2s").full)
+    }
+
+    @Test(arguments: ["", "some", "partial 1ms 1s", "some 2s 1s", "some 1ms 20s", "some 0ms 1s", "some x 1s"])
+    func rejects(text: String) {
+        #expect(throws: ParseError.self) { try PressureTrigger(parsing: text) }
+    }
+}
+
+/// The event sources on the machine's real v1 memory hierarchy.
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
+struct OOMWatcherTests {
+    @Test func aV1OOMWakesTheWatcherAndRemovalIsReported() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let memory = try MemoryCgroup.open(test.path, in: CgroupSystem())
+        guard memory.version == .v1 else { return }
+        try memory.setOOMKillDisabled(true)
+        let loop = try EventLoop()
+        let watcher = try OOMWatcher(loop: loop)
+        try watcher.watch(memory)
+        #expect(watcher.next(timeout: .milliseconds(100)) == nil, "no event before the OOM")
+
+        let hog = try test.spawnHog("200M")
+        let event = try #require(watcher.next(timeout: .seconds(10)))
+        #expect(event.kind == .oom && event.cgroup == test.path)
+        #expect(try memory.oomControl().underOOM)
+        try memory.setOOMKillDisabled(false)
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 128 + SIGKILL)
+
+        let child = try test.makeChild("short-lived")
+        let childMemory = try MemoryCgroup.open(child, in: CgroupSystem())
+        try watcher.watch(childMemory)
+        #expect(rmdir(test.filesystemPath(child)) == 0)
+        // Late OOM notifications of the parent (the stalled hog retried) may come first.
+        var removal: OOMEvent?
+        while let event = watcher.next(timeout: .seconds(5)) {
+            if event.kind == .removed {
+                removal = event
+                break
+            }
+            #expect(event.kind == .oom && event.cgroup == test.path, "unexpected \(event)")
+        }
+        #expect(removal?.cgroup == child)
+        #expect(!watcher.isWatching(child))
+        #expect(watcher.isWatching(test.path))
+    }
+
+    @Test func manyCgroupsCostNoWakeupsWhileIdle() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let loop = try EventLoop()
+        let watcher = try OOMWatcher(loop: loop)
+        for index in 0..<50 {
+            try watcher.watch(MemoryCgroup.open(try test.makeChild("c\(index)"), in: CgroupSystem()))
+        }
+        #expect(watcher.watched.count == 50)
+        #expect(loop.runOnce(timeout: .milliseconds(300)) == 0, "nothing happens, nothing wakes")
+    }
+
+    @Test func timersAndSignalsAreEventsToo() throws {
+        let loop = try EventLoop()
+        let timer = try DeadlineTimer()
+        var fired = 0
+        try loop.add(timer.descriptor) { _ in
+            timer.acknowledge()
+            fired += 1
+        }
+        timer.arm(after: .milliseconds(20))
+        loop.runOnce(timeout: .seconds(2))
+        #expect(fired == 1)
+        timer.arm(after: .milliseconds(50))
+        timer.disarm()
+        #expect(loop.runOnce(timeout: .milliseconds(120)) == 0)
+    }
+}
