@@ -2,6 +2,7 @@
 #include "CLinux.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -81,3 +82,5 @@ int oomctl_signalfd_read(int fd) {
     }
     return (int)info.ssi_signo;
 }
+
+int oomctl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

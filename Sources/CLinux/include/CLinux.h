@@ -35,6 +35,9 @@ int oomctl_epoll_control(int epfd, int op, int fd, uint32_t events, uint64_t tok
 /// epoll_wait into parallel arrays of tokens and event masks; returns the count or -1 with errno set.
 int oomctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_ms);
 
+/// pipe2(fds, O_CLOEXEC); returns 0 or -1 with errno set.
+int oomctl_pipe_cloexec(int fds[2]);
+
 /// Arms a timerfd to fire once after the given nanoseconds (0 disarms).
 int oomctl_timerfd_arm(int fd, int64_t nanoseconds);
 

@@ -1,0 +1,116 @@
+import CLinux
+import Glibc
+
+/// Makes sure no memory cgroup is left hanging: a separate small process that re-enables the kernel
+/// OOM killer (v1 memory.oom_control = 0) on every cgroup where `watch` disabled it, the moment `watch`
+/// dies — by SIGKILL, a crash, anything.
+///
+/// `watch` holds the write end of a pipe whose read end is the guardian's stdin, and tells it
+/// `+PATH` when it disables the killer on PATH (a memory.oom_control file) and `-PATH` when it has
+/// restored it. When `watch` dies, the kernel closes its end: the guardian reads end-of-file and
+/// restores whatever is still listed. It ignores terminal signals and runs in its own process group,
+/// so a Ctrl-C meant for `watch` does not take it down first.
+public final class GuardianClient {
+    /// The guardian process.
+    public let pid: Int32
+    private let pipe: Int32
+
+    /// Starts `executable guardian` (the oomctl binary in its hidden guardian mode).
+    public init(executable: String) throws(SystemCallError) {
+        var ends: [Int32] = [-1, -1]
+        guard oomctl_pipe_cloexec(&ends) == 0 else { throw SystemCallError("create", path: "the guardian pipe", errno: errno) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, ends[0], 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+        let arguments: [String] = [executable, "guardian"]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: Int32 = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        close(ends[0])
+        guard result == 0 else {
+            close(ends[1])
+            throw SystemCallError("start the guardian", path: executable, errno: result)
+        }
+        self.pid = pid
+        self.pipe = ends[1]
+    }
+
+    deinit { close(pipe) }
+
+    /// Tells the guardian that the killer is disabled on this memory.oom_control file.
+    public func protect(_ oomControlPath: String) { send("+" + oomControlPath) }
+
+    /// Tells the guardian that the killer has been restored on this file.
+    public func release(_ oomControlPath: String) { send("-" + oomControlPath) }
+
+    /// Closes the pipe after everything was restored, and reaps the guardian.
+    public func shutDown() {
+        close(pipe)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    private func send(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(pipe, $0.baseAddress, $0.count) }
+    }
+}
+
+/// The guardian process's main loop (see ``GuardianClient``).
+public enum Guardian {
+    /// Reads `+PATH` / `-PATH` lines from `input` until end of file, then writes `0` to every PATH still
+    /// listed. Returns the paths it restored.
+    @discardableResult
+    public static func run(input: Int32 = 0, log: (String) -> Void = { _ in }) -> [String] {
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { Glibc.signal(signal, SIG_IGN) }
+        FileIO.writeOOMScoreAdjustment(-1000)
+        var listed: [String] = []
+        var pendingLine: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            pendingLine += buffer.prefix(count)
+            while let newline = pendingLine.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pendingLine[..<newline], as: UTF8.self)
+                pendingLine.removeSubrange(...newline)
+                guard let first = line.first else { continue }
+                let path = String(line.dropFirst())
+                if first == "+" && !listed.contains(path) { listed.append(path) }
+                if first == "-" { listed.removeAll { $0 == path } }
+            }
+        }
+        for path in listed {
+            let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+            if descriptor >= 0 {
+                _ = write(descriptor, "0", 1)
+                close(descriptor)
+                log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer: \(path)")
+            }
+        }
+        return listed
+    }
+}
+
+extension FileIO {
+    /// Sets this process's /proc/self/oom_score_adj; returns false when not allowed.
+    @discardableResult
+    public static func writeOOMScoreAdjustment(_ value: Int) -> Bool {
+        let descriptor = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        let text = String(value)
+        return text.withCString { Glibc.write(descriptor, $0, strlen($0)) } > 0
+    }
+}

@@ -1,0 +1,394 @@
+import Glibc
+
+/// One step of a handling, as it happens: what `watch` prints and journals.
+public enum HandlingStep: Sendable {
+    case detected(HandlingReport)
+    case coalesced(cgroup: CgroupPath, event: OOMEvent.Kind, total: UInt64)
+    case snapshotWritten(id: Int, cgroup: CgroupPath, path: String)
+    case hookStarted(id: Int, cgroup: CgroupPath, command: String)
+    case hookFinished(id: Int, cgroup: CgroupPath, result: HookResult)
+    case decided(id: Int, cgroup: CgroupPath, decision: Decision)
+    case killed(id: Int, cgroup: CgroupPath, report: KillReport)
+    case fellBack(id: Int, cgroup: CgroupPath, after: Duration)
+    case failed(id: Int, cgroup: CgroupPath, message: String)
+    case finished(HandlingReport)
+}
+
+/// The OOM handling pipeline that `watch` runs for each event, driven by the event loop:
+/// detect → snapshot → hooks → decide and act → post-kill hooks → deadline fallback → report.
+///
+/// Every cgroup's handling is its own state machine: a hook that hangs delays only its own cgroup,
+/// never another. Events for a cgroup already being handled (or handled less than
+/// ``HandlingOptions/minimumInterval`` ago) are coalesced into a counter, not handled again.
+public final class Handler {
+    private let system: CgroupSystem
+    private let loop: EventLoop
+    private let hooks: HookRunner
+    private let options: HandlingOptions
+    private let onStep: (HandlingStep) -> Void
+    /// Re-arms the kernel killer disabling after a fallback resolved the OOM (v1).
+    private let rearm: (MemoryCgroup) -> Void
+    private var active: [CgroupPath: Handling] = [:]
+    private var lastFinished: [CgroupPath: ContinuousClock.Instant] = [:]
+    private var coalescedSinceLast: [CgroupPath: UInt64] = [:]
+    private var nextID = 1
+    private let clock = ContinuousClock()
+
+    public init(
+        system: CgroupSystem, loop: EventLoop, options: HandlingOptions, rearm: @escaping (MemoryCgroup) -> Void,
+        onStep: @escaping (HandlingStep) -> Void
+    ) {
+        self.system = system
+        self.loop = loop
+        self.hooks = HookRunner(loop: loop)
+        self.options = options
+        self.rearm = rearm
+        self.onStep = onStep
+    }
+
+    /// Handlings in progress.
+    public var activeCount: Int { active.count }
+
+    /// Kills running hooks (shutdown).
+    public func cancelAll() { hooks.killAll() }
+
+    /// Starts handling an event, or coalesces it into the one in progress.
+    public func handle(_ event: OOMEvent) {
+        if event.kind == .removed {
+            active[event.cgroup]?.cgroupRemoved()
+            return
+        }
+        if let running = active[event.cgroup] {
+            running.report.coalesced += event.count
+            onStep(.coalesced(cgroup: event.cgroup, event: event.kind, total: running.report.coalesced))
+            return
+        }
+        if let last = lastFinished[event.cgroup], event.detectedAt - last < options.minimumInterval,
+            event.kind != .oom
+        {
+            let total = (coalescedSinceLast[event.cgroup] ?? 0) + event.count
+            coalescedSinceLast[event.cgroup] = total
+            onStep(.coalesced(cgroup: event.cgroup, event: event.kind, total: total))
+            return
+        }
+        let memory: MemoryCgroup
+        do {
+            memory = try MemoryCgroup.open(event.cgroup, in: system)
+        } catch {
+            onStep(.failed(id: 0, cgroup: event.cgroup, message: error.description))
+            return
+        }
+        let handling = Handling(
+            id: nextID, event: event, memory: memory, handler: self, coalescedBefore: coalescedSinceLast[event.cgroup] ?? 0)
+        coalescedSinceLast[event.cgroup] = nil
+        nextID += 1
+        active[event.cgroup] = handling
+        handling.begin()
+    }
+
+    fileprivate func finished(_ handling: Handling) {
+        active[handling.report.cgroup] = nil
+        lastFinished[handling.report.cgroup] = clock.now
+        onStep(.finished(handling.report))
+    }
+
+    /// The state of one event's handling.
+    fileprivate final class Handling {
+        let event: OOMEvent
+        let memory: MemoryCgroup
+        unowned let handler: Handler
+        var report: HandlingReport
+        var deadline: DeadlineTimer?
+        var recheck: DeadlineTimer?
+        var pipelineDone = false
+        var done = false
+        var resolutionChecks = 0
+
+        init(id: Int, event: OOMEvent, memory: MemoryCgroup, handler: Handler, coalescedBefore: UInt64) {
+            self.event = event
+            self.memory = memory
+            self.handler = handler
+            report = HandlingReport(id: id, cgroup: event.cgroup, event: event.kind, count: event.count)
+            report.coalesced = coalescedBefore
+        }
+
+        private var options: HandlingOptions { handler.options }
+        private var isV1OOM: Bool { memory.version == .v1 && event.kind == .oom }
+
+        func begin() {
+            report.usage = try? memory.usage()
+            report.limit = try? memory.limit()
+            handler.onStep(.detected(report))
+            if isV1OOM && !options.dryRun { armDeadline() }
+            writeSnapshot()
+            runHook(at: 0, from: options.hooks, post: false)
+        }
+
+        func cgroupRemoved() {
+            guard !done else { return }
+            report.outcome = .removed
+            finish()
+        }
+
+        // MARK: Steps
+
+        private func writeSnapshot() {
+            guard let directory = options.snapshotDirectory else { return }
+            do {
+                let snapshot = try SnapshotCollector(system: handler.system)
+                    .collect(root: memory.path, options: SnapshotOptions(topProcesses: 20))
+                let name = "oomctl-\(report.id)-\(Self.fileSafe(memory.path))-\(snapshot.takenAt).json"
+                let path = directory + "/" + name
+                try AtomicFile.write(snapshot.jsonBytes(), to: path)
+                report.snapshotPath = path
+                handler.onStep(.snapshotWritten(id: report.id, cgroup: report.cgroup, path: path))
+            } catch let error as any OOMKitError {
+                fail("snapshot: \(error.description)")
+            } catch {
+                fail("snapshot: \(error)")
+            }
+        }
+
+        private func runHook(at index: Int, from commands: [String], post: Bool) {
+            guard !done else { return }
+            guard index < commands.count else {
+                if post { completePipeline() } else { act() }
+                return
+            }
+            let command = commands[index]
+            handler.onStep(.hookStarted(id: report.id, cgroup: report.cgroup, command: command))
+            do {
+                try handler.hooks.start(
+                    command, environment: environment(), input: JSONOutput.encode(hookInput(), pretty: false),
+                    timeout: options.hookTimeout, detectedAt: event.detectedAt
+                ) { [self] result in
+                    if post { report.postKillHooks.append(result) } else { report.hooks.append(result) }
+                    handler.onStep(.hookFinished(id: report.id, cgroup: report.cgroup, result: result))
+                    if !post && result.succeeded && isResolved() {
+                        report.outcome = .resolvedByHook
+                        completePipeline()
+                    } else {
+                        runHook(at: index + 1, from: commands, post: post)
+                    }
+                }
+            } catch {
+                fail("hook '\(command)': \(error.description)")
+                runHook(at: index + 1, from: commands, post: post)
+            }
+        }
+
+        private func act() {
+            guard !done else { return }
+            if event.kind == .removed { return finish() }
+            if isResolved() && event.kind != .oomKill {
+                report.outcome = .resolved
+                return completePipeline()
+            }
+            guard case .kill(let policy) = options.action, event.kind != .oomKill else {
+                report.outcome = isV1OOM ? .fellBackToKernel : .reported
+                return completePipeline()
+            }
+            guard let decision = decide(policy) else { return completePipeline() }
+            report.decision = decision
+            handler.onStep(.decided(id: report.id, cgroup: report.cgroup, decision: decision))
+            if options.dryRun {
+                report.outcome = .dryRun
+                return completePipeline()
+            }
+            guard let victim = decision.victim else { return completePipeline() }
+            let killer = Killer(system: handler.system)
+            do {
+                let result: KillReport
+                switch victim.target {
+                case .cgroup(let path): result = try killer.kill(MemoryCgroup.open(path, in: handler.system), options: options.kill)
+                case .process(let pid, _, _): result = try killer.kill(pid: pid, options: options.kill)
+                }
+                report.kill = result
+                report.outcome = .killed
+                handler.onStep(.killed(id: report.id, cgroup: report.cgroup, report: result))
+            } catch let error as any OOMKitError {
+                fail("kill \(victim.target): \(error.description)")
+            } catch {
+                fail("kill \(victim.target): \(error)")
+            }
+            runHook(at: 0, from: options.postKillHooks, post: true)
+        }
+
+        /// The policy's victim below the cgroup; when the cgroup has nothing below it to choose from,
+        /// the cgroup itself (or, for process victims, its largest process).
+        private func decide(_ policy: PolicyOptions) -> Decision? {
+            var policy = policy
+            policy.triggering = memory.path
+            if policy.selfCgroup == nil { policy.selfCgroup = try? handler.system.memoryCgroupPath(ofProcess: getpid()) }
+            let snapshot: Snapshot
+            do {
+                snapshot = try SnapshotCollector(system: handler.system)
+                    .collect(root: memory.path, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
+            } catch {
+                fail("decide: \(error.description)")
+                return nil
+            }
+            var outcome = Self.decide(policy, in: snapshot, under: memory.path)
+            if case .failure(.noCandidates) = outcome, policy.policy != .triggering {
+                policy.policy = .triggering
+                outcome = Self.decide(policy, in: snapshot, under: memory.path)
+            }
+            switch outcome {
+            case .success(let decision): return decision
+            case .failure(let error):
+                fail("decide: \(error.description)")
+                return nil
+            }
+        }
+
+        private static func decide(_ policy: PolicyOptions, in snapshot: Snapshot, under root: CgroupPath)
+            -> Result<Decision, PolicyError>
+        {
+            do {
+                return .success(try PolicyEngine(options: policy).decide(in: snapshot, under: root))
+            } catch {
+                return .failure(error)
+            }
+        }
+
+        /// The steps have run; a v1 OOM that is not yet resolved waits for the deadline's fallback.
+        private func completePipeline() {
+            pipelineDone = true
+            if isV1OOM && !options.dryRun && !isResolved() {
+                if report.fellBack { watchForResolution() }
+                return
+            }
+            finish()
+        }
+
+        private func armDeadline() {
+            guard let timer = try? DeadlineTimer() else { return }
+            deadline = timer
+            timer.arm(after: options.delay)
+            try? handler.loop.add(timer.descriptor) { [self] _ in
+                timer.acknowledge()
+                fallBack()
+            }
+        }
+
+        /// The deadline passed with the OOM unresolved: hand it to the kernel killer.
+        private func fallBack() {
+            guard !done, !report.fellBack, isV1OOM else { return }
+            if isResolved() {
+                if pipelineDone { finish() }
+                return
+            }
+            do {
+                try memory.setOOMKillDisabled(false)
+                report.fellBack = true
+                if report.outcome != .killed { report.outcome = .fellBackToKernel }
+                handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: options.delay))
+            } catch {
+                fail("fallback: \(error.description)")
+            }
+            watchForResolution()
+        }
+
+        /// After a fallback: look every 20 ms (only while this OOM lasts) until the kernel has resolved it,
+        /// then disable its killer again for the next OOM.
+        private func watchForResolution() {
+            guard recheck == nil, let timer = try? DeadlineTimer() else { return }
+            recheck = timer
+            try? handler.loop.add(timer.descriptor) { [self] _ in
+                timer.acknowledge()
+                resolutionChecks += 1
+                if isResolved() || !memory.cgroup.isAlive || resolutionChecks > 1500 {
+                    if memory.cgroup.isAlive { handler.rearm(memory) }
+                    if pipelineDone { finish() }
+                    else { handler.loop.remove(timer.descriptor) }
+                } else {
+                    timer.arm(after: .milliseconds(20))
+                }
+            }
+            timer.arm(after: .milliseconds(20))
+        }
+
+        private func finish() {
+            guard !done else { return }
+            done = true
+            if let deadline { handler.loop.remove(deadline.descriptor) }
+            if let recheck { handler.loop.remove(recheck.descriptor) }
+            report.durationMicroseconds = (handler.clock.now - event.detectedAt).totalNanoseconds / 1000
+            if report.outcome == .failed && report.errors.isEmpty { report.outcome = .reported }
+            handler.finished(self)
+        }
+
+        private func fail(_ message: String) {
+            report.errors.append(message)
+            handler.onStep(.failed(id: report.id, cgroup: report.cgroup, message: message))
+        }
+
+        /// v1: the cgroup is no longer in OOM. v2: usage is below memory.high (or memory.max when no
+        /// high is set).
+        private func isResolved() -> Bool {
+            guard memory.cgroup.isAlive else { return true }
+            switch memory.version {
+            case .v1:
+                return (try? memory.oomControl().underOOM) == false
+            case .v2:
+                guard let usage = try? memory.usage() else { return true }
+                let high = (try? memory.high()) ?? nil
+                let ceiling = high.flatMap { $0.isUnlimited ? nil : $0 } ?? (try? memory.limit()) ?? .unlimited
+                return usage < ceiling
+            }
+        }
+
+        // MARK: Hook context
+
+        /// The hook's environment: context only, never interpolated into the command.
+        private func environment() -> [String: String] {
+            var environment: [String: String] = [
+                "OOMCTL_EVENT": event.kind.rawValue,
+                "OOMCTL_CGROUP": memory.path.description,
+                "OOMCTL_CGROUP_PATH": memory.cgroup.filesystemPath,
+                "OOMCTL_CGROUP_VERSION": String(memory.version.rawValue),
+                "OOMCTL_HANDLING_ID": String(report.id),
+                "OOMCTL_COUNT": String(report.count),
+                "OOMCTL_DRY_RUN": options.dryRun ? "1" : "0",
+            ]
+            if let usage = try? memory.usage() { environment["OOMCTL_USAGE"] = String(usage.bytes) }
+            if let limit = report.limit { environment["OOMCTL_LIMIT"] = limit.isUnlimited ? "max" : String(limit.bytes) }
+            if let snapshot = report.snapshotPath { environment["OOMCTL_SNAPSHOT"] = snapshot }
+            if let kill = report.kill {
+                environment["OOMCTL_VICTIM_CGROUP"] = kill.cgroup?.description
+                environment["OOMCTL_VICTIM_PIDS"] = kill.signalledPIDs.map(String.init).joined(separator: " ")
+                environment["OOMCTL_FREED_BYTES"] = kill.freed.map { String($0.bytes) }
+                if let pid = kill.pid { environment["OOMCTL_VICTIM_PID"] = String(pid) }
+            }
+            return environment
+        }
+
+        private struct HookInput: Encodable {
+            var event: OOMEvent.Kind
+            var cgroup: CgroupPath
+            var cgroupPath: String
+            var version: Int
+            var handlingID: Int
+            var count: UInt64
+            var usage: ByteCount?
+            var limit: ByteCount?
+            var snapshot: String?
+            var decision: Decision?
+            var kill: KillReport?
+            var dryRun: Bool
+        }
+
+        private func hookInput() -> HookInput {
+            HookInput(
+                event: event.kind, cgroup: memory.path, cgroupPath: memory.cgroup.filesystemPath,
+                version: memory.version.rawValue, handlingID: report.id, count: report.count,
+                usage: try? memory.usage(), limit: report.limit, snapshot: report.snapshotPath,
+                decision: report.decision, kill: report.kill, dryRun: options.dryRun)
+        }
+
+        private static func fileSafe(_ path: CgroupPath) -> String {
+            let text = path.isRoot ? "root" : path.components.joined(separator: "_")
+            return String(text.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }.prefix(80))
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// What the user asked `watch` (and sandbox simulations) to do when an OOM event arrives.
+public struct HandlingOptions: Sendable {
+    /// The action after the hooks, when the OOM is still unresolved.
+    public enum Action: Sendable {
+        /// Leave it to the deadline fallback (v1) or to the kernel (v2).
+        case none
+        /// Kill the victim the policy picks below the cgroup that hit the OOM (the cgroup itself when it
+        /// has no child cgroups to choose from).
+        case kill(PolicyOptions)
+    }
+
+    /// Commands run in order before the action (`/bin/sh -c`).
+    public var hooks: [String] = []
+    /// Commands run in order after a kill.
+    public var postKillHooks: [String] = []
+    /// How long one hook may run before its process group is killed.
+    public var hookTimeout: Duration = .seconds(10)
+    public var action: Action = .none
+    /// v1: how long userspace has to resolve an OOM before the kernel killer is re-enabled (the
+    /// proposal's memory.oom_delay_millisecs).
+    public var delay: Duration = .seconds(1)
+    /// Where to write a snapshot of each event (nil: no snapshot).
+    public var snapshotDirectory: String?
+    /// Run hooks and decide, but never kill (and never disable the kernel killer).
+    public var dryRun = false
+    /// How a victim is killed.
+    public var kill = KillOptions(timeout: .seconds(2))
+    /// The least time between two handlings of the same cgroup; events in between are coalesced and
+    /// counted (v2 `high` can fire thousands of times a second).
+    public var minimumInterval: Duration = .milliseconds(250)
+
+    public init() {}
+}
+
+/// How the handling of one event ended.
+public enum HandlingOutcome: String, Sendable, Codable {
+    /// A hook exited 0 and the OOM was resolved: nothing was killed.
+    case resolvedByHook = "resolved by hook"
+    /// The OOM went away by itself while handling (memory was freed by someone else).
+    case resolved
+    /// The policy's victim was killed.
+    case killed
+    /// Userspace did not resolve it in time; the kernel OOM killer was re-enabled and acted.
+    case fellBackToKernel = "fell back to the kernel"
+    /// Something the kernel already did (v2 oom_kill, high, max): hooks ran, nothing else was needed.
+    case reported
+    /// `--dry-run`: hooks ran and the decision was made, nothing was killed.
+    case dryRun = "dry run"
+    /// The cgroup was removed.
+    case removed
+    /// A step failed (see the errors).
+    case failed
+}
+
+/// The timeline of one handled event: what is printed, journaled and passed to post-kill hooks.
+public struct HandlingReport: Sendable, Codable {
+    /// A number unique within this watch run.
+    public var id: Int
+    public var cgroup: CgroupPath
+    public var event: OOMEvent.Kind
+    /// Kernel-counted events in this one (more than 1 when they were coalesced at the source).
+    public var count: UInt64
+    /// Further events for the same cgroup that arrived while this one was handled, or within the
+    /// minimum interval before it, and were folded into it.
+    public var coalesced: UInt64 = 0
+    public var usage: ByteCount?
+    public var limit: ByteCount?
+    /// The snapshot written for this event.
+    public var snapshotPath: String?
+    public var hooks: [HookResult] = []
+    public var decision: Decision?
+    public var kill: KillReport?
+    public var postKillHooks: [HookResult] = []
+    /// Whether the deadline passed and the kernel killer was re-enabled.
+    public var fellBack = false
+    public var outcome: HandlingOutcome = .failed
+    /// From detection to the end of handling.
+    public var durationMicroseconds: Int64 = 0
+    public var errors: [String] = []
+
+    public init(id: Int, cgroup: CgroupPath, event: OOMEvent.Kind, count: UInt64) {
+        self.id = id
+        self.cgroup = cgroup
+        self.event = event
+        self.count = count
+    }
+}

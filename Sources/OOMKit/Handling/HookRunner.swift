@@ -1,0 +1,234 @@
+import CLinux
+import Glibc
+
+/// How one hook run ended.
+public struct HookResult: Sendable, Codable {
+    public var command: String
+    /// The exit status, when the hook exited.
+    public var exitStatus: Int32?
+    /// The signal that ended it, when it was killed.
+    public var signal: Int32?
+    /// Whether it ran past its timeout (its whole process group was then killed).
+    public var timedOut: Bool
+    /// What it wrote to stdout and stderr, at most ``HookRunner/outputLimit`` bytes (the rest is dropped).
+    public var output: String
+    /// Bytes of output dropped beyond the limit.
+    public var droppedOutputBytes: Int
+    /// From the event's detection to the hook's process being started.
+    public var startLatencyMicroseconds: Int64
+    /// How long the hook ran.
+    public var durationMicroseconds: Int64
+
+    /// Exit status 0.
+    public var succeeded: Bool { exitStatus == 0 && !timedOut }
+
+    /// "exit 0", "exit 3", "killed by signal 9", "timed out after 2s".
+    public var outcome: String {
+        if timedOut { return "timed out, process group killed" }
+        if let exitStatus { return "exit \(exitStatus)" }
+        return "killed by signal \(signal ?? 0)"
+    }
+}
+
+/// Runs user hooks (`/bin/sh -c CMD`) without blocking the event loop.
+///
+/// Each hook is spawned with posix_spawn (no fork of the handler's address space) in a process group
+/// of its own, with an empty signal mask and default signal dispositions (the handler blocks SIGTERM
+/// for its signalfd; a hook must not inherit that), context in OOMCTL_* environment variables and a
+/// JSON document on stdin — never interpolated into the command. Its exit is a pidfd in the loop, its
+/// output a non-blocking pipe read into a bounded buffer, its timeout a timerfd that kills the whole
+/// process group.
+public final class HookRunner {
+    /// Output kept per hook; the rest is counted and dropped.
+    public static let outputLimit = 8192
+
+    private let loop: EventLoop
+    private var running: [Int32: Run] = [:]
+
+    private final class Run {
+        let command: String
+        let pid: Int32
+        let handle: ProcessHandle
+        let outputDescriptor: Int32
+        let timer: DeadlineTimer
+        let startedAt: ContinuousClock.Instant
+        let startLatency: Duration
+        let completion: (HookResult) -> Void
+        var output: [UInt8] = []
+        var dropped = 0
+        var timedOut = false
+
+        init(
+            command: String, pid: Int32, handle: ProcessHandle, outputDescriptor: Int32, timer: DeadlineTimer,
+            startedAt: ContinuousClock.Instant, startLatency: Duration, completion: @escaping (HookResult) -> Void
+        ) {
+            self.command = command
+            self.pid = pid
+            self.handle = handle
+            self.outputDescriptor = outputDescriptor
+            self.timer = timer
+            self.startedAt = startedAt
+            self.startLatency = startLatency
+            self.completion = completion
+        }
+    }
+
+    public init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    /// Hooks still running.
+    public var runningCount: Int { running.count }
+
+    /// Starts `command`; `completion` is called from the loop when it has exited (or was killed at its
+    /// timeout).
+    public func start(
+        _ command: String, environment: [String: String], input: [UInt8], timeout: Duration,
+        detectedAt: ContinuousClock.Instant, completion: @escaping (HookResult) -> Void
+    ) throws(SystemCallError) {
+        var inputPipe: [Int32] = [-1, -1]
+        var outputPipe: [Int32] = [-1, -1]
+        guard oomctl_pipe_cloexec(&inputPipe) == 0 else { throw SystemCallError("create", path: "a hook's stdin pipe", errno: errno) }
+        guard oomctl_pipe_cloexec(&outputPipe) == 0 else {
+            close(inputPipe[0])
+            close(inputPipe[1])
+            throw SystemCallError("create", path: "a hook's output pipe", errno: errno)
+        }
+        let (pid, failure) = Self.spawn(command, environment: environment, input: inputPipe[0], output: outputPipe[1])
+        close(inputPipe[0])
+        close(outputPipe[1])
+        let startedAt = ContinuousClock().now
+        guard failure == 0 else {
+            close(inputPipe[1])
+            close(outputPipe[0])
+            throw SystemCallError("start hook", path: command, errno: failure)
+        }
+        Self.feed(input, to: inputPipe[1])
+        let handle: ProcessHandle
+        let timer: DeadlineTimer
+        do {
+            // Our unreaped child: its PID cannot be reused, so the pidfd is certainly for it.
+            handle = try ProcessHandle(pid: pid)
+            timer = try DeadlineTimer()
+        } catch {
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            close(outputPipe[0])
+            throw error
+        }
+        _ = fcntl(outputPipe[0], F_SETFL, O_NONBLOCK)
+        let run = Run(
+            command: command, pid: pid, handle: handle, outputDescriptor: outputPipe[0], timer: timer,
+            startedAt: startedAt, startLatency: startedAt - detectedAt, completion: completion)
+        running[pid] = run
+        timer.arm(after: timeout)
+        try loop.add(outputPipe[0]) { [unowned self] _ in self.drain(run) }
+        try loop.add(handle.descriptor) { [unowned self] _ in self.finish(run) }
+        try loop.add(timer.descriptor) { [unowned self] _ in
+            run.timer.acknowledge()
+            run.timedOut = true
+            // The whole group: a hook's children die with it. The leader is unreaped, so the group ID
+            // cannot have been reused.
+            kill(-run.pid, SIGKILL)
+        }
+    }
+
+    /// Kills every running hook's process group (on shutdown).
+    public func killAll() {
+        for run in running.values { kill(-run.pid, SIGKILL) }
+    }
+
+    private func drain(_ run: Run) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(run.outputDescriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else {
+                if count == 0 { loop.remove(run.outputDescriptor) }
+                return
+            }
+            let room = max(0, Self.outputLimit - run.output.count)
+            run.output += buffer.prefix(min(count, room))
+            run.dropped += max(0, count - room)
+        }
+    }
+
+    private func finish(_ run: Run) {
+        var status: Int32 = 0
+        guard waitpid(run.pid, &status, WNOHANG) == run.pid else { return }
+        drain(run)
+        loop.remove(run.handle.descriptor)
+        loop.remove(run.outputDescriptor)
+        loop.remove(run.timer.descriptor)
+        close(run.outputDescriptor)
+        running[run.pid] = nil
+        let signal = status & 0x7F
+        let duration = ContinuousClock().now - run.startedAt
+        run.completion(
+            HookResult(
+                command: run.command, exitStatus: signal == 0 ? (status >> 8) & 0xFF : nil,
+                signal: signal == 0 ? nil : signal, timedOut: run.timedOut,
+                output: String(decoding: run.output, as: UTF8.self), droppedOutputBytes: run.dropped,
+                startLatencyMicroseconds: run.startLatency.totalNanoseconds / 1000,
+                durationMicroseconds: duration.totalNanoseconds / 1000))
+    }
+
+    /// Writes the JSON document to the hook's stdin without ever blocking: what does not fit in the pipe
+    /// is dropped (the documents are a few KiB; a pipe holds 64 KiB).
+    private static func feed(_ input: [UInt8], to descriptor: Int32) {
+        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
+        _ = input.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+    }
+
+    /// Spawns `/bin/sh -c command`; returns the PID, or the error number from posix_spawn.
+    private static func spawn(_ command: String, environment: [String: String], input: Int32, output: Int32)
+        -> (pid: Int32, failure: Int32)
+    {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input, 0)
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, output, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        var merged = Self.inheritedEnvironment()
+        for (key, value) in environment { merged[key] = value }
+        let arguments: [String] = ["sh", "-c", command]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: Int32 = 0
+        let result = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
+        return (pid, result)
+    }
+
+    private static func inheritedEnvironment() -> [String: String] {
+        var environment: [String: String] = [:]
+        var index = 0
+        while let entry = environ[index] {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "="), !text.hasPrefix("OOMCTL_") {
+                environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            index += 1
+        }
+        return environment
+    }
+}
