@@ -47,7 +47,8 @@ public enum JSONLineFormat {
     public static func line(
         time: LogTimestamp, level: Logger.Level, message: String, metadata: Logger.Metadata
     ) -> String {
-        var json = "{\"time\":" + string(time.rfc3339) + ",\"level\":" + string(level.rawValue) + ",\"message\":"
+        var json =
+            "{\"time\":" + string(time.rfc3339) + ",\"level\":" + string(level.rawValue) + ",\"message\":"
             + string(message)
         if let id = LogRecord.messageID(in: metadata) {
             json += ",\"messageID\":" + string(id)

@@ -45,7 +45,8 @@ public struct JournalLogHandler: LogHandler {
             var line = ConsoleFormat.line(
                 time: LogTimestamp.now(), level: event.level, message: event.message.description, metadata: merged)
             line.removeLast()
-            writeFully(Array((line + " journal_error=" + ConsoleFormat.value(reason) + "\n").utf8), to: fallbackDescriptor)
+            writeFully(
+                Array((line + " journal_error=" + ConsoleFormat.value(reason) + "\n").utf8), to: fallbackDescriptor)
         }
     }
 }

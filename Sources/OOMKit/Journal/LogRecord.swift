@@ -34,7 +34,8 @@ public struct LogTimestamp: Sendable, Hashable {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
-        return Self.pad(parts.tm_year + 1900, 4) + "-" + Self.pad(parts.tm_mon + 1, 2) + "-" + Self.pad(parts.tm_mday, 2)
+        return Self.pad(parts.tm_year + 1900, 4) + "-" + Self.pad(parts.tm_mon + 1, 2) + "-"
+            + Self.pad(parts.tm_mday, 2)
             + "T" + Self.pad(parts.tm_hour, 2) + ":" + Self.pad(parts.tm_min, 2) + ":" + Self.pad(parts.tm_sec, 2) + "."
             + Self.pad(Int32(nanoseconds / 1000), 6) + "Z"
     }
