@@ -43,6 +43,14 @@ run_in_cg() {
     sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$_dir" "$@"
 }
 
+# spawn_in_cg /a/b COMMAND...: start COMMAND in the background in cgroup /a/b (it joins before it
+# starts) and set SPAWNED to its PID, which is COMMAND's own PID (the wrapper shell execs it).
+spawn_in_cg() {
+    _dir=$CG${1}; shift
+    sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$_dir" "$@" &
+    SPAWNED=$!
+}
+
 # wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds; fail (1) after SECONDS.
 wait_for() {
     _n=$(( $1 * 10 )); shift

@@ -17,6 +17,7 @@ for t in /vmtest/tests/[0-9]*.sh; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .sh)
     ran=$((ran + 1))
+    t0=$(cut -d' ' -f1 /proc/uptime)
     echo "@@vmtest BEGIN $name"
     : >/run/vmtest/results
     leaf=$CG/vmtest-$name
@@ -40,6 +41,6 @@ for t in /vmtest/tests/[0-9]*.sh; do
         fail no-result "the script reported no check"
     fi
     cleanup_cgroups
-    echo "@@vmtest DONE $name"
+    echo "@@vmtest DONE $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)s"
 done
 echo "@@vmtest END $ran"
