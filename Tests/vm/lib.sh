@@ -68,7 +68,7 @@ memevent() { awk -v k="$2" '$1 == k { print $2 }' "$CG$1/${3:-memory.events}"; }
 # event_cmp /a/b KEY OP N [FILE]: whether memory.events (or FILE) KEY compares to N by OP (-eq, -ge, ...).
 event_cmp() {
     _v=$(memevent "$1" "$2" "$5")
-    [ -n "$_v" ] && [ "$_v" "$3" "$4" ]
+    [ -n "$_v" ] && test "$_v" "$3" "$4"
 }
 
 # check_event CHECK /a/b KEY OP N [FILE]: pass or fail on event_cmp, showing the file when it fails.
