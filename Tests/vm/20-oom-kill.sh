@@ -10,7 +10,7 @@ check_event no-oom-kill-before /oom/victim oom_kill -eq 0
 run_in_cg /oom/victim dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null
 status=$?
 if [ $status = 137 ]; then pass hog-killed-by-sigkill; else fail hog-killed-by-sigkill "dd exit status $status, not 137"; fi
-wait_for 5 event_cmp /oom/victim oom_kill -ge 1
+wait_for 20 event_cmp /oom/victim oom_kill -ge 1
 check_event memory-events-oom-kill /oom/victim oom_kill -ge 1
 check_event memory-events-oom /oom/victim oom -ge 1
 check_event memory-events-max /oom/victim max -ge 1

@@ -4,10 +4,10 @@ mkcg /snap/a >/dev/null && mkcg /snap/b >/dev/null || { fail mkcg "cannot create
 echo 32M >$CG/snap/a/memory.max
 echo 30M >$CG/snap/a/memory.high
 run_in_cg /snap/a dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null
-wait_for 5 event_cmp /snap/a oom_kill -ge 1 || fail setup-oom-kill "no OOM kill in /snap/a: $(cat $CG/snap/a/memory.events)"
+wait_for 20 event_cmp /snap/a oom_kill -ge 1 || fail setup-oom-kill "no OOM kill in /snap/a: $(cat $CG/snap/a/memory.events)"
 spawn_in_cg /snap/a sleep 100000
 sleeper=$SPAWNED
-wait_for 5 grep -qx "$sleeper" $CG/snap/a/cgroup.procs || fail setup-sleeper "sleep $sleeper not in /snap/a"
+wait_for 20 grep -qx "$sleeper" $CG/snap/a/cgroup.procs || fail setup-sleeper "sleep $sleeper not in /snap/a"
 
 oomctl snapshot /snap --json >/tmp/snap.json 2>/tmp/snap.err
 status=$?

@@ -3,7 +3,7 @@
 mkcg /res/a >/dev/null && mkcg "/res/with space" >/dev/null || { fail mkcg "cannot create /res/a"; exit 0; }
 spawn_in_cg /res/a sleep 100000
 sleeper=$SPAWNED
-wait_for 5 grep -qx "$sleeper" $CG/res/a/cgroup.procs || fail setup-sleeper "sleep $sleeper not in /res/a"
+wait_for 20 grep -qx "$sleeper" $CG/res/a/cgroup.procs || fail setup-sleeper "sleep $sleeper not in /res/a"
 
 # root_is CHECK WANT ARGS...: `oomctl snapshot ARGS --json` exits 0 with .root == WANT.
 root_is() {
