@@ -1,0 +1,3 @@
+# One failing check.
+pass before-the-failure
+fail deliberate "this check fails on purpose"

@@ -1,0 +1,2 @@
+# Exits non-zero without reporting any check.
+exit 3

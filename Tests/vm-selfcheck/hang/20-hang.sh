@@ -1,0 +1,3 @@
+# Hangs until something kills it.
+sleep 100000
+pass not-reached

@@ -1,0 +1,2 @@
+# Passes, to show the checks around a broken one still run.
+pass ok
