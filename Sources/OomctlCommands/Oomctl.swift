@@ -27,7 +27,10 @@ public struct Oomctl: ParsableCommand {
             \(ExitStatus.helpText)
             """,
         version: version,
-        subcommands: [SnapshotCommand.self, KillCommand.self, SimulateCommand.self, HogCommand.self]
+        subcommands: [
+            WatchCommand.self, SnapshotCommand.self, KillCommand.self, SimulateCommand.self, HogCommand.self,
+            GuardianCommand.self,
+        ]
     )
 
     public init() {}

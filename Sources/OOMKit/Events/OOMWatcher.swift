@@ -90,10 +90,12 @@ public struct PressureTrigger: Sendable, Hashable, CustomStringConvertible {
 /// Or, without a loop of your own, `try watcher.next()` blocks until the next event.
 public final class OOMWatcher {
     private let loop: EventLoop
-    private var onEvent: (OOMEvent) -> Void
+    /// Called with every event, from the loop's thread.
+    public var onEvent: (OOMEvent) -> Void
     private let inotify: Int32
     private var watches: [CgroupPath: Watch] = [:]
     private var byInotifyWatch: [Int32: CgroupPath] = [:]
+    private var childWatches: [Int32: MemoryCgroup] = [:]
     private var pending: [OOMEvent] = []
     private let clock = ContinuousClock()
 
@@ -179,6 +181,20 @@ public final class OOMWatcher {
         }
     }
 
+    /// Called with each child cgroup created below a cgroup given to ``followChildren(of:)``.
+    public var onChildCreated: ((MemoryCgroup) -> Void)?
+
+    /// Reports new child cgroups of `memory` through ``onChildCreated`` as the kernel creates them
+    /// (inotify IN_CREATE on the cgroup directory: no rescans).
+    public func followChildren(of memory: MemoryCgroup) throws(CgroupError) {
+        let path = memory.cgroup.filesystemPath
+        let descriptor = inotify_add_watch(inotify, path, UInt32(IN_CREATE | IN_ONLYDIR))
+        guard descriptor >= 0 else {
+            throw .system(SystemCallError("watch for new cgroups in", path: path, errno: errno))
+        }
+        childWatches[descriptor] = memory
+    }
+
     /// Blocks until the next event (or the timeout) when the watcher is used without a loop of its own.
     public func next(timeout: Duration? = nil) -> OOMEvent? {
         let saved = onEvent
@@ -247,7 +263,18 @@ public final class OOMWatcher {
                         Int(bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
                     )
                 }
+                let nameBytes = buffer[(offset + 16)..<min(offset + 16 + length, count)].prefix { $0 != 0 }
                 offset += 16 + length
+                if let parent = childWatches[descriptor] {
+                    if mask & UInt32(IN_IGNORED) != 0 { childWatches[descriptor] = nil }
+                    if mask & UInt32(IN_CREATE) != 0, mask & UInt32(IN_ISDIR) != 0,
+                        let child = try? parent.cgroup.child(named: String(decoding: nameBytes, as: UTF8.self)),
+                        let memory = try? MemoryCgroup(child)
+                    {
+                        onChildCreated?(memory)
+                    }
+                    continue
+                }
                 guard let path = byInotifyWatch[descriptor] else { continue }
                 if mask & UInt32(IN_IGNORED) != 0 {
                     removed.append(path)

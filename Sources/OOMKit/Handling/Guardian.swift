@@ -18,7 +18,9 @@ public final class GuardianClient {
     /// Starts `executable guardian` (the oomctl binary in its hidden guardian mode).
     public init(executable: String) throws(SystemCallError) {
         var ends: [Int32] = [-1, -1]
-        guard oomctl_pipe_cloexec(&ends) == 0 else { throw SystemCallError("create", path: "the guardian pipe", errno: errno) }
+        guard oomctl_pipe_cloexec(&ends) == 0 else {
+            throw SystemCallError("create", path: "the guardian pipe", errno: errno)
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

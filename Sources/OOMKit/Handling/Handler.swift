@@ -79,7 +79,8 @@ public final class Handler {
             return
         }
         let handling = Handling(
-            id: nextID, event: event, memory: memory, handler: self, coalescedBefore: coalescedSinceLast[event.cgroup] ?? 0)
+            id: nextID, event: event, memory: memory, handler: self,
+            coalescedBefore: coalescedSinceLast[event.cgroup] ?? 0)
         coalescedSinceLast[event.cgroup] = nil
         nextID += 1
         active[event.cgroup] = handling
@@ -200,7 +201,8 @@ public final class Handler {
             do {
                 let result: KillReport
                 switch victim.target {
-                case .cgroup(let path): result = try killer.kill(MemoryCgroup.open(path, in: handler.system), options: options.kill)
+                case .cgroup(let path):
+                    result = try killer.kill(MemoryCgroup.open(path, in: handler.system), options: options.kill)
                 case .process(let pid, _, _): result = try killer.kill(pid: pid, options: options.kill)
                 }
                 report.kill = result
@@ -219,7 +221,9 @@ public final class Handler {
         private func decide(_ policy: PolicyOptions) -> Decision? {
             var policy = policy
             policy.triggering = memory.path
-            if policy.selfCgroup == nil { policy.selfCgroup = try? handler.system.memoryCgroupPath(ofProcess: getpid()) }
+            if policy.selfCgroup == nil {
+                policy.selfCgroup = try? handler.system.memoryCgroupPath(ofProcess: getpid())
+            }
             let snapshot: Snapshot
             do {
                 snapshot = try SnapshotCollector(system: handler.system)
@@ -241,7 +245,9 @@ public final class Handler {
             }
         }
 
-        private static func decide(_ policy: PolicyOptions, in snapshot: Snapshot, under root: CgroupPath)
+        private static func decide(
+            _ policy: PolicyOptions, in snapshot: Snapshot, under root: CgroupPath
+        )
             -> Result<Decision, PolicyError>
         {
             do {
@@ -299,8 +305,7 @@ public final class Handler {
                 resolutionChecks += 1
                 if isResolved() || !memory.cgroup.isAlive || resolutionChecks > 1500 {
                     if memory.cgroup.isAlive { handler.rearm(memory) }
-                    if pipelineDone { finish() }
-                    else { handler.loop.remove(timer.descriptor) }
+                    if pipelineDone { finish() } else { handler.loop.remove(timer.descriptor) }
                 } else {
                     timer.arm(after: .milliseconds(20))
                 }
@@ -352,7 +357,9 @@ public final class Handler {
                 "OOMCTL_DRY_RUN": options.dryRun ? "1" : "0",
             ]
             if let usage = try? memory.usage() { environment["OOMCTL_USAGE"] = String(usage.bytes) }
-            if let limit = report.limit { environment["OOMCTL_LIMIT"] = limit.isUnlimited ? "max" : String(limit.bytes) }
+            if let limit = report.limit {
+                environment["OOMCTL_LIMIT"] = limit.isUnlimited ? "max" : String(limit.bytes)
+            }
             if let snapshot = report.snapshotPath { environment["OOMCTL_SNAPSHOT"] = snapshot }
             if let kill = report.kill {
                 environment["OOMCTL_VICTIM_CGROUP"] = kill.cgroup?.description

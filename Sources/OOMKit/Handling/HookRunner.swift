@@ -88,7 +88,9 @@ public final class HookRunner {
     ) throws(SystemCallError) {
         var inputPipe: [Int32] = [-1, -1]
         var outputPipe: [Int32] = [-1, -1]
-        guard oomctl_pipe_cloexec(&inputPipe) == 0 else { throw SystemCallError("create", path: "a hook's stdin pipe", errno: errno) }
+        guard oomctl_pipe_cloexec(&inputPipe) == 0 else {
+            throw SystemCallError("create", path: "a hook's stdin pipe", errno: errno)
+        }
         guard oomctl_pipe_cloexec(&outputPipe) == 0 else {
             close(inputPipe[0])
             close(inputPipe[1])
@@ -182,7 +184,9 @@ public final class HookRunner {
     }
 
     /// Spawns `/bin/sh -c command`; returns the PID, or the error number from posix_spawn.
-    private static func spawn(_ command: String, environment: [String: String], input: Int32, output: Int32)
+    private static func spawn(
+        _ command: String, environment: [String: String], input: Int32, output: Int32
+    )
         -> (pid: Int32, failure: Int32)
     {
         var actions = posix_spawn_file_actions_t()

@@ -17,6 +17,45 @@ struct PolicyArguments: ParsableArguments {
         completion: .list(PolicyName.allCases.map(\.rawValue)))
     var policyName = PolicyName.largest.rawValue
 
+    @OptionGroup var filters: VictimFilterArguments
+
+    /// Whether anything differs from the defaults (so that `kill CGROUP --policy x` can be refused).
+    var isCustomized: Bool {
+        policyName != PolicyName.largest.rawValue || filters.isCustomized
+    }
+
+    func validate() throws {
+        guard PolicyName(rawValue: policyName) != nil else {
+            throw ValidationError(
+                "unknown policy '\(policyName)'; use one of: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        try filters.validate()
+    }
+
+    /// The policy options, with cgroup arguments turned into paths by `resolve`.
+    func options(resolve: (String) throws -> CgroupPath) throws -> PolicyOptions {
+        var options = try filters.options(resolve: resolve)
+        options.policy = PolicyName(rawValue: policyName) ?? .largest
+        return options
+    }
+
+    /// Ranks the descendants of `--under` on the live system: a fresh snapshot of that subtree (every
+    /// process with its details), so the decision is made exactly as `simulate --from` would make it.
+    func decide(in system: CgroupSystem) throws -> Decision {
+        guard let under else { throw ValidationError("--under CGROUP is required") }
+        let root = try system.memoryCgroupPath(for: under)
+        var options = try options(resolve: { text throws(CgroupError) in try system.memoryCgroupPath(for: text) })
+        options.selfCgroup = try? system.memoryCgroupPath(ofProcess: getpid())
+        options.triggering = root
+        let snapshot = try SnapshotCollector(system: system)
+            .collect(root: root, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
+        return try PolicyEngine(options: options).decide(in: snapshot, under: root)
+    }
+}
+
+/// The filters every victim choice takes: what kind of victim, and what to prefer, avoid or protect.
+struct VictimFilterArguments: ParsableArguments {
     @Flag(help: "Pick one process instead of a whole cgroup.")
     var process = false
 
@@ -43,18 +82,12 @@ struct PolicyArguments: ParsableArguments {
             valueName: "CGROUP=N"))
     var priorities: [String] = []
 
-    /// Whether anything differs from the defaults (so that `kill CGROUP --policy x` can be refused).
     var isCustomized: Bool {
-        policyName != PolicyName.largest.rawValue || process || !prefer.isEmpty || !avoid.isEmpty || !protect.isEmpty
-            || !protectCgroup.isEmpty || !priorities.isEmpty
+        process || !prefer.isEmpty || !avoid.isEmpty || !protect.isEmpty || !protectCgroup.isEmpty
+            || !priorities.isEmpty
     }
 
     func validate() throws {
-        guard PolicyName(rawValue: policyName) != nil else {
-            throw ValidationError(
-                "unknown policy '\(policyName)'; use one of: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
         for entry in priorities {
             guard let equals = entry.lastIndex(of: "="), Int(entry[entry.index(after: equals)...]) != nil,
                 equals != entry.startIndex
@@ -72,10 +105,9 @@ struct PolicyArguments: ParsableArguments {
         }
     }
 
-    /// The policy options, with cgroup arguments turned into paths by `resolve`.
+    /// The filter part of the policy options, with cgroup arguments turned into paths by `resolve`.
     func options(resolve: (String) throws -> CgroupPath) throws -> PolicyOptions {
         var options = PolicyOptions()
-        options.policy = PolicyName(rawValue: policyName) ?? .largest
         options.kind = process ? .process : .cgroup
         options.prefer = prefer
         options.avoid = avoid
@@ -88,19 +120,6 @@ struct PolicyArguments: ParsableArguments {
             options.priorityOverrides[try resolve(String(entry[..<equals]))] = value
         }
         return options
-    }
-
-    /// Ranks the descendants of `--under` on the live system: a fresh snapshot of that subtree (every
-    /// process with its details), so the decision is made exactly as `simulate --from` would make it.
-    func decide(in system: CgroupSystem) throws -> Decision {
-        guard let under else { throw ValidationError("--under CGROUP is required") }
-        let root = try system.memoryCgroupPath(for: under)
-        var options = try options(resolve: { text throws(CgroupError) in try system.memoryCgroupPath(for: text) })
-        options.selfCgroup = try? system.memoryCgroupPath(ofProcess: getpid())
-        options.triggering = root
-        let snapshot = try SnapshotCollector(system: system)
-            .collect(root: root, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
-        return try PolicyEngine(options: options).decide(in: snapshot, under: root)
     }
 }
 

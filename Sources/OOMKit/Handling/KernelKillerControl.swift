@@ -1,0 +1,69 @@
+import Glibc
+
+/// Disables the v1 kernel OOM killer on the cgroups `watch` handles, and makes sure it comes back:
+/// on restore, through the ``GuardianClient`` if `watch` dies, and at the next start-up from a marker
+/// attribute if even the guardian was gone.
+public final class KernelKillerControl {
+    /// The attribute marking a cgroup whose killer a `watch` process disabled; its value is that PID.
+    public static let markerAttribute = "trusted.oomctl.killer_disabled_by"
+
+    private let guardian: GuardianClient?
+    private var disabled: [CgroupPath: MemoryCgroup] = [:]
+
+    public init(guardian: GuardianClient?) {
+        self.guardian = guardian
+    }
+
+    /// The cgroups whose killer is currently disabled by this process.
+    public var disabledCgroups: [CgroupPath] { disabled.keys.sorted() }
+
+    /// Disables the kernel killer on a v1 cgroup (no-op on v2, where the kernel never waits).
+    public func disable(_ memory: MemoryCgroup) throws(CgroupError) {
+        guard memory.version == .v1 else { return }
+        // The guardian learns of it first: if we die between the two steps it restores a killer that
+        // was still enabled, which is harmless.
+        guardian?.protect(Self.controlPath(memory))
+        try? memory.cgroup.setExtendedAttribute(Self.markerAttribute, Array(String(getpid()).utf8))
+        try memory.setOOMKillDisabled(true)
+        disabled[memory.path] = memory
+    }
+
+    /// Re-enables the kernel killer on a cgroup this process disabled.
+    public func restore(_ path: CgroupPath) {
+        guard let memory = disabled.removeValue(forKey: path) else { return }
+        try? memory.setOOMKillDisabled(false)
+        try? memory.cgroup.removeExtendedAttribute(Self.markerAttribute)
+        guardian?.release(Self.controlPath(memory))
+    }
+
+    /// Re-enables it everywhere (shutdown).
+    public func restoreAll() {
+        for path in disabledCgroups { restore(path) }
+    }
+
+    /// Forgets a cgroup that was removed.
+    public func forget(_ path: CgroupPath) {
+        guard let memory = disabled.removeValue(forKey: path) else { return }
+        guardian?.release(Self.controlPath(memory))
+    }
+
+    /// Re-enables the killer on cgroups a crashed `watch` left disabled: those carrying the marker with
+    /// the PID of a process that no longer exists. Returns them.
+    public static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
+        var restored: [CgroupPath] = []
+        for memory in memories where memory.version == .v1 {
+            guard let value = memory.cgroup.extendedAttribute(markerAttribute),
+                let pid = Int32(String(decoding: value, as: UTF8.self)), pid != getpid(), kill(pid, 0) != 0,
+                errno == ESRCH
+            else { continue }
+            try? memory.setOOMKillDisabled(false)
+            try? memory.cgroup.removeExtendedAttribute(markerAttribute)
+            restored.append(memory.path)
+        }
+        return restored
+    }
+
+    static func controlPath(_ memory: MemoryCgroup) -> String {
+        memory.cgroup.filesystemPath + "/memory.oom_control"
+    }
+}

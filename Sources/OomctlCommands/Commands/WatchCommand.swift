@@ -1,0 +1,213 @@
+import ArgumentParser
+import Glibc
+import Logging
+import OOMKit
+
+/// `oomctl watch`: the userspace OOM handler.
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Handle OOMs in memory cgroups: be woken by the kernel, run hooks, pick and kill a victim.",
+        discussion: """
+            Blocks on kernel notifications (no polling) for each CGROUP and, for every event, runs the \
+            handling pipeline: detect → snapshot (--snapshot-dir) → hooks (--hook, in order) → kill the \
+            victim the policy picks (--kill) → post-kill hooks → fallback to the kernel killer at the \
+            deadline (--delay) → report.
+
+            On cgroup v1, watch disables the kernel OOM killer on the cgroups it handles \
+            (memory.oom_control), so tasks that hit the limit stall until the handler acts; if the OOM is \
+            not resolved by --delay it re-enables the kernel killer. It restores memory.oom_control on \
+            exit, and a guardian process restores it within a second if watch itself is killed. On cgroup \
+            v2 the kernel does not wait: watch acts on memory.high / memory.max events and PSI before the \
+            limit, and reports oom-kill events after the fact.
+
+            A hook that exits 0 and leaves the OOM resolved (e.g. it freed memory or raised the limit) \
+            ends the handling: nothing is killed. Hooks run as /bin/sh -c CMD in their own process group, \
+            killed with their children at --hook-timeout.
+
+            HOOK ENVIRONMENT:
+              OOMCTL_EVENT           oom, oom-kill, high, max or pressure
+              OOMCTL_CGROUP          the cgroup, hierarchy-relative (any bytes but '/')
+              OOMCTL_CGROUP_PATH     its directory under the cgroup mount
+              OOMCTL_CGROUP_VERSION  1 or 2
+              OOMCTL_USAGE, OOMCTL_LIMIT  bytes ("max" for no limit)
+              OOMCTL_SNAPSHOT        the snapshot file, with --snapshot-dir
+              OOMCTL_VICTIM_CGROUP, OOMCTL_VICTIM_PID(S), OOMCTL_FREED_BYTES  (post-kill hooks)
+              OOMCTL_HANDLING_ID, OOMCTL_COUNT, OOMCTL_DRY_RUN
+            stdin holds the same as one JSON object (plus the decision and the kill report). Never \
+            paste these into a command line: read them from the environment or stdin.
+
+            EXAMPLES:
+              oomctl watch /batch.slice --hook 'cat /proc/vmstat > /var/log/oom-$OOMCTL_HANDLING_ID.vmstat'
+              oomctl watch /batch.slice --recursive --kill priority --delay 2s
+              oomctl watch --pid 1234 --kill largest --process --snapshot-dir /var/tmp/oom
+              oomctl watch /app --on high,oom-kill --hook ./throttle.sh --json
+
+            \(ExitStatus.helpText)
+            """
+    )
+
+    @Argument(
+        help: ArgumentHelp("Memory cgroups to watch.", valueName: "CGROUP"),
+        completion: .custom(CgroupCompletion.candidates))
+    var cgroups: [String] = []
+
+    @Option(help: ArgumentHelp("Watch the memory cgroup of this process (repeatable).", valueName: "PID"))
+    var pid: [Int32] = []
+
+    @Flag(help: "Also watch every cgroup below, including ones created later.")
+    var recursive = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Events to handle: oom, oom-kill, high, max, pressure (default: oom on v1; oom-kill,high,max on v2).",
+            valueName: "EVENTS"))
+    var on: String?
+
+    @Option(help: ArgumentHelp("A PSI trigger for --on pressure, e.g. \"some 150ms 1s\".", valueName: "TRIGGER"))
+    var pressure = "some 150ms 1s"
+
+    @Option(help: ArgumentHelp("A command to run on each event (repeatable; run in order).", valueName: "CMD"))
+    var hook: [String] = []
+
+    @Option(help: ArgumentHelp("A command to run after a kill (repeatable).", valueName: "CMD"))
+    var postKill: [String] = []
+
+    @Option(help: ArgumentHelp("How long a hook may run before its process group is killed.", valueName: "DURATION"))
+    var hookTimeout = "10s"
+
+    @Option(
+        help: ArgumentHelp(
+            "Kill the victim a policy picks when hooks did not resolve the OOM: "
+                + "\(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")), or none.",
+            valueName: "POLICY"))
+    var kill = "none"
+
+    @OptionGroup var filters: VictimFilterArguments
+
+    @Option(
+        help: ArgumentHelp(
+            "v1: hand the OOM back to the kernel killer if unresolved after this long.", valueName: "DURATION"))
+    var delay = "1s"
+
+    @Option(help: ArgumentHelp("Write a snapshot of each event into DIR (mode 0600 files).", valueName: "DIR"))
+    var snapshotDir: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The least time between two handlings of one cgroup; events between are coalesced.", valueName: "DURATION"))
+    var minInterval = "250ms"
+
+    @Flag(help: "Run hooks and decide, but never kill and never disable the kernel killer.")
+    var dryRun = false
+
+    @Flag(help: "Print one JSON object per line instead of readable lines.")
+    var json = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Where to log: console, json or journal (default: journal under systemd, else console).",
+            valueName: "TARGET"))
+    var log: String?
+
+    @Flag(help: "Do not lock the handler's memory (mlockall) or set its oom_score_adj.")
+    var noSelfProtection = false
+
+    func validate() throws {
+        if cgroups.isEmpty && pid.isEmpty {
+            throw ValidationError("give at least one CGROUP or --pid PID to watch")
+        }
+        _ = try eventKinds(version: .v1)
+        _ = try handlingOptions()
+        if let log, LogMode(rawValue: log) == nil {
+            throw ValidationError("--log takes console, json or journal, not '\(log)'")
+        }
+        if let snapshotDir {
+            var info = stat()
+            guard stat(snapshotDir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw ValidationError("--snapshot-dir '\(snapshotDir)' is not a directory")
+            }
+        }
+        if let pid = pid.first(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive, not \(pid)") }
+        try filters.validate()
+    }
+
+    /// The event kinds asked for with --on (or the version's default).
+    func eventKinds(version: CgroupVersion) throws -> Set<OOMEvent.Kind> {
+        guard let on else { return version == .v1 ? [.oom] : [.oomKill, .high, .max] }
+        var kinds: Set<OOMEvent.Kind> = []
+        for name in on.split(separator: ",") {
+            guard let kind = OOMEvent.Kind(rawValue: String(name)), kind != .removed else {
+                throw ValidationError("unknown event '\(name)' in --on; use oom, oom-kill, high, max or pressure")
+            }
+            kinds.insert(kind)
+        }
+        return kinds
+    }
+
+    func handlingOptions() throws -> HandlingOptions {
+        var options = HandlingOptions()
+        options.hooks = hook
+        options.postKillHooks = postKill
+        options.dryRun = dryRun
+        options.snapshotDirectory = snapshotDir
+        do {
+            options.hookTimeout = try Duration(parsing: hookTimeout)
+            options.delay = try Duration(parsing: delay)
+            options.minimumInterval = try Duration(parsing: minInterval)
+            if on?.contains("pressure") == true { _ = try PressureTrigger(parsing: pressure) }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if kill != "none" {
+            guard let policy = PolicyName(rawValue: kill) else {
+                throw ValidationError(
+                    "unknown policy '\(kill)' for --kill; use \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")) or none"
+                )
+            }
+            var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
+            policyOptions.policy = policy
+            options.action = .kill(policyOptions)
+        } else if filters.isCustomized {
+            throw ValidationError("--process and the victim filters go with --kill POLICY")
+        }
+        return options
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let system = try CgroupSystem.fromEnvironment()
+            var targets: [CgroupPath] = try cgroups.map { try system.memoryCgroupPath(for: $0) }
+            targets += try pid.map { try system.memoryCgroupPath(ofProcess: $0) }
+            let requested: LogMode? = json ? .json : log.flatMap(LogMode.init(rawValue:))
+            LoggingSetup.bootstrap(LogSelection.resolve(requested: requested))
+            var options = try handlingOptions()
+            if case .kill(var policy) = options.action {
+                policy = try filters.options(resolve: { text throws(CgroupError) in
+                    try system.memoryCgroupPath(for: text)
+                })
+                policy.policy = PolicyName(rawValue: kill) ?? .largest
+                options.action = .kill(policy)
+            }
+            let session = try WatchSession(
+                system: system, options: options, kinds: { try eventKinds(version: $0) },
+                pressure: on?.contains("pressure") == true ? try PressureTrigger(parsing: pressure) : nil,
+                recursive: recursive, selfProtection: !noSelfProtection)
+            try session.start(targets)
+            session.run()
+        }
+    }
+}
+
+/// `oomctl guardian` (hidden): the process that re-enables the kernel OOM killer if watch dies.
+struct GuardianCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guardian",
+        abstract: "Restore the kernel OOM killer on the cgroups listed on stdin when stdin closes (used by watch).",
+        shouldDisplay: false
+    )
+
+    func run() throws {
+        Guardian.run(input: STDIN_FILENO) { Terminal.printError($0) }
+    }
+}

@@ -1,0 +1,240 @@
+import Glibc
+import Logging
+import OOMKit
+
+/// One run of `oomctl watch`: the loop, the watcher, the handler, the kernel-killer control and the
+/// guardian, and the lines (or journal entries) that report what happens.
+final class WatchSession {
+    private let system: CgroupSystem
+    private let options: HandlingOptions
+    private let kinds: (CgroupVersion) throws -> Set<OOMEvent.Kind>
+    private let pressure: PressureTrigger?
+    private let recursive: Bool
+    private let selfProtection: Bool
+    private let loop: EventLoop
+    private let signals: SignalSource
+    private let watcher: OOMWatcher
+    private var handler: Handler?
+    private var killers: KernelKillerControl
+    private var guardian: GuardianClient?
+    private let log = Logger(label: "oomctl.watch")
+
+    init(
+        system: CgroupSystem, options: HandlingOptions, kinds: @escaping (CgroupVersion) throws -> Set<OOMEvent.Kind>,
+        pressure: PressureTrigger?, recursive: Bool, selfProtection: Bool
+    ) throws {
+        self.system = system
+        self.options = options
+        self.kinds = kinds
+        self.pressure = pressure
+        self.recursive = recursive
+        self.selfProtection = selfProtection
+        SelfProtection.raiseFileLimit()
+        loop = try EventLoop()
+        signals = try SignalSource()
+        watcher = try OOMWatcher(loop: loop)
+        killers = KernelKillerControl(guardian: nil)
+    }
+
+    /// Opens and watches the targets (and, with --recursive, everything below them).
+    func start(_ targets: [CgroupPath]) throws {
+        let memories = try targets.map { try MemoryCgroup.open($0, in: system) }
+        var all: [MemoryCgroup] = []
+        for memory in memories {
+            all.append(memory)
+            if recursive { all += try Self.descendants(of: memory) }
+        }
+        for path in KernelKillerControl.restoreLeftovers(all) {
+            log.log(
+                .warning, "re-enabled the kernel OOM killer that a previous watch left disabled",
+                metadata: ["cgroup": .string(path.description)])
+        }
+        let handlesV1OOMs = try kinds(.v1).contains(.oom)
+        let needsGuardian = !options.dryRun && handlesV1OOMs && all.contains { $0.version == .v1 }
+        if needsGuardian {
+            let client = try GuardianClient(executable: Self.executablePath())
+            guardian = client
+            killers = KernelKillerControl(guardian: client)
+        }
+        let handler = Handler(
+            system: system, loop: loop, options: options,
+            rearm: { [unowned self] memory in try? self.killers.disable(memory) },
+            onStep: { [unowned self] step in self.report(step) })
+        self.handler = handler
+        watcher.onEvent = { event in handler.handle(event) }
+        watcher.onChildCreated = { [unowned self] child in self.adopt(child) }
+        for memory in all { try add(memory) }
+        try loop.add(signals.descriptor) { [unowned self] _ in self.stop(signal: self.signals.read()) }
+
+        warmUp(memories.first)
+        let protection = selfProtection ? SelfProtection.apply() : nil
+        protection?.warnings.forEach { log.log(.warning, "\($0)") }
+        announce(all, protection: protection)
+    }
+
+    /// Runs until SIGTERM, SIGINT or SIGHUP.
+    func run() { loop.run() }
+
+    // MARK: Cgroups
+
+    private func add(_ memory: MemoryCgroup) throws {
+        let wanted = try kinds(memory.version)
+        if !options.dryRun && wanted.contains(.oom) { try killers.disable(memory) }
+        try watcher.watch(memory, for: wanted.union([.removed]), pressure: pressure)
+        if recursive { try watcher.followChildren(of: memory) }
+    }
+
+    private func adopt(_ child: MemoryCgroup) {
+        do {
+            try add(child)
+            log.info("watching new cgroup", metadata: ["cgroup": .string(child.path.description)])
+        } catch {
+            log.log(
+                .warning, "cannot watch new cgroup: \(error)", metadata: ["cgroup": .string(child.path.description)])
+        }
+    }
+
+    private static func descendants(of memory: MemoryCgroup) throws -> [MemoryCgroup] {
+        var result: [MemoryCgroup] = []
+        for child in try memory.children() {
+            result.append(child)
+            result += try descendants(of: child)
+        }
+        return result
+    }
+
+    // MARK: Lifecycle
+
+    private func stop(signal: Int32) {
+        handler?.cancelAll()
+        killers.restoreAll()
+        guardian?.shutDown()
+        log.log(
+            .watchStopped, "stopped by signal \(signal); the kernel OOM killer is restored everywhere",
+            metadata: ["signal": .stringConvertible(signal)])
+        loop.stop()
+    }
+
+    /// Runs the code of a handling once before memory is locked, so that it is resident (and then
+    /// locked) before an OOM needs it: a snapshot, its JSON, a policy decision.
+    private func warmUp(_ memory: MemoryCgroup?) {
+        guard let memory else { return }
+        let collector = SnapshotCollector(system: system)
+        if let snapshot = try? collector.collect(root: memory.path, options: SnapshotOptions(topProcesses: 5)) {
+            _ = snapshot.jsonBytes()
+            _ = try? PolicyEngine(options: PolicyOptions()).decide(in: snapshot, under: memory.path)
+        }
+    }
+
+    private func announce(_ all: [MemoryCgroup], protection: SelfProtectionReport?) {
+        let hierarchy = all.first?.cgroup.hierarchy
+        var parts = ["watching \(all.count) cgroup\(all.count == 1 ? "" : "s")"]
+        if let hierarchy { parts.append("on cgroup \(hierarchy.version) at \(hierarchy.mountPoint)") }
+        if let version = hierarchy?.version, let wanted = try? kinds(version) {
+            parts.append("for " + wanted.map(\.rawValue).sorted().joined(separator: ","))
+        }
+        parts.append("hooks \(options.hooks.count)")
+        if case .kill(let policy) = options.action { parts.append("kill \(policy.policy.rawValue)") }
+        parts.append("delay \(options.delay.compactDescription)")
+        if options.dryRun { parts.append("DRY RUN") }
+        if let protection {
+            var memory = protection.memoryLocked ? "memory locked" : "memory not locked"
+            if let resident = protection.resident {
+                memory += " (resident \(resident)" + (protection.locked.map { ", locked \($0)" } ?? "") + ")"
+            }
+            parts.append(memory)
+            if protection.scoreAdjusted { parts.append("oom_score_adj -1000") }
+        }
+        if let guardian { parts.append("guardian pid \(guardian.pid)") }
+        log.log(
+            .watchStarted, "\(parts.joined(separator: "; "))",
+            metadata: ["cgroups": .stringConvertible(all.count), "pid": .stringConvertible(getpid())])
+    }
+
+    static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return String(decoding: buffer.prefix(max(count, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: Reporting
+
+    private func report(_ step: HandlingStep) {
+        func base(_ id: Int, _ cgroup: CgroupPath) -> Logger.Metadata {
+            ["cgroup": .string(cgroup.description), "handling_id": .stringConvertible(id)]
+        }
+        switch step {
+        case .detected(let report):
+            var metadata = base(report.id, report.cgroup)
+            metadata["event"] = .string(report.event.rawValue)
+            if let usage = report.usage { metadata["usage_bytes"] = .stringConvertible(usage.bytes) }
+            if let limit = report.limit { metadata["limit"] = .string(limit.description) }
+            let level = report.event == .oom || report.event == .oomKill ? "" : " (\(report.count)x)"
+            log.log(
+                .oomDetected,
+                "\(report.event.rawValue) in \(Self.shown(report.cgroup))\(level): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")",
+                metadata: metadata)
+        case .coalesced(let cgroup, let event, let total):
+            log.debug(
+                "coalesced \(event.rawValue) event (\(total) so far)",
+                metadata: ["cgroup": .string(cgroup.description), "coalesced": .stringConvertible(total)])
+        case .snapshotWritten(let id, let cgroup, let path):
+            log.info(
+                "snapshot written to \(path)", metadata: base(id, cgroup).merging(["snapshot": .string(path)]) { $1 })
+        case .hookStarted(let id, let cgroup, let command):
+            log.log(
+                .hookStarted, "hook started: \(command)",
+                metadata: base(id, cgroup).merging(["hook": .string(command)]) { $1 })
+        case .hookFinished(let id, let cgroup, let result):
+            var metadata = base(id, cgroup)
+            metadata["hook"] = .string(result.command)
+            metadata["latency_usec"] = .stringConvertible(result.startLatencyMicroseconds)
+            metadata["duration_usec"] = .stringConvertible(result.durationMicroseconds)
+            if let status = result.exitStatus { metadata["exit_status"] = .stringConvertible(status) }
+            if !result.output.isEmpty { metadata["output"] = .string(result.output) }
+            let id: MessageID = result.timedOut ? .hookTimedOut : .hookFinished
+            let text =
+                "hook \(result.outcome) after \(Self.milliseconds(result.durationMicroseconds)) "
+                + "(started \(Self.milliseconds(result.startLatencyMicroseconds)) after detection): \(result.command)"
+            log.log(id, "\(text)", metadata: metadata)
+        case .decided(let id, let cgroup, let decision):
+            var metadata = base(id, cgroup)
+            metadata["policy"] = .string(decision.policy.rawValue)
+            if let victim = decision.victim { metadata["victim"] = .string(victim.target.description) }
+            log.log(.victimChosen, "\(decision.summary)", metadata: metadata)
+        case .killed(let id, let cgroup, let kill):
+            var metadata = base(id, cgroup)
+            metadata["victim_cgroup"] = kill.cgroup.map { .string($0.description) }
+            metadata["victim_pid"] = kill.pid.map { .stringConvertible($0) }
+            metadata["victim_pids"] = .string(kill.signalledPIDs.map(String.init).joined(separator: " "))
+            metadata["freed_bytes"] = kill.freed.map { .stringConvertible($0.bytes) }
+            metadata["latency_usec"] = .stringConvertible(kill.elapsedMicroseconds)
+            log.log(.victimKilled, "\(KillSummary(report: kill).render())", metadata: metadata)
+        case .fellBack(let id, let cgroup, let after):
+            log.log(
+                .fallbackToKernel,
+                "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled for \(Self.shown(cgroup))",
+                metadata: base(id, cgroup))
+        case .failed(let id, let cgroup, let message):
+            log.log(.warning, "\(message)", metadata: base(id, cgroup))
+        case .finished(let report):
+            if report.outcome == .removed { killers.forget(report.cgroup) }
+            var metadata = base(report.id, report.cgroup)
+            metadata["outcome"] = .string(report.outcome.rawValue)
+            metadata["duration_usec"] = .stringConvertible(report.durationMicroseconds)
+            metadata["coalesced"] = .stringConvertible(report.coalesced)
+            let coalesced = report.coalesced > 0 ? ", \(report.coalesced) more events coalesced" : ""
+            log.log(
+                .oomResolved,
+                "\(report.outcome.rawValue) in \(Self.milliseconds(report.durationMicroseconds))\(coalesced): \(Self.shown(report.cgroup))",
+                metadata: metadata)
+        }
+    }
+
+    private static func shown(_ path: CgroupPath) -> String { path.description.visibleControlCharacters }
+
+    private static func milliseconds(_ microseconds: Int64) -> String {
+        let tenths = microseconds / 100
+        return "\(tenths / 10).\(tenths % 10) ms"
+    }
+}
