@@ -13,26 +13,56 @@ public struct MemInfo: Sendable, Hashable, Codable {
 
     /// Parses the text of /proc/meminfo.
     public init(parsing text: String) throws(ParseError) {
+        let bytes = text.utf8.span
         var fields: [String: ByteCount] = [:]
         var counts: [String: UInt64] = [:]
-        for line in ProcfsText.lines(text) {
-            guard let (key, value) = ProcfsText.keyValue(line) else {
-                throw ParseError("/proc/meminfo", input: line, reason: "expected 'Key: value' lines")
+        var failure: ParseError?
+        ProcfsBytes.forEachLine(bytes) { line, isASCII in
+            if !isASCII {
+                // Non-ASCII text: by Characters, as this parser always did.
+                let line = Substring(ProcfsBytes.text(bytes, line))
+                guard let (key, value) = ProcfsText.keyValue(line) else {
+                    failure = ParseError("/proc/meminfo", input: line, reason: "expected 'Key: value' lines")
+                    return false
+                }
+                let parts = ProcfsText.fields(value)
+                if parts.count == 1, let count = ProcfsText.decimal(parts[0]) {
+                    counts[String(key)] = count
+                } else if let size = ProcfsText.kibibytes(value) {
+                    fields[String(key)] = size
+                } else {
+                    failure = ParseError("/proc/meminfo", input: line, reason: Self.valueReason)
+                    return false
+                }
+                return true
             }
-            let parts = ProcfsText.fields(value)
-            if parts.count == 1, let count = ProcfsText.decimal(parts[0]) {
-                counts[String(key)] = count
-            } else if let bytes = ProcfsText.kibibytes(value) {
-                fields[String(key)] = bytes
+            guard let (key, value) = ProcfsBytes.keyValue(bytes, line) else {
+                failure = ParseError(
+                    "/proc/meminfo", input: ProcfsBytes.text(bytes, line), reason: "expected 'Key: value' lines")
+                return false
+            }
+            var position = value.lowerBound
+            if let first = ProcfsBytes.nextField(bytes, in: value, from: &position),
+                ProcfsBytes.nextField(bytes, in: value, from: &position) == nil,
+                let count = ProcfsBytes.decimal(bytes, first)
+            {
+                counts[ProcfsBytes.text(bytes, key)] = count
+            } else if let size = ProcfsBytes.kibibytes(bytes, value) {
+                fields[ProcfsBytes.text(bytes, key)] = size
             } else {
-                throw ParseError("/proc/meminfo", input: line, reason: "expected a number, optionally followed by kB")
+                failure = ParseError("/proc/meminfo", input: ProcfsBytes.text(bytes, line), reason: Self.valueReason)
+                return false
             }
+            return true
         }
+        if let failure { throw failure }
         guard !fields.isEmpty || !counts.isEmpty else {
             throw ParseError("/proc/meminfo", input: text, reason: "no fields")
         }
         self.init(fields: fields, counts: counts)
     }
+
+    private static let valueReason = "expected a number, optionally followed by kB"
 
     /// `MemTotal`: usable RAM.
     public var total: ByteCount? { fields["MemTotal"] }

@@ -79,8 +79,12 @@ public struct ProcessFiles: Sendable {
     }
 
     /// The cheap per-process figures: reads /proc/PID/status only.
+    ///
+    /// The hot path of a snapshot (once per process): parses the bytes in one pass that stops after
+    /// `VmSwap`, and so does not check the fields ``status()`` would that a sample does not use.
     public func sample() throws(ProcfsError) -> ProcessSample {
-        ProcessSample(status: try status())
+        let bytes = try read("status")
+        return try ProcfsError.parsing { () throws(ParseError) in try ProcessStatus.sample(parsing: bytes) }
     }
 
     private func integer(_ name: String) throws(ProcfsError) -> Int {

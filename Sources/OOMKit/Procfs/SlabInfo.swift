@@ -60,30 +60,82 @@ public struct SlabInfo: Sendable, Hashable, Codable {
     ///
     /// - Parameter pageSize: the system page size in bytes, used to compute each cache's ``Cache/bytes``.
     public init(parsing text: String, pageSize: UInt64 = 4096) throws(ParseError) {
-        let lines = ProcfsText.lines(text)
-        guard let header = lines.first, header.hasPrefix("slabinfo - version: 2.") else {
-            throw ParseError(
-                "/proc/slabinfo", input: lines.first ?? "", reason: "expected the header 'slabinfo - version: 2.x'")
-        }
+        let bytes = text.utf8.span
         var caches: [Cache] = []
-        for line in lines.dropFirst() where !line.hasPrefix("#") {
-            caches.append(try Self.cache(line, pageSize: pageSize))
+        var fields: [Range<Int>] = []
+        var failure: ParseError?
+        var sawHeader = false
+        ProcfsBytes.forEachLine(bytes) { line, isASCII in
+            do throws(ParseError) {
+                let ascii = isASCII ? nil : Substring(ProcfsBytes.text(bytes, line))
+                if !sawHeader {
+                    sawHeader = true
+                    guard ascii?.hasPrefix(Self.header) ?? ProcfsBytes.hasPrefix(bytes, line, "slabinfo - version: 2.")
+                    else {
+                        throw ParseError(
+                            "/proc/slabinfo", input: ProcfsBytes.text(bytes, line), reason: Self.headerReason)
+                    }
+                } else if let line = ascii {
+                    if !line.hasPrefix("#") { caches.append(try Self.cache(line, pageSize: pageSize)) }
+                } else if !ProcfsBytes.hasPrefix(bytes, line, "#") {
+                    caches.append(try Self.cache(bytes, line, fields: &fields, pageSize: pageSize))
+                }
+                return true
+            } catch {
+                failure = error
+                return false
+            }
         }
+        if let failure { throw failure }
+        guard sawHeader else { throw ParseError("/proc/slabinfo", input: "", reason: Self.headerReason) }
         self.init(caches: caches)
     }
 
+    private static let header = "slabinfo - version: 2."
+    private static let headerReason = "expected the header 'slabinfo - version: 2.x'"
+    private static let lineReason =
+        "expected 'name <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> … : slabdata …'"
+
+    /// One ASCII cache line, by bytes; `fields` is scratch space reused from line to line.
+    private static func cache(
+        _ bytes: Span<UInt8>, _ line: Range<Int>, fields: inout [Range<Int>], pageSize: UInt64
+    ) throws(ParseError) -> Cache {
+        fields.removeAll(keepingCapacity: true)
+        var position = line.lowerBound
+        var slabdata: Int?
+        while let field = ProcfsBytes.nextField(bytes, in: line, from: &position) {
+            if slabdata == nil, ProcfsBytes.equals(bytes, field, "slabdata") { slabdata = fields.count }
+            fields.append(field)
+        }
+        guard fields.count >= 6, let slabdata, slabdata + 2 < fields.count,
+            let activeObjects = ProcfsBytes.decimal(bytes, fields[1]),
+            let objects = ProcfsBytes.decimal(bytes, fields[2]), let objectSize = ProcfsBytes.decimal(bytes, fields[3]),
+            let objectsPerSlab = ProcfsBytes.decimal(bytes, fields[4]),
+            let pagesPerSlab = ProcfsBytes.decimal(bytes, fields[5]),
+            let activeSlabs = ProcfsBytes.decimal(bytes, fields[slabdata + 1]),
+            let slabs = ProcfsBytes.decimal(bytes, fields[slabdata + 2])
+        else {
+            throw ParseError("/proc/slabinfo", input: ProcfsBytes.text(bytes, line), reason: lineReason)
+        }
+        return Cache(
+            name: ProcfsBytes.text(bytes, fields[0]), activeObjects: activeObjects, objects: objects,
+            objectSize: ByteCount(objectSize), objectsPerSlab: objectsPerSlab, pagesPerSlab: pagesPerSlab,
+            activeSlabs: activeSlabs, slabs: slabs,
+            bytes: ByteCount(ProcfsText.saturatingProduct(slabs, pagesPerSlab, pageSize)))
+    }
+
+    /// A line holding non-ASCII text, by Characters, as this parser always did:
     /// `name active num objsize objperslab pagesperslab : tunables … : slabdata active num sharedavail`.
     private static func cache(_ line: Substring, pageSize: UInt64) throws(ParseError) -> Cache {
         let parts = ProcfsText.fields(line)
-        let reason = "expected 'name <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> … : slabdata …'"
         guard parts.count >= 6, let slabdata = parts.firstIndex(of: "slabdata"), slabdata + 2 < parts.count else {
-            throw ParseError("/proc/slabinfo", input: line, reason: reason)
+            throw ParseError("/proc/slabinfo", input: line, reason: lineReason)
         }
         let values = parts[1...5].compactMap(ProcfsText.decimal)
         guard values.count == 5, let activeSlabs = ProcfsText.decimal(parts[slabdata + 1]),
             let slabs = ProcfsText.decimal(parts[slabdata + 2])
         else {
-            throw ParseError("/proc/slabinfo", input: line, reason: reason)
+            throw ParseError("/proc/slabinfo", input: line, reason: lineReason)
         }
         return Cache(
             name: String(parts[0]), activeObjects: values[0], objects: values[1], objectSize: ByteCount(values[2]),
