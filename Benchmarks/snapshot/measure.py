@@ -5,7 +5,7 @@
       Builds the list of the files `oomctl snapshot` reads for the tree at CGROUP_DIR (once, before any
       timing), then times, interleaved, N runs of `oomctl snapshot [ARG] --json` against N runs of
       `xargs -0 -s <ARG_MAX-ish> cat` of that list, both with stdout to /dev/null.
-      Each run goes through spawn-measure (spawn-measure.c): wall = CLOCK_MONOTONIC around fork..wait4,
+      Each run goes through spawn-measure (../lib/spawn-measure.c): wall = CLOCK_MONOTONIC around fork..wait4,
       peak RSS = ru_maxrss from wait4, which covers the child and its reaped children (so the larger of
       xargs and cat for the baseline).
   measure.py report A.json B.json ...
@@ -14,10 +14,12 @@
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import benchlib  # noqa: E402  (Benchmarks/lib: spawn-measure, summaries, BENCH_JSON)
+from benchlib import summary  # noqa: E402
 
 CGROUP_FILES_V1 = [
     "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.soft_limit_in_bytes",
@@ -35,8 +37,7 @@ TARGET_TREE_MS = 50.0
 
 
 def die(message):
-    print(f"measure.py: error: {message}", file=sys.stderr)
-    sys.exit(1)
+    benchlib.die(message)
 
 
 def status_footprint_kib(pid):
@@ -95,14 +96,8 @@ def spawn_and_wait(helper, argv, stdin_path=None):
     Returns (exit status, wall seconds, peak RSS KiB)."""
     # The baseline's stderr is dropped: its list was checked readable before timing, so the only
     # failures left are processes that exited meanwhile (counted, see `vanished`).
-    command = [helper] + (["-q", "-i", stdin_path] if stdin_path else []) + argv
-    result = subprocess.run(command, stdout=subprocess.PIPE, check=True)
-    ns, rss, code = (int(x) for x in result.stdout.split())
-    return code, ns / 1e9, rss
-
-
-def summary(values):
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+    r = benchlib.spawn_and_wait(helper, argv, stdin_path=stdin_path)
+    return r["status"], r["wall_s"], r["rss_kib"]
 
 
 def run_case(args):
@@ -168,8 +163,7 @@ def run_case(args):
 
 def report(paths):
     records = [json.load(open(p)) for p in paths]
-    compact = {"benchmark": "snapshot", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "nproc": os.cpu_count(), "kernel": os.uname().release, "cases": {}}
+    compact = {"cases": {}}
     for r in records:
         o, c = r["oomctl"], r["cat"]
         print(f"\n== {r['name']}: {r['cgroups']} cgroups, {r['processes']} processes, {r['files']} files "
@@ -213,7 +207,7 @@ def report(paths):
             "verdicts": verdicts})
         compact["cases"][r["name"]] = case
     print("\nPASS/MISS are a measurement against the issue's targets, not a test: the exit status is 0 either way.")
-    print("BENCH_JSON " + json.dumps(compact, separators=(",", ":")))
+    print(benchlib.bench_json("snapshot", compact))
 
 
 def main():
