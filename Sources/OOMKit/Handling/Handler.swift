@@ -11,6 +11,8 @@ public enum HandlingStep: Sendable {
     case killed(id: Int, cgroup: CgroupPath, report: KillReport)
     case fellBack(id: Int, cgroup: CgroupPath, after: Duration)
     case failed(id: Int, cgroup: CgroupPath, message: String)
+    /// The cgroup was removed; it is no longer watched.
+    case removed(cgroup: CgroupPath)
     case finished(HandlingReport)
 }
 
@@ -56,6 +58,9 @@ public final class Handler {
     public func handle(_ event: OOMEvent) {
         if event.kind == .removed {
             active[event.cgroup]?.cgroupRemoved()
+            lastFinished[event.cgroup] = nil
+            coalescedSinceLast[event.cgroup] = nil
+            onStep(.removed(cgroup: event.cgroup))
             return
         }
         if let running = active[event.cgroup] {

@@ -73,8 +73,11 @@ public final class HookRunner {
         }
     }
 
+    /// Also ignores SIGPIPE in this process: a hook that exits without reading its stdin must not take
+    /// the handler down when the JSON document is written to it (the write fails with EPIPE instead).
     public init(loop: EventLoop) {
         self.loop = loop
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// Hooks still running.

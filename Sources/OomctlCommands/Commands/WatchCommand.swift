@@ -129,6 +129,13 @@ struct WatchCommand: ParsableCommand {
             }
         }
         if let pid = pid.first(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive, not \(pid)") }
+        for command in hook + postKill {
+            // A hook that names a program by path must exist: fail now, not at the first OOM.
+            guard let program = command.split(separator: " ").first, program.contains("/") else { continue }
+            guard access(String(program), X_OK) == 0 else {
+                throw ValidationError("hook program '\(program)' does not exist or is not executable")
+            }
+        }
         try filters.validate()
     }
 

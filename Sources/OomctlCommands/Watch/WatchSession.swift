@@ -217,8 +217,12 @@ final class WatchSession {
                 metadata: base(id, cgroup))
         case .failed(let id, let cgroup, let message):
             log.log(.warning, "\(message)", metadata: base(id, cgroup))
+        case .removed(let cgroup):
+            killers.forget(cgroup)
+            log.log(
+                .cgroupRemoved, "cgroup removed, no longer watched: \(Self.shown(cgroup))",
+                metadata: ["cgroup": .string(cgroup.description), "event": "removed"])
         case .finished(let report):
-            if report.outcome == .removed { killers.forget(report.cgroup) }
             var metadata = base(report.id, report.cgroup)
             metadata["outcome"] = .string(report.outcome.rawValue)
             metadata["duration_usec"] = .stringConvertible(report.durationMicroseconds)
