@@ -41,17 +41,17 @@ public final class ProcessHandle: Sendable {
     /// Waits until every process has exited or the deadline passes, sleeping in poll(2) (no busy
     /// loop). Returns the processes still running.
     public static func waitForExit(_ handles: [ProcessHandle], timeout: Duration) -> [ProcessHandle] {
-        var pending = handles.filter { !$0.hasExited }
+        var pending = handles
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while !pending.isEmpty {
             let remaining = deadline - clock.now
-            guard remaining > .zero else { break }
             var entries = pending.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
-            let milliseconds = Int32(clamping: max(1, remaining.totalMilliseconds))
+            let milliseconds = Int32(clamping: max(0, remaining.totalMilliseconds))
             let ready = poll(&entries, nfds_t(entries.count), milliseconds)
             if ready < 0 && errno != EINTR { break }
             pending = zip(pending, entries).filter { $0.1.revents == 0 }.map(\.0)
+            if milliseconds == 0 { break }
         }
         return pending
     }
