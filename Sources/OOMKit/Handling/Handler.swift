@@ -21,7 +21,10 @@ public enum HandlingStep: Sendable {
 ///
 /// Every cgroup's handling is its own state machine: a hook that hangs delays only its own cgroup,
 /// never another. Events for a cgroup already being handled (or handled less than
-/// ``HandlingOptions/minimumInterval`` ago) are coalesced into a counter, not handled again.
+/// ``HandlingOptions/minimumInterval`` ago) are coalesced into a counter, not handled again — except a
+/// v2 `oom-kill`: the kernel has killed something, which a handling of the `high` or `max` events that
+/// led up to it (often read from the same memory.events change) must not swallow. It waits for the
+/// running handling of its cgroup to finish and is then handled on its own, whatever the interval.
 public final class Handler {
     private let system: CgroupSystem
     private let loop: EventLoop
@@ -33,6 +36,8 @@ public final class Handler {
     private var active: [CgroupPath: Handling] = [:]
     private var lastFinished: [CgroupPath: ContinuousClock.Instant] = [:]
     private var coalescedSinceLast: [CgroupPath: UInt64] = [:]
+    /// v2 oom-kill events that came while their cgroup was being handled; handled when it finishes.
+    private var pendingKills: [CgroupPath: OOMEvent] = [:]
     private var nextID = 1
     private let clock = ContinuousClock()
 
@@ -57,10 +62,18 @@ public final class Handler {
     /// Starts handling an event, or coalesces it into the one in progress.
     public func handle(_ event: OOMEvent) {
         if event.kind == .removed {
+            pendingKills[event.cgroup] = nil
             active[event.cgroup]?.cgroupRemoved()
             lastFinished[event.cgroup] = nil
             coalescedSinceLast[event.cgroup] = nil
             onStep(.removed(cgroup: event.cgroup))
+            return
+        }
+        if active[event.cgroup] != nil && event.kind == .oomKill {
+            var pending = pendingKills[event.cgroup] ?? OOMEvent(
+                kind: .oomKill, cgroup: event.cgroup, count: 0, detectedAt: event.detectedAt)
+            pending.count += event.count
+            pendingKills[event.cgroup] = pending
             return
         }
         if let running = active[event.cgroup] {
@@ -69,7 +82,7 @@ public final class Handler {
             return
         }
         if let last = lastFinished[event.cgroup], event.detectedAt - last < options.minimumInterval,
-            event.kind != .oom
+            event.kind != .oom, event.kind != .oomKill
         {
             let total = (coalescedSinceLast[event.cgroup] ?? 0) + event.count
             coalescedSinceLast[event.cgroup] = total
@@ -96,6 +109,7 @@ public final class Handler {
         active[handling.report.cgroup] = nil
         lastFinished[handling.report.cgroup] = clock.now
         onStep(.finished(handling.report))
+        if let pending = pendingKills.removeValue(forKey: handling.report.cgroup) { handle(pending) }
     }
 
     /// The state of one event's handling.
@@ -170,7 +184,9 @@ public final class Handler {
                 ) { [self] result in
                     if post { report.postKillHooks.append(result) } else { report.hooks.append(result) }
                     handler.onStep(.hookFinished(id: report.id, cgroup: report.cgroup, result: result))
-                    if !post && result.succeeded && isResolved() {
+                    // After an oom-kill the kernel has already resolved the OOM: a hook cannot have, so
+                    // every hook runs and the outcome stays "reported".
+                    if !post && result.succeeded && event.kind != .oomKill && isResolved() {
                         report.outcome = .resolvedByHook
                         completePipeline()
                     } else {
