@@ -28,10 +28,23 @@ private final class RunningWatch {
     /// Standard output, then standard error (each written through its own file).
     var output: String { ProcessRunner.readText(outputPath) + ProcessRunner.readText(errorPath) }
 
-    /// The JSON lines printed so far (with --json).
+    /// The JSON lines printed so far (with --json), every value as text.
     var records: [[String: String]] {
         ProcessRunner.readText(outputPath).split(separator: "\n").compactMap {
-            try? JSONOutput.decode([String: String].self, from: Array($0.utf8)).get()
+            try? JSONOutput.decode([String: Scalar].self, from: Array($0.utf8)).get().mapValues(\.text)
+        }
+    }
+
+    /// A JSON string or number.
+    struct Scalar: Decodable {
+        var text: String
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Int64.self) {
+                text = String(number)
+            } else {
+                text = try container.decode(String.self)
+            }
         }
     }
 
@@ -110,6 +123,7 @@ struct WatchCommandTests {
         let killed = try #require(records.first { $0["messageID"] == MessageID.victimKilled.rawValue })
         #expect(killed["victim_pid"] == String(hog))
         #expect(records.contains { $0["messageID"] == MessageID.hookFinished.rawValue && $0["exit_status"] == "1" })
+        #expect(watch.output.contains(#""exit_status":1"#), "counts are JSON numbers")
         #expect(watch.stop() == 0)
         #expect(try !oomControl(test).oomKillDisable, "restored on SIGTERM")
     }

@@ -70,8 +70,10 @@ public final class Handler {
             return
         }
         if active[event.cgroup] != nil && event.kind == .oomKill {
-            var pending = pendingKills[event.cgroup] ?? OOMEvent(
-                kind: .oomKill, cgroup: event.cgroup, count: 0, detectedAt: event.detectedAt)
+            var pending =
+                pendingKills[event.cgroup]
+                ?? OOMEvent(
+                    kind: .oomKill, cgroup: event.cgroup, count: 0, detectedAt: event.detectedAt)
             pending.count += event.count
             pendingKills[event.cgroup] = pending
             return

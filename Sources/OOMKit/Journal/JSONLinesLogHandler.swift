@@ -65,7 +65,10 @@ public enum JSONLineFormat {
     public static func value(_ value: Logger.MetadataValue) -> String {
         switch value {
         case .string(let text): return string(text)
-        case .stringConvertible(let convertible): return string(convertible.description)
+        case .stringConvertible(let convertible):
+            // Counts, PIDs and durations stay numbers, so scripts can compare them without conversion.
+            if convertible is any BinaryInteger { return convertible.description }
+            return string(convertible.description)
         case .array(let items): return "[" + items.map(self.value).joined(separator: ",") + "]"
         case .dictionary(let fields):
             let members = fields.keys.sorted().compactMap { key in

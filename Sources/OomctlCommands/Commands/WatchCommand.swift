@@ -200,7 +200,13 @@ struct WatchCommand: ParsableCommand {
                 system: system, options: options, kinds: { try eventKinds(version: $0) },
                 pressure: on?.contains("pressure") == true ? try PressureTrigger(parsing: pressure) : nil,
                 recursive: recursive, selfProtection: !noSelfProtection)
-            try session.start(targets)
+            do {
+                try session.start(targets)
+            } catch {
+                // Whatever was disabled before the failure is restored now, not only by the guardian.
+                session.abandon()
+                throw error
+            }
             session.run()
         }
     }

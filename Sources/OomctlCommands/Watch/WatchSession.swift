@@ -105,6 +105,12 @@ final class WatchSession {
 
     // MARK: Lifecycle
 
+    /// Undoes a start that failed half-way: re-enables every kernel killer already disabled.
+    func abandon() {
+        killers.restoreAll()
+        guardian?.shutDown()
+    }
+
     private func stop(signal: Int32) {
         handler?.cancelAll()
         killers.restoreAll()
