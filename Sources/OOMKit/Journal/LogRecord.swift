@@ -100,15 +100,5 @@ enum LogRecord {
 /// which must never stop the handler.
 @discardableResult
 func writeFully(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
-    bytes.withUnsafeBytes { buffer in
-        guard let base = buffer.baseAddress else { return true }
-        var offset = 0
-        while offset < buffer.count {
-            let count = Glibc.write(descriptor, base + offset, buffer.count - offset)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return false }
-            offset += count
-        }
-        return true
-    }
+    FileIO.writeAll(bytes, to: descriptor) == 0
 }

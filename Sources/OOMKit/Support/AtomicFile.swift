@@ -46,7 +46,10 @@ public enum AtomicFile {
         guard file >= 0 else { throw OutputFileError(path: path, reason: reason(errno, "create")) }
         var failure: String?
         if fchmod(file, mode) != 0 { failure = reason(errno, "set permissions of") }
-        if failure == nil { failure = writeAll(bytes, to: file) }
+        if failure == nil {
+            let code = FileIO.writeAll(bytes, to: file)
+            if code != 0 { failure = reason(code, "write") }
+        }
         if failure == nil, fsync(file) != 0 { failure = reason(errno, "flush") }
         if close(file) != 0, failure == nil { failure = reason(errno, "close") }
         if failure == nil, renameat(directory, temporaryName, directory, name) != 0 {
@@ -57,21 +60,6 @@ public enum AtomicFile {
             throw OutputFileError(path: path, reason: failure)
         }
         fsync(directory)
-    }
-
-    private static func writeAll(_ bytes: [UInt8], to file: Int32) -> String? {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { buffer in
-                Glibc.write(file, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return reason(errno, "write")
-            }
-            offset += written
-        }
-        return nil
     }
 
     private static func reason(_ code: Int32, _ operation: String) -> String {

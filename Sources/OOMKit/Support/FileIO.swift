@@ -47,6 +47,24 @@ public enum FileIO {
         return result
     }
 
+    /// Writes every byte to `descriptor`, retrying short writes and EINTR. Returns 0, or the errno of
+    /// the write that failed.
+    @discardableResult
+    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Int32 {
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return 0 }
+            var offset = 0
+            while offset < buffer.count {
+                let count = Glibc.write(descriptor, base + offset, buffer.count - offset)
+                if count < 0 && Glibc.errno == EINTR { continue }
+                if count < 0 { return Glibc.errno }
+                if count == 0 { return EIO }
+                offset += count
+            }
+            return 0
+        }
+    }
+
     /// Writes `text` to a file named relative to an open directory (no symlinks, no creation),
     /// as one `write(2)`, which is how cgroupfs expects a value.
     public static func write(

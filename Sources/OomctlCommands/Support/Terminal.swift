@@ -1,4 +1,5 @@
 import Glibc
+import OOMKit
 
 /// Output to the terminal or a pipe through file descriptors (the C `stdout` global is not
 /// concurrency-safe in Swift 6).
@@ -26,14 +27,6 @@ enum Terminal {
     }
 
     private static func write(_ bytes: [UInt8], to descriptor: Int32) {
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeBytes { buffer in
-                Glibc.write(descriptor, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-            }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
-            offset += count
-        }
+        FileIO.writeAll(bytes, to: descriptor)
     }
 }
