@@ -133,7 +133,7 @@ struct WatchCommandTests {
         defer { test.destroy() }
         let hook = #"echo 256M > "$OOMCTL_CGROUP_PATH/memory.limit_in_bytes""#
         let watch = try RunningWatch(
-            [test.path.description, "--hook", hook, "--kill", "largest", "--no-self-protection"])
+            [test.path.description, "--hook", hook, "--kill", "largest", "--delay", "20s", "--no-self-protection"])
         let hog = try test.spawnHog("64M", extra: ["--hold", "200ms"])
         #expect(ProcessRunner.wait(for: hog, timeout: .seconds(15)) == 0, "the hog completes")
         #expect(watch.waitFor { $0.output.contains("resolved by hook") }, "\(watch.output)")
@@ -302,5 +302,65 @@ struct WatchCommandTests {
         let result = ProcessRunner.oomctl(["watch", "/oomctl-no-such-cgroup"])
         #expect(result.status == 66, "\(result)")
         #expect(result.standardError.contains("no such cgroup"))
+    }
+}
+
+/// `watch --system` on this machine: never a real system-wide squeeze here (the VM test does that);
+/// thresholds that fire at once, in --dry-run, with --under a test subtree.
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
+struct SystemWatchTests {
+    @Test func aThresholdThatFiresAtOnceDecidesByPriorityAndKillsNothing() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        var sleepers: [String: pid_t] = [:]
+        for (name, priority) in [("p0", "0"), ("p5", "5"), ("p10", "10")] {
+            let path = try test.makeChild(name)
+            sleepers[name] = try test.spawn(["/bin/sleep", "30"], in: path)
+            try MemoryCgroup.open(path, in: CgroupSystem()).cgroup
+                .setExtendedAttribute("user.oomctl.priority", Array(priority.utf8))
+        }
+        let directory = FixtureTree()
+        let watch = try RunningWatch(
+            [
+                "--system", "--min-available", "100%,100%", "--under", test.path.description, "--dry-run", "--json",
+                "--hook", #"echo "$OOMCTL_EVENT" > "$OUT/hook""#, "--no-self-protection",
+            ],
+            environment: ["OUT": directory.root])
+        #expect(watch.waitFor { $0.records.contains { $0["outcome"] == "dry run" } }, "\(watch.output)")
+        let decided = try #require(watch.records.first { $0["messageID"] == MessageID.victimChosen.rawValue })
+        #expect(decided["victim"] == "cgroup \(test.path)/p0", "\(decided)")
+        #expect(decided["policy"] == "priority", "priority is the default with --system")
+        #expect(ProcessRunner.readText(directory.root + "/hook") == "pressure\n", "the hook ran")
+        #expect(sleepers.values.allSatisfy { kill($0, 0) == 0 }, "nothing was killed")
+        #expect(watch.output.contains("system memory below the act threshold (start-up)"))
+        // One handling, then the cooldown: no second handling within it.
+        usleep(500_000)
+        #expect(watch.records.filter { $0["messageID"] == MessageID.oomResolved.rawValue }.count == 1)
+    }
+
+    @Test func memoryAboveTheThresholdDoesNothing() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        _ = try test.spawn(["/bin/sleep", "30"], in: try test.makeChild("a"))
+        let watch = try RunningWatch(
+            ["--system", "--min-available", "64K", "--under", test.path.description, "--json", "--no-self-protection"])
+        usleep(600_000)
+        #expect(watch.output.contains("watching system memory"), "\(watch.output)")
+        #expect(!watch.records.contains { $0["messageID"] == MessageID.oomDetected.rawValue })
+    }
+
+    @Test(arguments: [
+        (["--system", "--min-available=-5%"], "invalid threshold"),
+        (["--system", "--min-available", "150%"], "between 0% and 100%"),
+        (["--system", "--min-available", "lots"], "invalid size"),
+        (["--system", "--min-available", "5%,10%"], "the first (warn) must be at least the second"),
+        (["--system", "--min-available", "1%,2%,3%"], "WARN,ACT"),
+        (["--system", "/some/cgroup"], "give no CGROUP"), (["/x", "--under", "/y"], "--under goes with --system"),
+        (["--system", "--cooldown", "never"], "invalid duration"),
+    ])
+    func badInputIsAUsageError(arguments: [String], message: String) {
+        let result = ProcessRunner.oomctl(["watch"] + arguments)
+        #expect(result.status == 64, "\(result)")
+        #expect(result.standardError.contains(message), "\(result)")
     }
 }

@@ -113,12 +113,10 @@ public struct Killer: Sendable {
         let start = clock.now
         var signalled: [Int32: ProcessHandle] = [:]
         var rounds = 0
-        var released = 0
         var method = KillReport.Method.pidfdLoop
 
         if options.signal != SIGKILL {
-            rounds += try signalUntilConverged(
-                memory, signal: options.signal, signalled: &signalled, released: &released)
+            rounds += try signalUntilConverged(memory, signal: options.signal, signalled: &signalled)
             _ = ProcessHandle.waitForExit(Array(signalled.values), timeout: options.grace)
             signalled.removeAll()
         }
@@ -135,12 +133,14 @@ public struct Killer: Sendable {
             method = .cgroupKill
             rounds += 1
         } else {
-            rounds += try signalUntilConverged(memory, signal: SIGKILL, signalled: &signalled, released: &released)
+            rounds += try signalUntilConverged(memory, signal: SIGKILL, signalled: &signalled)
         }
         let handles = Array(signalled.values)
-        // After cgroup.kill the processes are dying: reap their memory early (the pidfd loop did it
-        // as it went).
-        if method == .cgroupKill { released = handles.reduce(0) { $0 + ($1.releaseMemory() ? 1 : 0) } }
+        // Every victim is signalled before any memory is reaped: process_mrelease does the teardown in
+        // this thread, so reaping one by one while signalling serialised what the dying processes do in
+        // parallel (measured: 1.41x the shell loop's time against 1.14x). Now it only helps victims that
+        // have not run their exit yet.
+        let released = handles.reduce(0) { $0 + ($1.releaseMemory() ? 1 : 0) }
         let survivors = ProcessHandle.waitForExit(handles, timeout: options.timeout).map(\.pid).sorted()
         let elapsed = clock.now - start
         if !survivors.isEmpty { throw .survivors(survivors, after: options.timeout) }
@@ -189,7 +189,7 @@ public struct Killer: Sendable {
     /// is still in the subtree afterwards is that process: its PID cannot be reused while it exists. (This
     /// replaces a /proc/PID/cgroup read per process: half of the kill's CPU time in the benchmark.)
     private func signalUntilConverged(
-        _ memory: MemoryCgroup, signal: Int32, signalled: inout [Int32: ProcessHandle], released: inout Int
+        _ memory: MemoryCgroup, signal: Int32, signalled: inout [Int32: ProcessHandle]
     ) throws(KillError) -> Int {
         var rounds = 0
         while true {
@@ -206,8 +206,6 @@ public struct Killer: Sendable {
                 guard try send(signal, to: handle) else { continue }
                 signalled[handle.pid] = handle
                 fresh += 1
-                // Reap its memory now, while its siblings are still being signalled.
-                if signal == SIGKILL && handle.releaseMemory() { released += 1 }
             }
             if fresh == 0 { return rounds }
         }

@@ -74,6 +74,35 @@ public struct PressureTrigger: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         "\(full ? "full" : "some") \(stall.compactDescription) \(window.compactDescription)"
     }
+
+    /// The trigger a process without CAP_SYS_RESOURCE may arm: the kernel accepts only windows that are
+    /// multiples of 2 s from it, so the window is rounded up and the stall scaled with it. Nil when this
+    /// trigger already qualifies.
+    public var unprivilegedEquivalent: PressureTrigger? {
+        let twoSeconds: Int64 = 2_000_000_000
+        let window = self.window.totalNanoseconds
+        guard window % twoSeconds != 0 else { return nil }
+        let rounded = (window / twoSeconds + 1) * twoSeconds
+        let stall = self.stall.totalNanoseconds * rounded / window
+        return PressureTrigger(full: full, stall: .nanoseconds(stall), window: .nanoseconds(rounded))
+    }
+
+    /// Arms the trigger on an open pressure file (writing its text); where the kernel refuses the window
+    /// for lack of privilege, arms ``unprivilegedEquivalent`` instead. Returns the trigger armed.
+    public func arm(on descriptor: Int32, path: @autoclosure () -> String) throws(SystemCallError) -> PressureTrigger {
+        func write(_ trigger: PressureTrigger) -> Int32 {
+            trigger.kernelText.withCString { Glibc.write(descriptor, $0, strlen($0) + 1) } >= 0 ? 0 : errno
+        }
+        var failure = write(self)
+        if failure == EINVAL, let fallback = unprivilegedEquivalent {
+            failure = write(fallback)
+            if failure == 0 { return fallback }
+        }
+        guard failure == 0 else {
+            throw SystemCallError("arm the pressure trigger '\(self)' on", path: path(), errno: failure)
+        }
+        return self
+    }
 }
 
 /// Watches memory cgroups for OOM events without polling: v1 eventfds registered through
@@ -316,11 +345,10 @@ public final class OOMWatcher {
             throw .system(SystemCallError("open", path: cgroup.filesystemPath + "/" + file, errno: errno))
         }
         watch.descriptors.append(descriptor)
-        let text = trigger.kernelText
-        let written = text.withCString { Glibc.write(descriptor, $0, strlen($0) + 1) }
-        guard written >= 0 else {
-            throw .system(
-                SystemCallError("arm a pressure trigger on", path: cgroup.filesystemPath + "/" + file, errno: errno))
+        do {
+            _ = try trigger.arm(on: descriptor, path: cgroup.filesystemPath + "/" + file)
+        } catch {
+            throw .system(error)
         }
         let path = watch.memory.path
         do {

@@ -256,7 +256,9 @@ public final class Handler {
                 return nil
             }
             var outcome = Self.decide(policy, in: snapshot, under: memory.path)
-            if case .failure(.noCandidates) = outcome, policy.policy != .triggering {
+            if case .failure(.noCandidates) = outcome, policy.policy != .triggering,
+                options.killTriggeringWhenNoCandidates
+            {
                 policy.policy = .triggering
                 outcome = Self.decide(policy, in: snapshot, under: memory.path)
             }
@@ -354,6 +356,7 @@ public final class Handler {
         /// v1: the cgroup is no longer in OOM. v2: usage is below memory.high (or memory.max when no
         /// high is set).
         private func isResolved() -> Bool {
+            if let resolution = options.resolution { return resolution() }
             guard memory.cgroup.isAlive else { return true }
             switch memory.version {
             case .v1:

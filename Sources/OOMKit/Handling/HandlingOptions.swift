@@ -28,6 +28,13 @@ public struct HandlingOptions: Sendable {
     /// The least time between two handlings of the same cgroup; events in between are coalesced and
     /// counted (v2 `high` can fire thousands of times a second).
     public var minimumInterval: Duration = .milliseconds(250)
+    /// Whether the condition is over, when the cgroup's own figures do not say it (`watch --system`:
+    /// available memory back above the threshold). Checked after each hook and again just before a
+    /// kill ("memory recovered while choosing": nothing is killed).
+    public var resolution: (@Sendable () -> Bool)?
+    /// When the policy finds nothing below the cgroup to choose from, kill the cgroup itself (a leaf
+    /// that hit its limit). Off for `watch --system`, whose root is a whole subtree.
+    public var killTriggeringWhenNoCandidates = true
 
     public init() {}
 }

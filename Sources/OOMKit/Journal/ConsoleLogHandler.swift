@@ -50,7 +50,11 @@ public enum ConsoleFormat {
         var line = time.localClockTime + " " + LogRecord.levelName(level) + " " + escapeMessage(message)
         for key in metadata.keys.sorted() where key != MessageID.metadataKey {
             guard let value = metadata[key] else { continue }
-            line += " " + escapeMessage(key) + "=" + self.value(LogRecord.text(value))
+            let text = LogRecord.text(value)
+            // A person reads the line: a value the message already says (the cgroup, the event, the
+            // hook's command) is not repeated. The journal and JSON lines keep every field.
+            if text.count > 2 && message.contains(text) { continue }
+            line += " " + escapeMessage(key) + "=" + self.value(text)
         }
         return line + "\n"
     }

@@ -58,6 +58,27 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "Also watch every cgroup below, including ones created later.")
     var recursive = false
 
+    @Flag(help: "Pre-empt the kernel's global OOM killer: act on system-wide memory pressure (see SYSTEM MODE).")
+    var system = false
+
+    @Option(
+        help: ArgumentHelp(
+            "With --system: act when available memory falls below this (5% or 512M); WARN,ACT (10%,5%) also warns.",
+            valueName: "THRESHOLD"))
+    var minAvailable = "5%"
+
+    @Option(
+        help: ArgumentHelp(
+            "With --system, where swap exists: also require free swap below this (WARN,ACT pairs too).",
+            valueName: "THRESHOLD"))
+    var minSwapFree = "10%"
+
+    @Option(help: ArgumentHelp("With --system: the quiet period after acting.", valueName: "DURATION"))
+    var cooldown = "5s"
+
+    @Option(help: ArgumentHelp("With --system: pick victims only under this cgroup (repeatable).", valueName: "CGROUP"))
+    var under: [String] = []
+
     @Option(
         help: ArgumentHelp(
             "Events to handle: oom, oom-kill, high, max, pressure (default: oom on v1; oom-kill,high,max on v2).",
@@ -79,9 +100,10 @@ struct WatchCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Kill the victim a policy picks when hooks did not resolve the OOM: "
-                + "\(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")), or none.",
+                + "\(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")), or none "
+                + "(default: none; priority with --system).",
             valueName: "POLICY"))
-    var kill = "none"
+    var kill: String?
 
     @OptionGroup var filters: VictimFilterArguments
 
@@ -114,8 +136,22 @@ struct WatchCommand: ParsableCommand {
     var noSelfProtection = false
 
     func validate() throws {
-        if cgroups.isEmpty && pid.isEmpty {
-            throw ValidationError("give at least one CGROUP or --pid PID to watch")
+        if system {
+            guard cgroups.isEmpty && pid.isEmpty && !recursive else {
+                throw ValidationError(
+                    "--system watches the whole machine: give no CGROUP, --pid or --recursive (use --under)")
+            }
+            _ = try systemThresholds()
+            do {
+                _ = try Duration(parsing: cooldown)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        } else {
+            if cgroups.isEmpty && pid.isEmpty {
+                throw ValidationError("give at least one CGROUP or --pid PID to watch (or --system)")
+            }
+            if !under.isEmpty { throw ValidationError("--under goes with --system") }
         }
         _ = try eventKinds(version: .v1)
         _ = try handlingOptions()
@@ -152,6 +188,22 @@ struct WatchCommand: ParsableCommand {
         return kinds
     }
 
+    /// The --system thresholds.
+    func systemThresholds() throws -> SystemMemoryThresholds {
+        do {
+            let available = try SystemMemoryThresholds.parsePair(minAvailable)
+            let swap = try SystemMemoryThresholds.parsePair(minSwapFree)
+            return SystemMemoryThresholds(
+                warnAvailable: available.warn, actAvailable: available.act, warnSwapFree: swap.warn,
+                actSwapFree: swap.act)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// --system defaults to the seed proposal's priority policy.
+    private var killPolicy: String { kill ?? (system ? "priority" : "none") }
+
     func handlingOptions() throws -> HandlingOptions {
         var options = HandlingOptions()
         options.hooks = hook
@@ -162,14 +214,14 @@ struct WatchCommand: ParsableCommand {
             options.hookTimeout = try Duration(parsing: hookTimeout)
             options.delay = try Duration(parsing: delay)
             options.minimumInterval = try Duration(parsing: minInterval)
-            if on?.contains("pressure") == true { _ = try PressureTrigger(parsing: pressure) }
+            if on?.contains("pressure") == true || system { _ = try PressureTrigger(parsing: pressure) }
         } catch {
             throw ValidationError(error.description)
         }
-        if kill != "none" {
-            guard let policy = PolicyName(rawValue: kill) else {
+        if killPolicy != "none" {
+            guard let policy = PolicyName(rawValue: killPolicy) else {
                 throw ValidationError(
-                    "unknown policy '\(kill)' for --kill; use \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")) or none"
+                    "unknown policy '\(killPolicy)' for --kill; use \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")) or none"
                 )
             }
             var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
@@ -193,8 +245,18 @@ struct WatchCommand: ParsableCommand {
                 policy = try filters.options(resolve: { text throws(CgroupError) in
                     try system.memoryCgroupPath(for: text)
                 })
-                policy.policy = PolicyName(rawValue: kill) ?? .largest
+                policy.policy = PolicyName(rawValue: killPolicy) ?? .largest
                 options.action = .kill(policy)
+            }
+            if self.system {
+                let session = try SystemWatchSession(
+                    system: system, thresholds: try systemThresholds(), trigger: try PressureTrigger(parsing: pressure),
+                    cooldown: try Duration(parsing: cooldown))
+                try session.start(
+                    options: options, under: try under.map { try system.memoryCgroupPath(for: $0) },
+                    selfProtection: !noSelfProtection)
+                session.run()
+                return
             }
             let session = try WatchSession(
                 system: system, options: options, kinds: { try eventKinds(version: $0) },

@@ -18,6 +18,7 @@ final class WatchSession {
     private var killers: KernelKillerControl
     private var guardian: GuardianClient?
     private let log = Logger(label: "oomctl.watch")
+    private let reporter = StepReporter()
 
     init(
         system: CgroupSystem, options: HandlingOptions, kinds: @escaping (CgroupVersion) throws -> Set<OOMEvent.Kind>,
@@ -166,85 +167,7 @@ final class WatchSession {
     // MARK: Reporting
 
     private func report(_ step: HandlingStep) {
-        func base(_ id: Int, _ cgroup: CgroupPath) -> Logger.Metadata {
-            ["cgroup": .string(cgroup.description), "handling_id": .stringConvertible(id)]
-        }
-        switch step {
-        case .detected(let report):
-            var metadata = base(report.id, report.cgroup)
-            metadata["event"] = .string(report.event.rawValue)
-            if let usage = report.usage { metadata["usage_bytes"] = .stringConvertible(usage.bytes) }
-            if let limit = report.limit { metadata["limit"] = .string(limit.description) }
-            let level = report.event == .oom || report.event == .oomKill ? "" : " (\(report.count)x)"
-            log.log(
-                .oomDetected,
-                "\(report.event.rawValue) in \(Self.shown(report.cgroup))\(level): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")",
-                metadata: metadata)
-        case .coalesced(let cgroup, let event, let total):
-            log.debug(
-                "coalesced \(event.rawValue) event (\(total) so far)",
-                metadata: ["cgroup": .string(cgroup.description), "coalesced": .stringConvertible(total)])
-        case .snapshotWritten(let id, let cgroup, let path):
-            log.info(
-                "snapshot written to \(path)", metadata: base(id, cgroup).merging(["snapshot": .string(path)]) { $1 })
-        case .hookStarted(let id, let cgroup, let command):
-            log.log(
-                .hookStarted, "hook started: \(command)",
-                metadata: base(id, cgroup).merging(["hook": .string(command)]) { $1 })
-        case .hookFinished(let id, let cgroup, let result):
-            var metadata = base(id, cgroup)
-            metadata["hook"] = .string(result.command)
-            metadata["latency_usec"] = .stringConvertible(result.startLatencyMicroseconds)
-            metadata["duration_usec"] = .stringConvertible(result.durationMicroseconds)
-            if let status = result.exitStatus { metadata["exit_status"] = .stringConvertible(status) }
-            if !result.output.isEmpty { metadata["output"] = .string(result.output) }
-            let id: MessageID = result.timedOut ? .hookTimedOut : .hookFinished
-            let text =
-                "hook \(result.outcome) after \(Self.milliseconds(result.durationMicroseconds)) "
-                + "(started \(Self.milliseconds(result.startLatencyMicroseconds)) after detection): \(result.command)"
-            log.log(id, "\(text)", metadata: metadata)
-        case .decided(let id, let cgroup, let decision):
-            var metadata = base(id, cgroup)
-            metadata["policy"] = .string(decision.policy.rawValue)
-            if let victim = decision.victim { metadata["victim"] = .string(victim.target.description) }
-            log.log(.victimChosen, "\(decision.summary)", metadata: metadata)
-        case .killed(let id, let cgroup, let kill):
-            var metadata = base(id, cgroup)
-            metadata["victim_cgroup"] = kill.cgroup.map { .string($0.description) }
-            metadata["victim_pid"] = kill.pid.map { .stringConvertible($0) }
-            metadata["victim_pids"] = .string(kill.signalledPIDs.map(String.init).joined(separator: " "))
-            metadata["freed_bytes"] = kill.freed.map { .stringConvertible($0.bytes) }
-            metadata["latency_usec"] = .stringConvertible(kill.elapsedMicroseconds)
-            log.log(.victimKilled, "\(KillSummary(report: kill).render())", metadata: metadata)
-        case .fellBack(let id, let cgroup, let after):
-            log.log(
-                .fallbackToKernel,
-                "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled for \(Self.shown(cgroup))",
-                metadata: base(id, cgroup))
-        case .failed(let id, let cgroup, let message):
-            log.log(.warning, "\(message)", metadata: base(id, cgroup))
-        case .removed(let cgroup):
-            killers.forget(cgroup)
-            log.log(
-                .cgroupRemoved, "cgroup removed, no longer watched: \(Self.shown(cgroup))",
-                metadata: ["cgroup": .string(cgroup.description), "event": "removed"])
-        case .finished(let report):
-            var metadata = base(report.id, report.cgroup)
-            metadata["outcome"] = .string(report.outcome.rawValue)
-            metadata["duration_usec"] = .stringConvertible(report.durationMicroseconds)
-            metadata["coalesced"] = .stringConvertible(report.coalesced)
-            let coalesced = report.coalesced > 0 ? ", \(report.coalesced) more events coalesced" : ""
-            log.log(
-                .oomResolved,
-                "\(report.outcome.rawValue) in \(Self.milliseconds(report.durationMicroseconds))\(coalesced): \(Self.shown(report.cgroup))",
-                metadata: metadata)
-        }
-    }
-
-    private static func shown(_ path: CgroupPath) -> String { path.description.visibleControlCharacters }
-
-    private static func milliseconds(_ microseconds: Int64) -> String {
-        let tenths = microseconds / 100
-        return "\(tenths / 10).\(tenths % 10) ms"
+        if case .removed(let cgroup) = step { killers.forget(cgroup) }
+        reporter.report(step)
     }
 }
