@@ -102,12 +102,23 @@ public struct Killer: Sendable {
         self.selfPID = selfPID
     }
 
+    /// Throws the refusal a kill of this cgroup would meet: the root, or a cgroup containing oomctl.
+    public func checkAllowed(_ path: CgroupPath) throws(KillError) {
+        if path.isRoot { throw .refused("the root cgroup holds the whole system") }
+        if let own = try? system.memoryCgroupPath(ofProcess: selfPID), own.isDescendant(of: path) {
+            throw .refused("\(path) contains oomctl itself (PID \(selfPID))")
+        }
+    }
+
+    /// Throws the refusal a kill of this process would meet: PID 1 or oomctl itself.
+    public func checkAllowed(pid: Int32) throws(KillError) {
+        if pid == 1 { throw .refused("PID 1 is init; killing it takes the whole system down") }
+        if pid == selfPID { throw .refused("PID \(pid) is oomctl itself") }
+    }
+
     /// Kills every process in `memory` and its descendants and waits until they have exited.
     public func kill(_ memory: MemoryCgroup, options: KillOptions = .init()) throws(KillError) -> KillReport {
-        if memory.path.isRoot { throw .refused("the root cgroup holds the whole system") }
-        if let own = try? system.memoryCgroupPath(ofProcess: selfPID), own.isDescendant(of: memory.path) {
-            throw .refused("\(memory.path) contains oomctl itself (PID \(selfPID))")
-        }
+        try checkAllowed(memory.path)
         let clock = ContinuousClock()
         let before = try? memory.usage()
         let start = clock.now
@@ -152,8 +163,7 @@ public struct Killer: Sendable {
 
     /// Kills one process through a pidfd and waits for it to exit.
     public func kill(pid: Int32, options: KillOptions = .init()) throws(KillError) -> KillReport {
-        if pid == 1 { throw .refused("PID 1 is init; killing it takes the whole system down") }
-        if pid == selfPID { throw .refused("PID \(pid) is oomctl itself") }
+        try checkAllowed(pid: pid)
         guard pid > 0 else { throw .noSuchProcess(pid) }
         let handle: ProcessHandle
         do {

@@ -23,6 +23,9 @@ public final class EventLoop {
     private var tokens: [Int32: UInt64] = [:]
     private var nextToken: UInt64 = 1
     private var stopped = false
+    /// epoll_wait's output, kept between rounds so that waiting allocates nothing.
+    private var readyTokens = [UInt64](repeating: 0, count: 64)
+    private var readyEvents = [UInt32](repeating: 0, count: 64)
 
     public init() throws(SystemCallError) {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -62,8 +65,6 @@ public final class EventLoop {
     /// of events handled.
     @discardableResult
     public func runOnce(timeout: Duration? = nil) -> Int {
-        var readyTokens = [UInt64](repeating: 0, count: 64)
-        var readyEvents = [UInt32](repeating: 0, count: 64)
         let milliseconds = timeout.map { Int32(clamping: max(0, $0.totalMilliseconds)) } ?? -1
         let count = oomctl_epoll_wait(epoll, &readyTokens, &readyEvents, 64, milliseconds)
         guard count > 0 else { return 0 }

@@ -203,7 +203,6 @@ public final class Handler {
 
         private func act() {
             guard !done else { return }
-            if event.kind == .removed { return finish() }
             if isResolved() && event.kind != .oomKill {
                 report.outcome = .resolved
                 return completePipeline()

@@ -132,13 +132,14 @@ struct KillCommand: ParsableCommand {
 
     private func printDryRun(target: KillTarget, decision: Decision?, system: CgroupSystem) throws {
         // Check the target as a real kill would, so a dry run fails where the kill would.
+        let killer = Killer(system: system)
         switch target {
         case .process(let pid):
-            if pid == 1 || pid == getpid() { _ = try Killer(system: system).kill(pid: pid) }
+            try killer.checkAllowed(pid: pid)
             _ = try system.memoryCgroupPath(ofProcess: pid)
         case .cgroup(let path):
             _ = try MemoryCgroup.open(path, in: system)
-            if path.isRoot { throw KillError.refused("the root cgroup holds the whole system") }
+            try killer.checkAllowed(path)
         }
         if json {
             Terminal.write(bytes: JSONOutput.encode(KillOutput(dryRun: true, report: nil, decision: decision)))
