@@ -48,7 +48,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OomctlTests",
-            dependencies: ["OomctlCommands", "OOMKit", "OOMTestSupport"]
+            dependencies: [
+                "OomctlCommands", "OOMKit", "OOMTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,160 @@
+function __oomctl_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __oomctl_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __oomctl_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __oomctl_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __oomctl_parse_tokens -S
+    set -l unparsed_tokens (__oomctl_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'oomctl'
+        __oomctl_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'watch'
+            __oomctl_parse_subcommand -r 1 'pid=+' 'recursive' 'system' 'min-available=' 'min-swap-free=' 'cooldown=' 'under=+' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'json' 'log=' 'no-self-protection' 'version' 'h/help'
+        case 'snapshot'
+            __oomctl_parse_subcommand 1 'pid=' 'json' 'o/output=' 'top=' 'version' 'h/help'
+        case 'kill'
+            __oomctl_parse_subcommand 1 'pid=' 'under=' 'policy=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'signal=' 'grace=' 'timeout=' 'dry-run' 'json' 'version' 'h/help'
+        case 'simulate'
+            __oomctl_parse_subcommand 0 'from=' 'under=' 'policy=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'json' 'version' 'h/help'
+        case 'help'
+            __oomctl_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __oomctl_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __oomctl_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __oomctl_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __oomctl_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__oomctl_tokens -p)
+    if test -z "$(__oomctl_tokens -t)"
+        set -l index (count (__oomctl_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'oomctl' -f
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl" version' -l 'version' -d 'Show the version.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl" -eq 1' -fa 'watch' -d 'Handle OOMs in memory cgroups: be woken by the kernel, run hooks, pick and kill a victim.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl" -eq 1' -fa 'snapshot' -d 'Capture memory diagnostics: the system, a cgroup tree and its largest processes.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl" -eq 1' -fa 'kill' -d 'Kill a memory cgroup, a process, or the victim a policy picks.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl" -eq 1' -fa 'simulate' -d 'Replay a victim-selection policy on a saved snapshot: who would be killed, ranked, and why.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl watch" -ge 1' -fka '(__oomctl_custom_completion ---completion watch -- positional@0 (count (__oomctl_tokens -pc)) (__oomctl_tokens -tC))'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'pid' -d 'Watch the memory cgroup of this process (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" recursive' -l 'recursive' -d 'Also watch every cgroup below, including ones created later.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" system' -l 'system' -d 'Pre-empt the kernel\'s global OOM killer: act on system-wide memory pressure (see SYSTEM MODE).'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-available' -l 'min-available' -d 'With --system: act when available memory falls below this (5% or 512M); WARN,ACT (10%,5%) also warns.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-swap-free' -l 'min-swap-free' -d 'With --system, where swap exists: also require free swap below this (WARN,ACT pairs too).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" cooldown' -l 'cooldown' -d 'With --system: the quiet period after acting.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'under' -d 'With --system: pick victims only under this cgroup (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" on' -l 'on' -d 'Events to handle: oom, oom-kill, high, max, pressure (default: oom on v1; oom-kill,high,max on v2).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" pressure' -l 'pressure' -d 'A PSI trigger for --on pressure, e.g. "some 150ms 1s".' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'hook' -d 'A command to run on each event (repeatable; run in order).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'post-kill' -d 'A command to run after a kill (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" hook-timeout' -l 'hook-timeout' -d 'How long a hook may run before its process group is killed.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" kill' -l 'kill' -d 'Kill the victim a policy picks when hooks did not resolve the OOM: largest, priority, triggering, oom-score, or none (default: none; priority with --system).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" process' -l 'process' -d 'Pick one process instead of a whole cgroup.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'prefer' -d 'Rank processes (or their cgroups) whose name or command line matches first.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'avoid' -d 'Rank processes (or their cgroups) whose name or command line matches last.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'protect' -d 'Never pick this process (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'protect-cgroup' -d 'Never pick this cgroup or anything below it (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'priority' -d 'The priority of a cgroup without a user.oomctl.priority attribute (repeatable; higher = more important).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" delay' -l 'delay' -d 'v1: hand the OOM back to the kernel killer if unresolved after this long.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" snapshot-dir' -l 'snapshot-dir' -d 'Write a snapshot of each event into DIR (mode 0600 files).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-interval' -l 'min-interval' -d 'The least time between two handlings of one cgroup; events between are coalesced.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" dry-run' -l 'dry-run' -d 'Run hooks and decide, but never kill and never disable the kernel killer.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" json' -l 'json' -d 'Print one JSON object per line instead of readable lines.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" log' -l 'log' -d 'Where to log: console, json or journal (default: journal under systemd, else console).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" no-self-protection' -l 'no-self-protection' -d 'Do not lock the handler\'s memory (mlockall) or set its oom_score_adj.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" version' -l 'version' -d 'Show the version.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl snapshot" -eq 1' -fka '(__oomctl_custom_completion ---completion snapshot -- positional@0 (count (__oomctl_tokens -pc)) (__oomctl_tokens -tC))'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl snapshot" pid' -l 'pid' -d 'Use the memory cgroup of process PID instead.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl snapshot" json' -l 'json' -d 'Print the full snapshot as JSON (schema version 1).'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl snapshot" o output' -s 'o' -l 'output' -d 'Write the JSON snapshot to FILE (atomically, mode 0600).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl snapshot" top' -l 'top' -d 'How many processes to list (0 to 10000).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl snapshot" version' -l 'version' -d 'Show the version.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl snapshot" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl kill" -eq 1' -fka '(__oomctl_custom_completion ---completion kill -- positional@0 (count (__oomctl_tokens -pc)) (__oomctl_tokens -tC))'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" pid' -l 'pid' -d 'Kill this one process instead.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" under' -l 'under' -d 'Let the policy pick the victim among the descendants of CGROUP.' -rfka '(__oomctl_custom_completion ---completion kill -- --under (count (__oomctl_tokens -pc)) (__oomctl_tokens -tC))'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" policy' -l 'policy' -d 'How to pick the victim: largest, priority, triggering, oom-score.' -rfka 'largest priority triggering oom-score'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" process' -l 'process' -d 'Pick one process instead of a whole cgroup.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill"' -l 'prefer' -d 'Rank processes (or their cgroups) whose name or command line matches first.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill"' -l 'avoid' -d 'Rank processes (or their cgroups) whose name or command line matches last.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill"' -l 'protect' -d 'Never pick this process (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill"' -l 'protect-cgroup' -d 'Never pick this cgroup or anything below it (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill"' -l 'priority' -d 'The priority of a cgroup without a user.oomctl.priority attribute (repeatable; higher = more important).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" signal' -l 'signal' -d 'Signal to send first: KILL, TERM, INT, HUP, … or a number.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" grace' -l 'grace' -d 'With a signal other than KILL: how long to wait before SIGKILL.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" timeout' -l 'timeout' -d 'How long to wait for the processes to exit after SIGKILL.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" dry-run' -l 'dry-run' -d 'Print what would be killed, and why, without killing anything.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" json' -l 'json' -d 'Print the result (and the decision) as JSON.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" version' -l 'version' -d 'Show the version.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl kill" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" from' -l 'from' -d 'The snapshot file to replay (\'-\' for standard input).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" under' -l 'under' -d 'Let the policy pick the victim among the descendants of CGROUP.' -rfka '(__oomctl_custom_completion ---completion simulate -- --under (count (__oomctl_tokens -pc)) (__oomctl_tokens -tC))'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" policy' -l 'policy' -d 'How to pick the victim: largest, priority, triggering, oom-score.' -rfka 'largest priority triggering oom-score'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" process' -l 'process' -d 'Pick one process instead of a whole cgroup.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'prefer' -d 'Rank processes (or their cgroups) whose name or command line matches first.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'avoid' -d 'Rank processes (or their cgroups) whose name or command line matches last.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'protect' -d 'Never pick this process (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'protect-cgroup' -d 'Never pick this cgroup or anything below it (repeatable).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'priority' -d 'The priority of a cgroup without a user.oomctl.priority attribute (repeatable; higher = more important).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" json' -l 'json' -d 'Print the decision as JSON.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" version' -l 'version' -d 'Show the version.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl help" version' -l 'version' -d 'Show the version.'
