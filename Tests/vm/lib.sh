@@ -14,6 +14,9 @@ fail() {
     echo "FAIL $_c" >>/run/vmtest/results
 }
 
+# figure NAME TEXT...: report a measurement (not a check); the host prints "# figure: SCRIPT/NAME TEXT".
+figure() { _f=$1; shift; echo "@@vmtest FIGURE $VMTEST_SCRIPT/$_f $*"; }
+
 # check CHECK COMMAND...: pass when COMMAND succeeds, else fail with its output.
 check() {
     _c=$1; shift
