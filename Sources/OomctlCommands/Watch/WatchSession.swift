@@ -17,6 +17,7 @@ final class WatchSession {
     private var handler: Handler?
     private var killers: KernelKillerControl
     private var guardian: GuardianClient?
+    private var reserves: ReserveGrants?
     private let log = Logger(label: "oomctl.watch")
 
     init(
@@ -49,6 +50,18 @@ final class WatchSession {
                 .warning, "re-enabled the kernel OOM killer that a previous watch left disabled",
                 metadata: ["cgroup": .string(path.description)])
         }
+        let leftovers = ReserveGrants.restoreLeftovers(all)
+        for path in leftovers.restored {
+            log.log(
+                .warning, "restored the memory limit that a previous watch left raised by a reserve grant",
+                metadata: ["cgroup": .string(path.description)])
+        }
+        for path in leftovers.busy {
+            log.log(
+                .warning,
+                "a previous watch left this memory limit raised by a reserve grant; usage is still above the original limit, so it cannot be restored yet",
+                metadata: ["cgroup": .string(path.description)])
+        }
         let handlesV1OOMs = try kinds(.v1).contains(.oom)
         let needsGuardian = !options.dryRun && handlesV1OOMs && all.contains { $0.version == .v1 }
         if needsGuardian {
@@ -56,8 +69,11 @@ final class WatchSession {
             guardian = client
             killers = KernelKillerControl(guardian: client)
         }
+        if !options.dryRun && handlesV1OOMs && all.contains(where: { $0.version == .v1 }) {
+            reserves = ReserveGrants(store: ReserveStore(system: system), guardian: guardian, loop: loop)
+        }
         let handler = Handler(
-            system: system, loop: loop, options: options,
+            system: system, loop: loop, options: options, reserves: reserves,
             rearm: { [unowned self] memory in try? self.killers.disable(memory) },
             onStep: { [unowned self] step in self.report(step) })
         self.handler = handler
@@ -108,13 +124,21 @@ final class WatchSession {
     /// Undoes a start that failed half-way: re-enables every kernel killer already disabled.
     func abandon() {
         killers.restoreAll()
-        guardian?.shutDown()
+        let busy = reserves?.restoreAll() ?? []
+        guardian?.shutDown(wait: busy.isEmpty)
     }
 
     private func stop(signal: Int32) {
         handler?.cancelAll()
         killers.restoreAll()
-        guardian?.shutDown()
+        // Reserve grants go back after the killers: a task stalled at the raised limit can then be killed.
+        let busy = reserves?.restoreAll() ?? []
+        for path in busy {
+            log.log(
+                .warning, "usage is still above the original limit; the guardian restores it once usage allows",
+                metadata: ["cgroup": .string(path.description)])
+        }
+        guardian?.shutDown(wait: busy.isEmpty)
         log.log(
             .watchStopped, "stopped by signal \(signal); the kernel OOM killer is restored everywhere",
             metadata: ["signal": .stringConvertible(signal)])
@@ -221,10 +245,37 @@ final class WatchSession {
                 .fallbackToKernel,
                 "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled for \(Self.shown(cgroup))",
                 metadata: base(id, cgroup))
+        case .reserveGranted(let id, let grant):
+            var metadata = base(id, grant.cgroup)
+            metadata["reserve_bytes"] = .stringConvertible(grant.bytes.bytes)
+            metadata["limit"] = .string(grant.originalLimit.description)
+            metadata["limit_bytes"] = .stringConvertible(grant.originalLimit.bytes)
+            metadata["raised_limit_bytes"] = .stringConvertible(grant.raisedLimit.bytes)
+            let memsw = grant.originalMemsw.map { " (memsw \($0) → \($0 + grant.bytes))" } ?? ""
+            log.log(
+                .reserveGranted,
+                "reserve \(grant.bytes) granted to \(Self.shown(grant.cgroup)): limit \(grant.originalLimit) → \(grant.raisedLimit)\(memsw)",
+                metadata: metadata)
+        case .reserveRestored(let id, let grant, let problem):
+            var metadata = base(id, grant.cgroup)
+            metadata["reserve_bytes"] = .stringConvertible(grant.bytes.bytes)
+            metadata["limit"] = .string(grant.originalLimit.description)
+            metadata["limit_bytes"] = .stringConvertible(grant.originalLimit.bytes)
+            if let problem {
+                log.log(
+                    .warning, "cannot take back the reserve of \(Self.shown(grant.cgroup)): \(problem)",
+                    metadata: metadata)
+            } else {
+                log.log(
+                    .reserveRestored,
+                    "reserve taken back from \(Self.shown(grant.cgroup)): limit \(grant.originalLimit) again",
+                    metadata: metadata)
+            }
         case .failed(let id, let cgroup, let message):
             log.log(.warning, "\(message)", metadata: base(id, cgroup))
         case .removed(let cgroup):
             killers.forget(cgroup)
+            reserves?.forget(cgroup)
             log.log(
                 .cgroupRemoved, "cgroup removed, no longer watched: \(Self.shown(cgroup))",
                 metadata: ["cgroup": .string(cgroup.description), "event": "removed"])
