@@ -104,13 +104,13 @@ public enum ReserveError: OOMKitError, Equatable {
     case tooLarge(CgroupPath, reason: String)
     /// The cgroup has no limit to take a reserve from.
     case noLimit(CgroupPath)
-    /// The reserve could not be recorded anywhere.
-    case cannotRecord(CgroupPath, reason: String)
+    /// The reserve could not be recorded anywhere (`denied`: for lack of privilege everywhere).
+    case cannotRecord(CgroupPath, reason: String, denied: Bool = false)
 
     public var kind: FailureKind {
         switch self {
         case .invalidSize, .tooLarge, .noLimit: .badInput
-        case .cannotRecord: .cannotCreateOutput
+        case .cannotRecord(_, _, let denied): denied ? .permissionDenied : .cannotCreateOutput
         }
     }
 
@@ -123,7 +123,7 @@ public enum ReserveError: OOMKitError, Equatable {
         case .noLimit(let path):
             return "\(path.description.visibleControlCharacters) has no memory limit, so there is nothing to "
                 + "reserve from; set one first (v1 memory.limit_in_bytes, v2 memory.max)"
-        case .cannotRecord(let path, let reason):
+        case .cannotRecord(let path, let reason, _):
             return "cannot record the reserve of \(path.description.visibleControlCharacters): \(reason)"
         }
     }
@@ -161,6 +161,7 @@ public struct ReserveStore: Sendable {
     public func write(_ record: ReserveRecord, for memory: MemoryCgroup) throws(ReserveError) -> ReserveStorage {
         let value = JSONOutput.encode(record, pretty: false).dropLast()
         var reasons: [String] = []
+        var denied = true
         for name in Self.attributes {
             do {
                 try memory.cgroup.setExtendedAttribute(name, Array(value))
@@ -170,6 +171,7 @@ public struct ReserveStore: Sendable {
                 return .attribute(name)
             } catch {
                 reasons.append(error.description)
+                if error.kind != .permissionDenied { denied = false }
             }
         }
         let path = statePath(memory)
@@ -179,7 +181,8 @@ public struct ReserveStore: Sendable {
             return .stateFile(path)
         } catch {
             reasons.append(error.description)
-            throw .cannotRecord(memory.path, reason: reasons.joined(separator: "; "))
+            let privilege = error.reason.contains("Permission denied") || error.reason.contains("not permitted")
+            throw .cannotRecord(memory.path, reason: reasons.joined(separator: "; "), denied: denied && privilege)
         }
     }
 
