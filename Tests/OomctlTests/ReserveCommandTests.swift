@@ -204,4 +204,16 @@ struct ReserveCommandTests {
         #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 0, "the hog was not killed")
         watch.stop()
     }
+
+    @Test func watchPrefaultsASelfReserve() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch([test.path.description, "--self-reserve", "16M"])
+        #expect(watch.output.contains("self reserve 16M pre-faulted"), "\(watch.output)")
+        let status = try ProcFS().process(watch.pid).status()
+        #expect((status.residentSet ?? .zero) >= ByteCount(16 << 20))
+        #expect(watch.stop() == 0)
+        let percent = ProcessRunner.oomctl(["watch", test.path.description, "--self-reserve", "10%"])
+        #expect(percent.status == 64 && percent.standardError.contains("not a percentage"))
+    }
 }

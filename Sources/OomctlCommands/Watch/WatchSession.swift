@@ -11,6 +11,7 @@ final class WatchSession {
     private let pressure: PressureTrigger?
     private let recursive: Bool
     private let selfProtection: Bool
+    private let selfReserve: ByteCount?
     private let loop: EventLoop
     private let signals: SignalSource
     private let watcher: OOMWatcher
@@ -22,8 +23,9 @@ final class WatchSession {
 
     init(
         system: CgroupSystem, options: HandlingOptions, kinds: @escaping (CgroupVersion) throws -> Set<OOMEvent.Kind>,
-        pressure: PressureTrigger?, recursive: Bool, selfProtection: Bool
+        pressure: PressureTrigger?, recursive: Bool, selfProtection: Bool, selfReserve: ByteCount? = nil
     ) throws {
+        self.selfReserve = selfReserve
         self.system = system
         self.options = options
         self.kinds = kinds
@@ -83,7 +85,7 @@ final class WatchSession {
         try loop.add(signals.descriptor) { [unowned self] _ in self.stop(signal: self.signals.read()) }
 
         warmUp(memories.first)
-        let protection = selfProtection ? SelfProtection.apply() : nil
+        let protection = selfProtection ? SelfProtection.apply(selfReserve: selfReserve) : nil
         protection?.warnings.forEach { log.log(.warning, "\($0)") }
         announce(all, protection: protection)
     }
@@ -173,6 +175,7 @@ final class WatchSession {
                 memory += " (resident \(resident)" + (protection.locked.map { ", locked \($0)" } ?? "") + ")"
             }
             parts.append(memory)
+            if let reserve = protection.selfReserve { parts.append("self reserve \(reserve) pre-faulted") }
             if protection.scoreAdjusted { parts.append("oom_score_adj -1000") }
         }
         if let guardian { parts.append("guardian pid \(guardian.pid)") }
