@@ -65,7 +65,7 @@ check oom-snapshot-mode-0600 sh -c "[ \"\$(stat -c %a '$snap')\" = 600 ]"
 check oom-snapshot-json jq -e '.root == "/w/oom" and (.cgroups[0].events.oomKill >= 1)' "$snap"
 check oom-hook-stdin-snapshot sh -c "jq -e '.snapshot == \"$snap\"' /tmp/oomhook.in.1"
 jq_lines oom-detected-line /tmp/w-oom.json "any(.[]; .messageID == \"$MSG_DETECTED\" and .event == \"oom-kill\" and .cgroup == \"/w/oom\")"
-jq_lines oom-hook-line /tmp/w-oom.json "any(.[]; .messageID == \"$MSG_HOOK_FINISHED\" and .exit_status == \"0\")"
+jq_lines oom-hook-line /tmp/w-oom.json "any(.[]; .messageID == \"$MSG_HOOK_FINISHED\" and .exit_status == 0)"
 jq_lines oom-finished-reported /tmp/w-oom.json "any(.[]; .messageID == \"$MSG_FINISHED\" and .outcome == \"reported\" and .cgroup == \"/w/oom\")"
 # The kernel had already killed the hog: watch killed nothing itself, only one handling ran.
 jq_lines oom-one-handling /tmp/w-oom.json "[.[] | select(.messageID == \"$MSG_DETECTED\")] | length == 1"
