@@ -162,6 +162,27 @@ struct ReserveCommandTests {
         #expect(watch.stop() == 0)
     }
 
+    @Test func aSetMemswLimitIsRaisedAndRestoredToo() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        guard (try memory(test.path).memswLimit()) != nil else { return }  // no swap accounting here
+        try test.write("memory.memsw.limit_in_bytes", String(32 << 20))
+        #expect(ProcessRunner.oomctl(["reserve", test.path.description, "16M", "-q"]).status == 0)
+        let watch = try RunningWatch([test.path.description, "--json", "--no-self-protection"])
+        let hog = try test.spawnHog("40M", extra: ["--hold", "300ms"])
+        #expect(
+            watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.reserveGranted.rawValue } },
+            "\(watch.output)")
+        #expect(try memory(test.path).memswLimit() == ByteCount(48 << 20), "memsw raised with the limit")
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 0, "the hog completes")
+        #expect(
+            watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.reserveRestored.rawValue } },
+            "\(watch.output)")
+        #expect(try limit(test) == ByteCount(32 << 20))
+        #expect(try memory(test.path).memswLimit() == ByteCount(32 << 20), "memsw back too")
+        #expect(watch.stop() == 0)
+    }
+
     @Test func beyondTheReserveTheDeadlineFallsBackAndTheLimitIsRestored() throws {
         let test = try TestCgroup(limit: ByteCount(32 << 20))
         defer { test.destroy() }
