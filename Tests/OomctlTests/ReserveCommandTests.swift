@@ -237,4 +237,21 @@ struct ReserveCommandTests {
         let percent = ProcessRunner.oomctl(["watch", test.path.description, "--self-reserve", "10%"])
         #expect(percent.status == 64 && percent.standardError.contains("not a percentage"))
     }
+
+    @Test func aLimitLeftRaisedByADeadWatchIsRestoredAtTheNextStart() throws {
+        let test = try TestCgroup(limit: ByteCount(48 << 20))
+        defer { test.destroy() }
+        // What a watch killed together with its guardian leaves: the raised limit and the marker naming a
+        // PID that no longer exists.
+        let dead = ProcessRunner.spawn("/bin/true", [])
+        let deadPID = try #require(dead)
+        _ = ProcessRunner.wait(for: deadPID)
+        try memory(test.path).cgroup.setExtendedAttribute(
+            ReserveGrants.markerAttribute, Array("\(deadPID) \(32 << 20) -".utf8))
+        let watch = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(watch.output.contains("restored the memory limit that a previous watch left raised"), "\(watch.output)")
+        #expect(try limit(test) == ByteCount(32 << 20))
+        #expect(try memory(test.path).cgroup.extendedAttribute(ReserveGrants.markerAttribute) == nil)
+        #expect(watch.stop() == 0)
+    }
 }
