@@ -1,6 +1,7 @@
 # oomctl reserve on cgroup v2: memory.high = memory.max − reserve at once; `high` events then reach
 # watch's hook before any OOM kill (dd reads 36M into one buffer: ~12% over the 32M high, far below the
-# 48M max); --clear puts the previous memory.high back; the same call twice changes nothing.
+# 48M max); watch moves memory.high when memory.max changes; --clear puts the previous memory.high back;
+# the same call twice changes nothing.
 
 MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
 has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
@@ -29,6 +30,10 @@ check_event reserve-high-events /r/app high -ge 1
 check_event reserve-no-oom-kill /r/app oom_kill -eq 0
 if wait_for 10 grep -qx high /tmp/rhook.log; then pass reserve-high-hook-ran; else fail reserve-high-hook-ran "$(tail -c 400 /tmp/w-r.json)"; fi
 check reserve-no-oom-kill-hook sh -c '! grep -q oom-kill /tmp/rhook.log'
+# memory.max raised while watch runs: memory.high follows it (checked every 2 s), the reserve stays 16M.
+echo 64M >$d/memory.max
+if wait_for 10 grep -qx 50331648 $d/memory.high; then pass reserve-high-follows-max
+else fail reserve-high-follows-max "memory.high $(cat $d/memory.high); $(tail -c 300 /tmp/w-r.json)"; fi
 kill -TERM $WATCH
 wait $WATCH
 

@@ -100,6 +100,20 @@ public struct Reserves {
         }
     }
 
+    /// v2: puts memory.high back at memory.max − reserve when memory.max changed since the reserve was
+    /// set (or someone else moved memory.high). Returns the old and new memory.high when it wrote one;
+    /// nil when nothing needed doing (no reserve, v1, no finite memory.max, or a reserve no longer below it).
+    public func reconcile(_ memory: MemoryCgroup) throws -> (old: ByteCount, new: ByteCount)? {
+        guard memory.version == .v2, let record = store.read(memory)?.record else { return nil }
+        let limit = try memory.limit()
+        guard !limit.isUnlimited, record.bytes < limit else { return nil }
+        let target = limit - record.bytes
+        let high = try memory.high() ?? .unlimited
+        guard high != target else { return nil }
+        try memory.setHigh(target)
+        return (high, target)
+    }
+
     /// Removes the reserve and undoes what it set (v2: memory.high back to its previous value). Nil when the
     /// cgroup had none.
     public func clear(_ memory: MemoryCgroup) throws -> ReserveStatus? {

@@ -19,6 +19,9 @@ final class WatchSession {
     private var killers: KernelKillerControl
     private var guardian: GuardianClient?
     private var reserves: ReserveGrants?
+    /// v2 cgroups that have a reserve: memory.high is kept at memory.max − reserve (checked every 2 s).
+    private var reservedV2: [CgroupPath: MemoryCgroup] = [:]
+    private var reconcileTimer: DeadlineTimer?
     private let log = Logger(label: "oomctl.watch")
 
     init(
@@ -96,10 +99,44 @@ final class WatchSession {
     // MARK: Cgroups
 
     private func add(_ memory: MemoryCgroup) throws {
+        if memory.version == .v2 && Reserves(system: system).store.read(memory) != nil {
+            reservedV2[memory.path] = memory
+            reconcileHigh(memory)
+            try startReconciling()
+        }
         let wanted = try kinds(memory.version)
         if !options.dryRun && wanted.contains(.oom) { try killers.disable(memory) }
         try watcher.watch(memory, for: wanted.union([.removed]), pressure: pressure)
         if recursive { try watcher.followChildren(of: memory) }
+    }
+
+    /// v2: memory.high follows a changed memory.max, so the reserve stays what `oomctl reserve` set.
+    private func reconcileHigh(_ memory: MemoryCgroup) {
+        do {
+            guard let (old, new) = try Reserves(system: system).reconcile(memory) else { return }
+            log.log(
+                level: .notice,
+                "memory.high of \(Self.shown(memory.path)) follows memory.max to keep its reserve: \(old) → \(new)",
+                metadata: ["cgroup": .string(memory.path.description), "high_bytes": .stringConvertible(new.bytes)])
+        } catch {
+            log.log(
+                .warning, "cannot keep memory.high in step with the reserve: \(error)",
+                metadata: ["cgroup": .string(memory.path.description)])
+        }
+    }
+
+    private func startReconciling() throws {
+        guard reconcileTimer == nil else { return }
+        let timer = try DeadlineTimer()
+        reconcileTimer = timer
+        try loop.add(timer.descriptor) { [unowned self] _ in
+            timer.acknowledge()
+            for (path, memory) in reservedV2 {
+                if memory.cgroup.isAlive { reconcileHigh(memory) } else { reservedV2[path] = nil }
+            }
+            timer.arm(after: .seconds(2))
+        }
+        timer.arm(after: .seconds(2))
     }
 
     private func adopt(_ child: MemoryCgroup) {
