@@ -229,8 +229,9 @@ struct ReserveCommandTests {
     @Test func watchPrefaultsASelfReserve() throws {
         let test = try TestCgroup(limit: ByteCount(32 << 20))
         defer { test.destroy() }
-        let watch = try RunningWatch([test.path.description, "--self-reserve", "16M"])
+        let watch = try RunningWatch([test.path.description, "--self-reserve", "16M", "--protect-self"])
         #expect(watch.output.contains("self reserve 16M pre-faulted"), "\(watch.output)")
+        #expect(watch.output.contains("--protect-self needs watch in its own cgroup v2 (not the root); ignored"))
         let status = try ProcFS().process(watch.pid).status()
         #expect((status.residentSet ?? .zero) >= ByteCount(16 << 20))
         #expect(watch.stop() == 0)

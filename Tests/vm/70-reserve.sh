@@ -41,3 +41,15 @@ cleared=$(oomctl reserve /r/app --clear 2>&1)
 case $cleared in *"cleared; memory.high max again"*) pass reserve-clear-output ;; *) fail reserve-clear-output "$cleared" ;; esac
 check reserve-clear-restores-high grep -qx max $d/memory.high
 check reserve-cleared sh -c 'oomctl reserve /r/app --json | jq -e ".reserve == null"'
+
+# --- watch --protect-self: memory.min of watch's own cgroup while it runs, the previous value after -----
+p=$(mkcg /selfp) || { fail mkcg "cannot create /selfp"; exit 0; }
+spawn_in_cg /selfp sh -c 'exec oomctl watch /r/app --on high --self-reserve 8M --protect-self --json >/tmp/w-p.json 2>/tmp/w-p.err'
+if wait_for 30 has_line /tmp/w-p.json $MSG_STARTED; then pass protect-watch-started
+else fail protect-watch-started "$(head -c 300 /tmp/w-p.err)"; fi
+min=$(cat $p/memory.min)
+if [ "$min" -ge 8388608 ]; then pass protect-self-min-set; else fail protect-self-min-set "memory.min $min; $(head -c 400 /tmp/w-p.json)"; fi
+check protect-self-in-startup-line grep -q 'memory.min [0-9.]*M on /selfp' /tmp/w-p.json
+kill -TERM $SPAWNED
+wait $SPAWNED
+check protect-self-min-restored grep -qx 0 $p/memory.min

@@ -117,6 +117,12 @@ public struct MemoryCgroup: Sendable {
         try cgroup.write("memory.high", Self.limitText(high, .v2))
     }
 
+    /// Sets the hard protection, memory.min (v2 only).
+    public func setMin(_ protection: ByteCount) throws(CgroupError) {
+        try require(.v2, "memory.min")
+        try cgroup.write("memory.min", Self.limitText(protection, .v2))
+    }
+
     /// How a limit is written: bytes, or "no limit" (`-1` on v1, `max` on v2).
     public static func limitText(_ limit: ByteCount, _ version: CgroupVersion) -> String {
         limit.isUnlimited ? (version == .v1 ? "-1" : "max") : String(limit.bytes)

@@ -27,7 +27,9 @@ struct WatchCommand: ParsableCommand {
             Reserves (see oomctl reserve): on v1, when a cgroup with a reserve hits OOM, watch raises its \
             limit by the reserve before the hooks run, ranks it lowest for --kill priority, and writes the \
             original limit back once usage allows it (its guardian does so if watch dies). \
-            --self-reserve SIZE pre-faults and locks SIZE of heap for watch itself.
+            --self-reserve SIZE pre-faults and locks SIZE of heap for watch itself; on v2, --protect-self \
+            sets memory.min of watch's own cgroup (when watch is alone in it) to what it uses, and puts the \
+            previous value back on exit.
 
             Hooks run as /bin/sh -c CMD in their own process group, killed with their children at \
             --hook-timeout.
@@ -126,6 +128,10 @@ struct WatchCommand: ParsableCommand {
             "Pre-fault and lock this much heap for the handler's own use during an OOM (e.g. 16M).",
             valueName: "SIZE"))
     var selfReserve: String?
+
+    @Flag(
+        help: "v2: set memory.min of watch's own cgroup to what it uses, so the kernel protects the handler.")
+    var protectSelf = false
 
     func validate() throws {
         if cgroups.isEmpty && pid.isEmpty {
@@ -232,7 +238,7 @@ struct WatchCommand: ParsableCommand {
                 system: system, options: options, kinds: { try eventKinds(version: $0) },
                 pressure: on?.contains("pressure") == true ? try PressureTrigger(parsing: pressure) : nil,
                 recursive: recursive, selfProtection: !noSelfProtection,
-                selfReserve: try selfReserveSize())
+                selfReserve: try selfReserveSize(), protectSelf: protectSelf)
             do {
                 try session.start(targets)
             } catch {

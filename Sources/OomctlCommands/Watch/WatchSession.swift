@@ -12,6 +12,9 @@ final class WatchSession {
     private let recursive: Bool
     private let selfProtection: Bool
     private let selfReserve: ByteCount?
+    private let protectSelf: Bool
+    /// --protect-self: watch's own v2 cgroup and the memory.min it had before.
+    private var protectedSelf: (memory: MemoryCgroup, previous: ByteCount)?
     private let loop: EventLoop
     private let signals: SignalSource
     private let watcher: OOMWatcher
@@ -26,9 +29,11 @@ final class WatchSession {
 
     init(
         system: CgroupSystem, options: HandlingOptions, kinds: @escaping (CgroupVersion) throws -> Set<OOMEvent.Kind>,
-        pressure: PressureTrigger?, recursive: Bool, selfProtection: Bool, selfReserve: ByteCount? = nil
+        pressure: PressureTrigger?, recursive: Bool, selfProtection: Bool, selfReserve: ByteCount? = nil,
+        protectSelf: Bool = false
     ) throws {
         self.selfReserve = selfReserve
+        self.protectSelf = protectSelf
         self.system = system
         self.options = options
         self.kinds = kinds
@@ -90,6 +95,7 @@ final class WatchSession {
         warmUp(memories.first)
         let protection = selfProtection ? SelfProtection.apply(selfReserve: selfReserve) : nil
         protection?.warnings.forEach { log.log(.warning, "\($0)") }
+        if protectSelf { protectOwnCgroup() }
         announce(all, protection: protection)
     }
 
@@ -139,6 +145,39 @@ final class WatchSession {
         timer.arm(after: .seconds(2))
     }
 
+    /// --protect-self: on v2, when watch (and its guardian) are alone in their cgroup, sets its memory.min to
+    /// what they use now (after warm-up and the self reserve), rounded up to a MiB, so the kernel does not
+    /// reclaim the handler's memory; the previous value comes back on exit.
+    private func protectOwnCgroup() {
+        do {
+            let own = try MemoryCgroup.open(system.memoryCgroupPath(ofProcess: getpid()), in: system)
+            guard own.version == .v2, !own.path.isRoot else {
+                return log.log(.warning, "--protect-self needs watch in its own cgroup v2 (not the root); ignored")
+            }
+            let allowed = Set([getpid(), guardian?.pid].compactMap { $0 })
+            let others = try own.processIDs().filter { !allowed.contains($0) }
+            guard others.isEmpty else {
+                return log.log(
+                    .warning,
+                    "--protect-self: \(Self.shown(own.path)) holds \(others.count) other process(es); run watch in a cgroup of its own (e.g. a systemd service); ignored"
+                )
+            }
+            let previous = try own.min() ?? .zero
+            let mebibyte: UInt64 = 1 << 20
+            let protection = ByteCount((try own.usage().bytes + mebibyte - 1) / mebibyte * mebibyte)
+            try own.setMin(protection)
+            protectedSelf = (own, previous)
+        } catch {
+            log.log(.warning, "--protect-self: \(error)")
+        }
+    }
+
+    private func unprotectOwnCgroup() {
+        guard let (memory, previous) = protectedSelf else { return }
+        try? memory.setMin(previous)
+        protectedSelf = nil
+    }
+
     private func adopt(_ child: MemoryCgroup) {
         do {
             try add(child)
@@ -162,6 +201,7 @@ final class WatchSession {
 
     /// Undoes a start that failed half-way: re-enables every kernel killer already disabled.
     func abandon() {
+        unprotectOwnCgroup()
         killers.restoreAll()
         let busy = reserves?.restoreAll() ?? []
         guardian?.shutDown(wait: busy.isEmpty)
@@ -169,6 +209,7 @@ final class WatchSession {
 
     private func stop(signal: Int32) {
         handler?.cancelAll()
+        unprotectOwnCgroup()
         killers.restoreAll()
         // Reserve grants go back after the killers: a task stalled at the raised limit can then be killed.
         let busy = reserves?.restoreAll() ?? []
@@ -214,6 +255,9 @@ final class WatchSession {
             parts.append(memory)
             if let reserve = protection.selfReserve { parts.append("self reserve \(reserve) pre-faulted") }
             if protection.scoreAdjusted { parts.append("oom_score_adj -1000") }
+        }
+        if let (memory, _) = protectedSelf, let protection = try? memory.min() {
+            parts.append("memory.min \(protection) on \(Self.shown(memory.path))")
         }
         if let guardian { parts.append("guardian pid \(guardian.pid)") }
         log.log(
