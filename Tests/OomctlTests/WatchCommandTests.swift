@@ -4,7 +4,7 @@ import OOMTestSupport
 import Testing
 
 /// A running `oomctl watch`, its output in a file.
-private final class RunningWatch {
+final class RunningWatch {
     let pid: pid_t
     let outputPath = ProcessRunner.temporaryPath("watch.out")
     let errorPath = ProcessRunner.temporaryPath("watch.err")

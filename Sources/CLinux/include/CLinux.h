@@ -1,6 +1,7 @@
 #ifndef OOMCTL_CLINUX_H
 #define OOMCTL_CLINUX_H
 
+#include <malloc.h>
 #include <sys/types.h>
 #include <signal.h>
 #include <stdint.h>

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Why a cgroup could not be found, opened, read or changed. Every message names the input and says
 /// what to do.
 public enum CgroupError: OOMKitError, Equatable {
@@ -23,6 +25,13 @@ public enum CgroupError: OOMKitError, Equatable {
     case system(SystemCallError)
     /// A kernel file did not parse.
     case parse(ParseError)
+
+    /// A write the kernel refused with EBUSY: on v1, a limit below current usage that reclaim could not
+    /// reach yet.
+    public var isBusy: Bool {
+        if case .system(let error) = self { return error.errno == EBUSY }
+        return false
+    }
 
     public var kind: FailureKind {
         switch self {

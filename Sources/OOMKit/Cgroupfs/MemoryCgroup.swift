@@ -90,6 +90,44 @@ public struct MemoryCgroup: Sendable {
         }
     }
 
+    /// The v1 memory+swap limit, memory.memsw.limit_in_bytes (nil on v2 or without swap accounting).
+    public func memswLimit() throws(CgroupError) -> ByteCount? {
+        try optionalSize("memory.memsw.limit_in_bytes", on: .v1)
+    }
+
+    // MARK: Limits (writes)
+
+    /// Sets the hard limit (v1 memory.limit_in_bytes, v2 memory.max). Lowering it below usage fails with
+    /// EBUSY on v1 once the kernel's reclaim gave up (see ``CgroupError/isBusy``); v2 reclaims and
+    /// OOM-kills instead.
+    public func setLimit(_ limit: ByteCount) throws(CgroupError) {
+        try cgroup.write(version == .v1 ? "memory.limit_in_bytes" : "memory.max", Self.limitText(limit, version))
+    }
+
+    /// Sets the v1 memory+swap limit, memory.memsw.limit_in_bytes (must stay at or above the memory limit:
+    /// raise it before the memory limit, lower it after).
+    public func setMemswLimit(_ limit: ByteCount) throws(CgroupError) {
+        try require(.v1, "memory.memsw.limit_in_bytes")
+        try cgroup.write("memory.memsw.limit_in_bytes", Self.limitText(limit, .v1))
+    }
+
+    /// Sets the throttling limit, memory.high (v2 only).
+    public func setHigh(_ high: ByteCount) throws(CgroupError) {
+        try require(.v2, "memory.high")
+        try cgroup.write("memory.high", Self.limitText(high, .v2))
+    }
+
+    /// Sets the hard protection, memory.min (v2 only).
+    public func setMin(_ protection: ByteCount) throws(CgroupError) {
+        try require(.v2, "memory.min")
+        try cgroup.write("memory.min", Self.limitText(protection, .v2))
+    }
+
+    /// How a limit is written: bytes, or "no limit" (`-1` on v1, `max` on v2).
+    public static func limitText(_ limit: ByteCount, _ version: CgroupVersion) -> String {
+        limit.isUnlimited ? (version == .v1 ? "-1" : "max") : String(limit.bytes)
+    }
+
     /// memory.stat.
     public func stat() throws(CgroupError) -> MemoryStat {
         try parse("memory.stat", MemoryStat.init(parsing:))

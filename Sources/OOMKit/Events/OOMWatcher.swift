@@ -125,6 +125,7 @@ public final class OOMWatcher {
     private var watches: [CgroupPath: Watch] = [:]
     private var byInotifyWatch: [Int32: CgroupPath] = [:]
     private var childWatches: [Int32: MemoryCgroup] = [:]
+    private var fileWatches: [Int32: () -> Void] = [:]
     private var pending: [OOMEvent] = []
     private let clock = ContinuousClock()
 
@@ -224,6 +225,19 @@ public final class OOMWatcher {
         childWatches[descriptor] = memory
     }
 
+    /// Calls `handler` whenever a file of the cgroup is written (inotify IN_MODIFY: userspace writes to
+    /// cgroupfs files are reported like any write), e.g. memory.max, to keep something in step with it.
+    public func onModification(
+        of file: String, in memory: MemoryCgroup, handler: @escaping () -> Void
+    )
+        throws(CgroupError)
+    {
+        let path = memory.cgroup.filesystemPath + "/" + file
+        let descriptor = inotify_add_watch(inotify, path, UInt32(IN_MODIFY))
+        guard descriptor >= 0 else { throw .system(SystemCallError("watch", path: path, errno: errno)) }
+        fileWatches[descriptor] = handler
+    }
+
     /// Blocks until the next event (or the timeout) when the watcher is used without a loop of its own.
     public func next(timeout: Duration? = nil) -> OOMEvent? {
         let saved = onEvent
@@ -294,6 +308,10 @@ public final class OOMWatcher {
                 }
                 let nameBytes = buffer[(offset + 16)..<min(offset + 16 + length, count)].prefix { $0 != 0 }
                 offset += 16 + length
+                if let handler = fileWatches[descriptor] {
+                    if mask & UInt32(IN_IGNORED) != 0 { fileWatches[descriptor] = nil } else { handler() }
+                    continue
+                }
                 if let parent = childWatches[descriptor] {
                     if mask & UInt32(IN_IGNORED) != 0 { childWatches[descriptor] = nil }
                     if mask & UInt32(IN_CREATE) != 0, mask & UInt32(IN_ISDIR) != 0,

@@ -7,7 +7,8 @@ import Glibc
 ///
 /// `watch` holds the write end of a pipe whose read end is the guardian's stdin, and tells it
 /// `+PATH` when it disables the killer on PATH (a memory.oom_control file) and `-PATH` when it has
-/// restored it. When `watch` dies, the kernel closes its end: the guardian reads end-of-file and
+/// restored it; `=PATH VALUE` when it raised a limit (a reserve grant) whose original VALUE must be
+/// written back, and `-PATH` once it has been. When `watch` dies, the kernel closes its end: the guardian reads end-of-file and
 /// restores whatever is still listed. It ignores terminal signals and runs in its own process group,
 /// so a Ctrl-C meant for `watch` does not take it down first.
 public final class GuardianClient {
@@ -55,9 +56,17 @@ public final class GuardianClient {
     /// Tells the guardian that the killer has been restored on this file.
     public func release(_ oomControlPath: String) { send("-" + oomControlPath) }
 
-    /// Closes the pipe after everything was restored, and reaps the guardian.
-    public func shutDown() {
+    /// Tells the guardian to write `value` to `path` if watch dies (a limit raised by a reserve grant).
+    public func restoreOnExit(_ path: String, value: String) { send("=" + path + " " + value) }
+
+    /// Tells the guardian that `path` no longer needs restoring.
+    public func cancelRestore(_ path: String) { send("-" + path) }
+
+    /// Closes the pipe after everything was restored, and reaps the guardian. With `wait` false (a limit
+    /// is still waiting for usage to drop), the guardian is left to finish that on its own.
+    public func shutDown(wait: Bool = true) {
         close(pipe)
+        guard wait else { return }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
     }
@@ -70,13 +79,19 @@ public final class GuardianClient {
 
 /// The guardian process's main loop (see ``GuardianClient``).
 public enum Guardian {
-    /// Reads `+PATH` / `-PATH` lines from `input` until end of file, then writes `0` to every PATH still
-    /// listed. Returns the paths it restored.
+    /// Reads lines from `input` until end of file: `+PATH` (write `0` to PATH, a memory.oom_control),
+    /// `=PATH VALUE` (write VALUE to PATH, a limit a reserve grant raised) and `-PATH` (forget PATH). Then
+    /// writes the kernel killers back first, and then every saved value in the order given, retrying a
+    /// value the kernel refuses with EBUSY (usage still above a limit) every 50 ms for up to `patience`.
+    /// Returns the paths it restored.
     @discardableResult
-    public static func run(input: Int32 = 0, log: (String) -> Void = { _ in }) -> [String] {
+    public static func run(
+        input: Int32 = 0, patience: Duration = .seconds(60), log: (String) -> Void = { _ in }
+    ) -> [String] {
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { Glibc.signal(signal, SIG_IGN) }
         FileIO.writeOOMScoreAdjustment(-1000)
         var listed: [String] = []
+        var values: [(path: String, value: String)] = []
         var pendingLine: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -90,7 +105,15 @@ public enum Guardian {
                 guard let first = line.first else { continue }
                 let path = String(line.dropFirst())
                 if first == "+" && !listed.contains(path) { listed.append(path) }
-                if first == "-" { listed.removeAll { $0 == path } }
+                if first == "-" {
+                    listed.removeAll { $0 == path }
+                    values.removeAll { $0.path == path }
+                }
+                if first == "=", let space = path.lastIndex(of: " ") {
+                    let target = String(path[..<space])
+                    values.removeAll { $0.path == target }
+                    values.append((target, String(path[path.index(after: space)...])))
+                }
             }
         }
         for path in listed {
@@ -101,7 +124,29 @@ public enum Guardian {
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer: \(path)")
             }
         }
-        return listed
+        let clock = ContinuousClock()
+        let deadline = clock.now + patience
+        var restored = listed
+        for (path, value) in values {
+            while true {
+                let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+                guard descriptor >= 0 else { break }
+                let written = value.withCString { write(descriptor, $0, strlen($0)) }
+                let code = errno
+                close(descriptor)
+                if written >= 0 {
+                    restored.append(path)
+                    log("oomctl guardian: watch is gone; restored \(path) to \(value)")
+                    break
+                }
+                guard code == EBUSY, clock.now < deadline else {
+                    log("oomctl guardian: cannot restore \(path) to \(value): \(String(cString: strerror(code)))")
+                    break
+                }
+                usleep(50_000)
+            }
+        }
+        return restored
     }
 }
 

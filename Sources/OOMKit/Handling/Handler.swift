@@ -10,6 +10,10 @@ public enum HandlingStep: Sendable {
     case decided(id: Int, cgroup: CgroupPath, decision: Decision)
     case killed(id: Int, cgroup: CgroupPath, report: KillReport)
     case fellBack(id: Int, cgroup: CgroupPath, after: Duration)
+    /// v1: the cgroup's reserve was granted (its limit raised by the reserve).
+    case reserveGranted(id: Int, grant: ReserveGrant)
+    /// v1: the grant was taken back (`problem` nil: the original limit is back).
+    case reserveRestored(id: Int, grant: ReserveGrant, problem: String?)
     case failed(id: Int, cgroup: CgroupPath, message: String)
     /// The cgroup was removed; it is no longer watched.
     case removed(cgroup: CgroupPath)
@@ -17,7 +21,8 @@ public enum HandlingStep: Sendable {
 }
 
 /// The OOM handling pipeline that `watch` runs for each event, driven by the event loop:
-/// detect → snapshot → hooks → decide and act → post-kill hooks → deadline fallback → report.
+/// detect → reserve grant (v1) → snapshot → hooks → decide and act → post-kill hooks → deadline fallback
+/// → restore the reserve → report.
 ///
 /// Every cgroup's handling is its own state machine: a hook that hangs delays only its own cgroup,
 /// never another. Events for a cgroup already being handled (or handled less than
@@ -33,6 +38,8 @@ public final class Handler {
     private let onStep: (HandlingStep) -> Void
     /// Re-arms the kernel killer disabling after a fallback resolved the OOM (v1).
     private let rearm: (MemoryCgroup) -> Void
+    /// v1 reserve grants (nil: reserves are not granted).
+    private let reserves: ReserveGrants?
     private var active: [CgroupPath: Handling] = [:]
     private var lastFinished: [CgroupPath: ContinuousClock.Instant] = [:]
     private var coalescedSinceLast: [CgroupPath: UInt64] = [:]
@@ -42,9 +49,10 @@ public final class Handler {
     private let clock = ContinuousClock()
 
     public init(
-        system: CgroupSystem, loop: EventLoop, options: HandlingOptions, rearm: @escaping (MemoryCgroup) -> Void,
-        onStep: @escaping (HandlingStep) -> Void
+        system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
+        rearm: @escaping (MemoryCgroup) -> Void, onStep: @escaping (HandlingStep) -> Void
     ) {
+        self.reserves = reserves
         self.system = system
         self.loop = loop
         self.hooks = HookRunner(loop: loop)
@@ -125,6 +133,8 @@ public final class Handler {
         var pipelineDone = false
         var done = false
         var resolutionChecks = 0
+        /// The reserve this handling granted (v1), taken back when it finishes.
+        var grant: ReserveGrant?
 
         init(id: Int, event: OOMEvent, memory: MemoryCgroup, handler: Handler, coalescedBefore: UInt64) {
             self.event = event
@@ -142,6 +152,7 @@ public final class Handler {
             report.limit = try? memory.limit()
             handler.onStep(.detected(report))
             if isV1OOM && !options.dryRun { armDeadline() }
+            grantReserve()
             writeSnapshot()
             runHook(at: 0, from: options.hooks, post: false)
         }
@@ -153,6 +164,29 @@ public final class Handler {
         }
 
         // MARK: Steps
+
+        /// v1: lets the cgroup overdraw its reserve while the OOM is handled (limit + reserve).
+        private func grantReserve() {
+            guard isV1OOM, !options.dryRun, let reserves = handler.reserves else { return }
+            do {
+                guard let granted = try reserves.grant(memory) else { return }
+                grant = granted
+                report.reserve = granted.bytes
+                handler.onStep(.reserveGranted(id: report.id, grant: granted))
+            } catch {
+                fail("reserve: \(error.description)")
+            }
+        }
+
+        /// Takes the grant back once usage fits the original limit (at once, or by the grants' retries).
+        private func restoreReserve() {
+            guard let grant, let reserves = handler.reserves else { return }
+            let id = report.id
+            let onStep = handler.onStep
+            reserves.restore(grant.cgroup) { grant, problem in
+                onStep(.reserveRestored(id: id, grant: grant, problem: problem))
+            }
+        }
 
         private func writeSnapshot() {
             guard let directory = options.snapshotDirectory else { return }
@@ -243,6 +277,7 @@ public final class Handler {
         private func decide(_ policy: PolicyOptions) -> Decision? {
             var policy = policy
             policy.triggering = memory.path
+            policy.overlimit.formUnion(handler.reserves?.grantedCgroups ?? [])
             if policy.selfCgroup == nil {
                 policy.selfCgroup = try? handler.system.memoryCgroupPath(ofProcess: getpid())
             }
@@ -305,6 +340,8 @@ public final class Handler {
         private func fallBack() {
             guard !done, !report.fellBack, isV1OOM else { return }
             if isResolved() {
+                // It went away before the deadline (a granted reserve let the tasks finish).
+                if report.outcome == .fellBackToKernel { report.outcome = .resolved }
                 if pipelineDone { finish() }
                 return
             }
@@ -342,6 +379,7 @@ public final class Handler {
             done = true
             if let deadline { handler.loop.remove(deadline.descriptor) }
             if let recheck { handler.loop.remove(recheck.descriptor) }
+            restoreReserve()
             report.durationMicroseconds = (handler.clock.now - event.detectedAt).totalNanoseconds / 1000
             if report.outcome == .failed && report.errors.isEmpty { report.outcome = .reported }
             handler.finished(self)
@@ -352,14 +390,16 @@ public final class Handler {
             handler.onStep(.failed(id: report.id, cgroup: report.cgroup, message: message))
         }
 
-        /// v1: the cgroup is no longer in OOM. v2: usage is below memory.high (or memory.max when no
-        /// high is set).
+        /// v1: the cgroup is no longer in OOM (and, with a reserve granted, its usage fits the original
+        /// limit again). v2: usage is below memory.high (or memory.max when no high is set).
         private func isResolved() -> Bool {
             if let resolution = options.resolution { return resolution() }
             guard memory.cgroup.isAlive else { return true }
             switch memory.version {
             case .v1:
-                return (try? memory.oomControl().underOOM) == false
+                guard (try? memory.oomControl().underOOM) == false else { return false }
+                guard let grant else { return true }
+                return (try? memory.usage()).map { $0 <= grant.originalLimit } ?? true
             case .v2:
                 guard let usage = try? memory.usage() else { return true }
                 let high = (try? memory.high()) ?? nil
@@ -385,6 +425,7 @@ public final class Handler {
             if let limit = report.limit {
                 environment["OOMCTL_LIMIT"] = limit.isUnlimited ? "max" : String(limit.bytes)
             }
+            if let reserve = report.reserve { environment["OOMCTL_RESERVE"] = String(reserve.bytes) }
             if let snapshot = report.snapshotPath { environment["OOMCTL_SNAPSHOT"] = snapshot }
             if let kill = report.kill {
                 environment["OOMCTL_VICTIM_CGROUP"] = kill.cgroup?.description

@@ -72,6 +72,8 @@ public struct HandlingReport: Sendable, Codable {
     public var coalesced: UInt64 = 0
     public var usage: ByteCount?
     public var limit: ByteCount?
+    /// v1: the reserve granted while handling (the limit was raised by it).
+    public var reserve: ByteCount?
     /// The snapshot written for this event.
     public var snapshotPath: String?
     public var hooks: [HookResult] = []

@@ -10,6 +10,8 @@ public struct SelfProtectionReport: Sendable {
     /// Resident and locked memory after locking (VmRSS, VmLck).
     public var resident: ByteCount?
     public var locked: ByteCount?
+    /// The heap reserve pre-faulted (and locked with the rest) for the handler's own allocations.
+    public var selfReserve: ByteCount?
     /// Why something did not work, phrased for the user.
     public var warnings: [String]
 }
@@ -20,7 +22,13 @@ public enum SelfProtection {
     /// Locks current and future pages as they are touched (MCL_ONFAULT: about half the resident size of
     /// locking every mapped page, measured) and sets oom_score_adj to -1000. Call after start-up and a
     /// warm-up of the handling path, so that its code is resident and locked before an OOM needs it.
-    public static func apply(lockMemory: Bool = true, adjustScore: Bool = true) -> SelfProtectionReport {
+    ///
+    /// With `selfReserve`, that much heap is allocated, touched page by page (so it is resident and, after
+    /// mlockall, locked) and freed back to the allocator, which is told to keep it (no trimming, no mmap
+    /// for blocks below it): the handler's own allocations during an OOM are served from pages it has.
+    public static func apply(
+        lockMemory: Bool = true, adjustScore: Bool = true, selfReserve: ByteCount? = nil
+    ) -> SelfProtectionReport {
         var report = SelfProtectionReport(memoryLocked: false, scoreAdjusted: false, warnings: [])
         if lockMemory {
             let onFault: Int32 = 4  // MCL_ONFAULT, Linux 4.4
@@ -31,6 +39,13 @@ public enum SelfProtection {
                 report.warnings.append(
                     "cannot lock memory (\(reason)); raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity in a unit) "
                         + "or run as root, or the handler may be paged out during an OOM")
+            }
+        }
+        if let selfReserve, selfReserve.bytes > 0, !selfReserve.isUnlimited {
+            if prefaultHeap(Int(clamping: selfReserve.bytes)) {
+                report.selfReserve = selfReserve
+            } else {
+                report.warnings.append("cannot allocate the self reserve of \(selfReserve)")
             }
         }
         if adjustScore {
@@ -46,6 +61,29 @@ public enum SelfProtection {
             report.locked = (try? FileIO.readText(path: "/proc/self/status")).flatMap(Self.lockedMemory)
         }
         return report
+    }
+
+    /// Touches `size` bytes of heap and frees them into an allocator told to keep them.
+    static func prefaultHeap(_ size: Int) -> Bool {
+        // 1 MiB blocks, below the mmap threshold, so the pages are the heap's and stay with it when freed.
+        _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, Int32(clamping: size * 2))
+        var blocks: [UnsafeMutableRawPointer] = []
+        blocks.reserveCapacity(size >> 20 + 1)
+        var remaining = size
+        while remaining > 0 {
+            let chunk = min(remaining, 1 << 20)
+            guard let block = malloc(chunk) else { break }
+            var offset = 0
+            while offset < chunk {
+                block.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+                offset += 4096
+            }
+            blocks.append(block)
+            remaining -= chunk
+        }
+        blocks.forEach { free($0) }
+        return remaining == 0
     }
 
     /// Raises the soft limit on open files to the hard limit (a watched cgroup costs up to 3 descriptors).

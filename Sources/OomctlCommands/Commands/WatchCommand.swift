@@ -22,8 +22,17 @@ struct WatchCommand: ParsableCommand {
             limit, and reports oom-kill events after the fact.
 
             A hook that exits 0 and leaves the OOM resolved (e.g. it freed memory or raised the limit) \
-            ends the handling: nothing is killed. Hooks run as /bin/sh -c CMD in their own process group, \
-            killed with their children at --hook-timeout.
+            ends the handling: nothing is killed.
+
+            Reserves (see oomctl reserve): on v1, when a cgroup with a reserve hits OOM, watch raises its \
+            limit by the reserve before the hooks run, ranks it lowest for --kill priority, and writes the \
+            original limit back once usage allows it (its guardian does so if watch dies). \
+            --self-reserve SIZE pre-faults and locks SIZE of heap for watch itself; on v2, --protect-self \
+            sets memory.min of watch's own cgroup (when watch is alone in it) to what it uses, and puts the \
+            previous value back on exit.
+
+            Hooks run as /bin/sh -c CMD in their own process group, killed with their children at \
+            --hook-timeout.
 
             HOOK ENVIRONMENT:
               OOMCTL_EVENT           oom, oom-kill, high, max or pressure
@@ -42,6 +51,7 @@ struct WatchCommand: ParsableCommand {
               oomctl watch /batch.slice --recursive --kill priority --delay 2s
               oomctl watch --pid 1234 --kill largest --process --snapshot-dir /var/tmp/oom
               oomctl watch /app --on high,oom-kill --hook ./throttle.sh --json
+              oomctl reserve /batch.slice 64M && oomctl watch /batch.slice --self-reserve 16M
 
             \(ExitStatus.helpText)
             """
@@ -135,6 +145,16 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "Do not lock the handler's memory (mlockall) or set its oom_score_adj.")
     var noSelfProtection = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Pre-fault and lock this much heap for the handler's own use during an OOM (e.g. 16M).",
+            valueName: "SIZE"))
+    var selfReserve: String?
+
+    @Flag(
+        help: "v2: set memory.min of watch's own cgroup to what it uses, so the kernel protects the handler.")
+    var protectSelf = false
+
     func validate() throws {
         if system {
             guard cgroups.isEmpty && pid.isEmpty && !recursive else {
@@ -173,6 +193,24 @@ struct WatchCommand: ParsableCommand {
             }
         }
         try filters.validate()
+        _ = try selfReserveSize()
+    }
+
+    /// --self-reserve as a size (nil when not given).
+    func selfReserveSize() throws -> ByteCount? {
+        guard let selfReserve else { return nil }
+        if noSelfProtection {
+            throw ValidationError("--self-reserve goes with self-protection; drop --no-self-protection")
+        }
+        do {
+            guard case .bytes(let size) = try ReserveSize(parsing: selfReserve) else {
+                throw ValidationError("--self-reserve takes an amount such as 16M, not a percentage")
+            }
+            guard size.bytes <= 1 << 30 else { throw ValidationError("--self-reserve is at most 1G") }
+            return size
+        } catch let error as ReserveError {
+            throw ValidationError(error.description)
+        }
     }
 
     /// The event kinds asked for with --on (or the version's default).
@@ -261,7 +299,8 @@ struct WatchCommand: ParsableCommand {
             let session = try WatchSession(
                 system: system, options: options, kinds: { try eventKinds(version: $0) },
                 pressure: on?.contains("pressure") == true ? try PressureTrigger(parsing: pressure) : nil,
-                recursive: recursive, selfProtection: !noSelfProtection)
+                recursive: recursive, selfProtection: !noSelfProtection,
+                selfReserve: try selfReserveSize(), protectSelf: protectSelf)
             do {
                 try session.start(targets)
             } catch {

@@ -62,6 +62,32 @@ struct StepReporter {
                 .fallbackToKernel,
                 "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled for \(Self.shown(cgroup))",
                 metadata: base(id, cgroup))
+        case .reserveGranted(let id, let grant):
+            var metadata = base(id, grant.cgroup)
+            metadata["reserve_bytes"] = .stringConvertible(grant.bytes.bytes)
+            metadata["limit"] = .string(grant.originalLimit.description)
+            metadata["limit_bytes"] = .stringConvertible(grant.originalLimit.bytes)
+            metadata["raised_limit_bytes"] = .stringConvertible(grant.raisedLimit.bytes)
+            let memsw = grant.originalMemsw.map { " (memsw \($0) → \($0 + grant.bytes))" } ?? ""
+            log.log(
+                .reserveGranted,
+                "reserve \(grant.bytes) granted to \(Self.shown(grant.cgroup)): limit \(grant.originalLimit) → \(grant.raisedLimit)\(memsw)",
+                metadata: metadata)
+        case .reserveRestored(let id, let grant, let problem):
+            var metadata = base(id, grant.cgroup)
+            metadata["reserve_bytes"] = .stringConvertible(grant.bytes.bytes)
+            metadata["limit"] = .string(grant.originalLimit.description)
+            metadata["limit_bytes"] = .stringConvertible(grant.originalLimit.bytes)
+            if let problem {
+                log.log(
+                    .warning, "cannot take back the reserve of \(Self.shown(grant.cgroup)): \(problem)",
+                    metadata: metadata)
+            } else {
+                log.log(
+                    .reserveRestored,
+                    "reserve taken back from \(Self.shown(grant.cgroup)): limit \(grant.originalLimit) again",
+                    metadata: metadata)
+            }
         case .failed(let id, let cgroup, let message):
             log.log(.warning, "\(message)", metadata: base(id, cgroup))
         case .removed(let cgroup):

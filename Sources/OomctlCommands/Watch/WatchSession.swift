@@ -11,19 +11,27 @@ final class WatchSession {
     private let pressure: PressureTrigger?
     private let recursive: Bool
     private let selfProtection: Bool
+    private let selfReserve: ByteCount?
+    private let protectSelf: Bool
+    /// --protect-self: watch's own v2 cgroup and the memory.min it had before.
+    private var protectedSelf: (memory: MemoryCgroup, previous: ByteCount)?
     private let loop: EventLoop
     private let signals: SignalSource
     private let watcher: OOMWatcher
     private var handler: Handler?
     private var killers: KernelKillerControl
     private var guardian: GuardianClient?
+    private var reserves: ReserveGrants?
     private let log = Logger(label: "oomctl.watch")
     private let reporter = StepReporter()
 
     init(
         system: CgroupSystem, options: HandlingOptions, kinds: @escaping (CgroupVersion) throws -> Set<OOMEvent.Kind>,
-        pressure: PressureTrigger?, recursive: Bool, selfProtection: Bool
+        pressure: PressureTrigger?, recursive: Bool, selfProtection: Bool, selfReserve: ByteCount? = nil,
+        protectSelf: Bool = false
     ) throws {
+        self.selfReserve = selfReserve
+        self.protectSelf = protectSelf
         self.system = system
         self.options = options
         self.kinds = kinds
@@ -50,6 +58,18 @@ final class WatchSession {
                 .warning, "re-enabled the kernel OOM killer that a previous watch left disabled",
                 metadata: ["cgroup": .string(path.description)])
         }
+        let leftovers = ReserveGrants.restoreLeftovers(all)
+        for path in leftovers.restored {
+            log.log(
+                .warning, "restored the memory limit that a previous watch left raised by a reserve grant",
+                metadata: ["cgroup": .string(path.description)])
+        }
+        for path in leftovers.busy {
+            log.log(
+                .warning,
+                "a previous watch left this memory limit raised by a reserve grant; usage is still above the original limit, so it cannot be restored yet",
+                metadata: ["cgroup": .string(path.description)])
+        }
         let handlesV1OOMs = try kinds(.v1).contains(.oom)
         let needsGuardian = !options.dryRun && handlesV1OOMs && all.contains { $0.version == .v1 }
         if needsGuardian {
@@ -57,8 +77,11 @@ final class WatchSession {
             guardian = client
             killers = KernelKillerControl(guardian: client)
         }
+        if !options.dryRun && handlesV1OOMs && all.contains(where: { $0.version == .v1 }) {
+            reserves = ReserveGrants(store: ReserveStore(system: system), guardian: guardian, loop: loop)
+        }
         let handler = Handler(
-            system: system, loop: loop, options: options,
+            system: system, loop: loop, options: options, reserves: reserves,
             rearm: { [unowned self] memory in try? self.killers.disable(memory) },
             onStep: { [unowned self] step in self.report(step) })
         self.handler = handler
@@ -68,8 +91,9 @@ final class WatchSession {
         try loop.add(signals.descriptor) { [unowned self] _ in self.stop(signal: self.signals.read()) }
 
         warmUp(memories.first)
-        let protection = selfProtection ? SelfProtection.apply() : nil
+        let protection = selfProtection ? SelfProtection.apply(selfReserve: selfReserve) : nil
         protection?.warnings.forEach { log.log(.warning, "\($0)") }
+        if protectSelf { protectOwnCgroup() }
         announce(all, protection: protection)
     }
 
@@ -79,10 +103,65 @@ final class WatchSession {
     // MARK: Cgroups
 
     private func add(_ memory: MemoryCgroup) throws {
+        if memory.version == .v2 && Reserves(system: system).store.read(memory) != nil {
+            reconcileHigh(memory)
+            // Writes to memory.max are reported by inotify: no timer, no polling.
+            try watcher.onModification(of: "memory.max", in: memory) { [unowned self] in
+                if memory.cgroup.isAlive { self.reconcileHigh(memory) }
+            }
+        }
         let wanted = try kinds(memory.version)
         if !options.dryRun && wanted.contains(.oom) { try killers.disable(memory) }
         try watcher.watch(memory, for: wanted.union([.removed]), pressure: pressure)
         if recursive { try watcher.followChildren(of: memory) }
+    }
+
+    /// v2: memory.high follows a changed memory.max, so the reserve stays what `oomctl reserve` set.
+    private func reconcileHigh(_ memory: MemoryCgroup) {
+        do {
+            guard let (old, new) = try Reserves(system: system).reconcile(memory) else { return }
+            log.log(
+                level: .notice,
+                "memory.high of \(memory.path.description.visibleControlCharacters) follows memory.max to keep its reserve: \(old) → \(new)",
+                metadata: ["cgroup": .string(memory.path.description), "high_bytes": .stringConvertible(new.bytes)])
+        } catch {
+            log.log(
+                .warning, "cannot keep memory.high in step with the reserve: \(error)",
+                metadata: ["cgroup": .string(memory.path.description)])
+        }
+    }
+
+    /// --protect-self: on v2, when watch (and its guardian) are alone in their cgroup, sets its memory.min to
+    /// what they use now (after warm-up and the self reserve), rounded up to a MiB, so the kernel does not
+    /// reclaim the handler's memory; the previous value comes back on exit.
+    private func protectOwnCgroup() {
+        do {
+            let own = try MemoryCgroup.open(system.memoryCgroupPath(ofProcess: getpid()), in: system)
+            guard own.version == .v2, !own.path.isRoot else {
+                return log.log(.warning, "--protect-self needs watch in its own cgroup v2 (not the root); ignored")
+            }
+            let allowed = Set([getpid(), guardian?.pid].compactMap { $0 })
+            let others = try own.processIDs().filter { !allowed.contains($0) }
+            guard others.isEmpty else {
+                return log.log(
+                    .warning,
+                    "--protect-self: \(own.path.description.visibleControlCharacters) holds \(others.count) other process(es); run watch in a cgroup of its own (e.g. a systemd service); ignored"
+                )
+            }
+            let previous = try own.min() ?? .zero
+            let mebibyte: UInt64 = 1 << 20
+            let protection = ByteCount((try own.usage().bytes + mebibyte - 1) / mebibyte * mebibyte)
+            try own.setMin(protection)
+            protectedSelf = (own, previous)
+        } catch {
+            log.log(.warning, "--protect-self: \(error)")
+        }
+    }
+
+    private func unprotectOwnCgroup() {
+        guard let (memory, previous) = protectedSelf else { return }
+        try? memory.setMin(previous)
+        protectedSelf = nil
     }
 
     private func adopt(_ child: MemoryCgroup) {
@@ -108,14 +187,24 @@ final class WatchSession {
 
     /// Undoes a start that failed half-way: re-enables every kernel killer already disabled.
     func abandon() {
+        unprotectOwnCgroup()
         killers.restoreAll()
-        guardian?.shutDown()
+        let busy = reserves?.restoreAll() ?? []
+        guardian?.shutDown(wait: busy.isEmpty)
     }
 
     private func stop(signal: Int32) {
         handler?.cancelAll()
+        unprotectOwnCgroup()
         killers.restoreAll()
-        guardian?.shutDown()
+        // Reserve grants go back after the killers: a task stalled at the raised limit can then be killed.
+        let busy = reserves?.restoreAll() ?? []
+        for path in busy {
+            log.log(
+                .warning, "usage is still above the original limit; the guardian restores it once usage allows",
+                metadata: ["cgroup": .string(path.description)])
+        }
+        guardian?.shutDown(wait: busy.isEmpty)
         log.log(
             .watchStopped, "stopped by signal \(signal); the kernel OOM killer is restored everywhere",
             metadata: ["signal": .stringConvertible(signal)])
@@ -150,7 +239,11 @@ final class WatchSession {
                 memory += " (resident \(resident)" + (protection.locked.map { ", locked \($0)" } ?? "") + ")"
             }
             parts.append(memory)
+            if let reserve = protection.selfReserve { parts.append("self reserve \(reserve) pre-faulted") }
             if protection.scoreAdjusted { parts.append("oom_score_adj -1000") }
+        }
+        if let (memory, _) = protectedSelf, let protection = try? memory.min() {
+            parts.append("memory.min \(protection) on \(memory.path.description.visibleControlCharacters)")
         }
         if let guardian { parts.append("guardian pid \(guardian.pid)") }
         log.log(
@@ -167,7 +260,10 @@ final class WatchSession {
     // MARK: Reporting
 
     private func report(_ step: HandlingStep) {
-        if case .removed(let cgroup) = step { killers.forget(cgroup) }
+        if case .removed(let cgroup) = step {
+            killers.forget(cgroup)
+            reserves?.forget(cgroup)
+        }
         reporter.report(step)
     }
 }

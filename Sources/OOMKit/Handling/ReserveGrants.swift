@@ -1,0 +1,214 @@
+import Glibc
+
+/// A reserve granted to a v1 cgroup during an OOM: its limits before and after.
+public struct ReserveGrant: Sendable, Hashable {
+    public var cgroup: CgroupPath
+    /// The reserve.
+    public var bytes: ByteCount
+    /// memory.limit_in_bytes before the grant (what is restored).
+    public var originalLimit: ByteCount
+    /// memory.limit_in_bytes while granted.
+    public var raisedLimit: ByteCount
+    /// memory.memsw.limit_in_bytes before the grant, when it was set (finite) and raised too.
+    public var originalMemsw: ByteCount?
+}
+
+/// Grants v1 reserves on OOM (raises memory.limit_in_bytes, and memory.memsw.limit_in_bytes when set, by
+/// the reserve) and takes them back — never leaving a raised limit behind:
+/// - the original limit is written back once usage allows it (a lower limit fails with EBUSY while usage
+///   is above it; the write is retried every 50 ms);
+/// - the ``GuardianClient`` learns the original values before the limit is raised (`=PATH VALUE`) and
+///   writes them back if `watch` dies;
+/// - the marker attribute `trusted.oomctl.reserve_granted` (`PID LIMIT MEMSW`) lets the next start restore
+///   what even a dead guardian left behind (``restoreLeftovers(_:)``).
+public final class ReserveGrants {
+    /// The marker attribute on a cgroup whose reserve is granted: `PID LIMIT MEMSW` (`-` for no memsw).
+    public static let markerAttribute = "trusted.oomctl.reserve_granted"
+
+    private let store: ReserveStore
+    private let guardian: GuardianClient?
+    private let loop: EventLoop
+    private var granted: [CgroupPath: (grant: ReserveGrant, memory: MemoryCgroup)] = [:]
+    private var retrying: [CgroupPath: (timer: DeadlineTimer, attempts: Int, done: (ReserveGrant, String?) -> Void)] =
+        [:]
+
+    public init(store: ReserveStore, guardian: GuardianClient?, loop: EventLoop) {
+        self.store = store
+        self.guardian = guardian
+        self.loop = loop
+    }
+
+    /// The cgroups running on a granted reserve ("overlimit" for the priority policy).
+    public var grantedCgroups: Set<CgroupPath> { Set(granted.keys) }
+
+    /// The grant in force for a cgroup.
+    public func grant(for path: CgroupPath) -> ReserveGrant? { granted[path]?.grant }
+
+    /// Grants the cgroup's reserve, if it has one on v1. Returns the grant (the one in force when already
+    /// granted; a restore still waiting for usage to drop is cancelled), or nil when there is none.
+    public func grant(_ memory: MemoryCgroup) throws(CgroupError) -> ReserveGrant? {
+        guard memory.version == .v1 else { return nil }
+        if let existing = granted[memory.path] {
+            cancelRetry(memory.path)
+            return existing.grant
+        }
+        guard let record = store.read(memory)?.record else { return nil }
+        let limit = try memory.limit()
+        guard !limit.isUnlimited else { return nil }
+        let memsw = try memory.memswLimit().flatMap { $0.isUnlimited ? nil : $0 }
+        let grant = ReserveGrant(
+            cgroup: memory.path, bytes: record.bytes, originalLimit: limit, raisedLimit: limit + record.bytes,
+            originalMemsw: memsw)
+        // The guardian and the marker first: if we die between the steps, what they restore is harmless.
+        guardian?.restoreOnExit(Self.limitPath(memory), value: String(limit.bytes))
+        if let memsw { guardian?.restoreOnExit(Self.memswPath(memory), value: String(memsw.bytes)) }
+        let marker = "\(getpid()) \(limit.bytes) \(memsw.map { String($0.bytes) } ?? "-")"
+        try? memory.cgroup.setExtendedAttribute(Self.markerAttribute, Array(marker.utf8))
+        do {
+            // memsw must stay at or above the memory limit: raise it first.
+            if let memsw { try memory.setMemswLimit(memsw + record.bytes) }
+            try memory.setLimit(grant.raisedLimit)
+        } catch {
+            if let memsw { try? memory.setMemswLimit(memsw) }
+            try? memory.cgroup.removeExtendedAttribute(Self.markerAttribute)
+            guardian?.cancelRestore(Self.limitPath(memory))
+            guardian?.cancelRestore(Self.memswPath(memory))
+            throw error
+        }
+        granted[memory.path] = (grant, memory)
+        return grant
+    }
+
+    /// Takes a grant back: writes the original limits now, or, while usage is still above them (EBUSY),
+    /// every 50 ms until it can (up to a minute, then the guardian's entry stays for when watch exits).
+    /// `done` gets the grant and nil when restored, or the reason it is not.
+    public func restore(_ path: CgroupPath, done: @escaping (ReserveGrant, String?) -> Void) {
+        guard let entry = granted[path], retrying[path] == nil else { return }
+        switch attempt(entry.grant, entry.memory) {
+        case .restored: done(entry.grant, nil)
+        case .failed(let reason): done(entry.grant, reason)
+        case .busy:
+            guard let timer = try? DeadlineTimer() else { return done(entry.grant, "cannot create a timer") }
+            retrying[path] = (timer, 0, done)
+            try? loop.add(timer.descriptor) { [self] _ in
+                timer.acknowledge()
+                retry(path)
+            }
+            timer.arm(after: .milliseconds(50))
+        }
+    }
+
+    private func retry(_ path: CgroupPath) {
+        guard var state = retrying[path], let entry = granted[path] else { return cancelRetry(path) }
+        state.attempts += 1
+        retrying[path] = state
+        switch attempt(entry.grant, entry.memory) {
+        case .restored:
+            cancelRetry(path)
+            state.done(entry.grant, nil)
+        case .failed(let reason):
+            cancelRetry(path)
+            state.done(entry.grant, reason)
+        case .busy:
+            if state.attempts >= 1200 {
+                cancelRetry(path)
+                state.done(entry.grant, "usage stayed above the original limit for a minute")
+            } else {
+                state.timer.arm(after: .milliseconds(50))
+            }
+        }
+    }
+
+    private func cancelRetry(_ path: CgroupPath) {
+        guard let state = retrying.removeValue(forKey: path) else { return }
+        loop.remove(state.timer.descriptor)
+    }
+
+    private enum Attempt {
+        case restored, busy
+        case failed(String)
+    }
+
+    private func attempt(_ grant: ReserveGrant, _ memory: MemoryCgroup) -> Attempt {
+        guard memory.cgroup.isAlive else {
+            forget(grant.cgroup)
+            return .restored
+        }
+        do {
+            try memory.setLimit(grant.originalLimit)
+            if let memsw = grant.originalMemsw { try memory.setMemswLimit(memsw) }
+        } catch {
+            return error.isBusy ? .busy : .failed(error.description)
+        }
+        try? memory.cgroup.removeExtendedAttribute(Self.markerAttribute)
+        guardian?.cancelRestore(Self.limitPath(memory))
+        guardian?.cancelRestore(Self.memswPath(memory))
+        granted[grant.cgroup] = nil
+        return .restored
+    }
+
+    /// Takes every grant back (shutdown), waiting up to `patience` for usage to allow it. What is still
+    /// busy stays with the guardian, which keeps trying after watch is gone. Returns those left.
+    @discardableResult
+    public func restoreAll(patience: Duration = .seconds(1)) -> [CgroupPath] {
+        for path in retrying.keys { cancelRetry(path) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + patience
+        while true {
+            for (_, entry) in granted { _ = attempt(entry.grant, entry.memory) }
+            if granted.isEmpty || clock.now >= deadline { break }
+            usleep(50_000)
+        }
+        return granted.keys.sorted()
+    }
+
+    /// Forgets a cgroup that was removed.
+    public func forget(_ path: CgroupPath) {
+        cancelRetry(path)
+        guard let entry = granted.removeValue(forKey: path) else { return }
+        guardian?.cancelRestore(Self.limitPath(entry.memory))
+        guardian?.cancelRestore(Self.memswPath(entry.memory))
+    }
+
+    /// Restores the limits a dead `watch` left raised: cgroups carrying the marker with the PID of a process
+    /// that no longer exists. Returns them (and the ones whose usage is still too high to restore).
+    public static func restoreLeftovers(_ memories: [MemoryCgroup]) -> (restored: [CgroupPath], busy: [CgroupPath]) {
+        var restored: [CgroupPath] = []
+        var busy: [CgroupPath] = []
+        for memory in memories where memory.version == .v1 {
+            guard let value = memory.cgroup.extendedAttribute(markerAttribute) else { continue }
+            let fields = String(decoding: value, as: UTF8.self).split(separator: " ")
+            guard fields.count == 3, let pid = Int32(fields[0]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
+                let limit = UInt64(fields[1])
+            else { continue }
+            do {
+                try memory.setLimit(ByteCount(limit))
+                if let memsw = UInt64(fields[2]) { try memory.setMemswLimit(ByteCount(memsw)) }
+                try? memory.cgroup.removeExtendedAttribute(markerAttribute)
+                restored.append(memory.path)
+            } catch {
+                busy.append(memory.path)
+            }
+        }
+        return (restored, busy)
+    }
+
+    /// Whether a cgroup's reserve is granted now by a live `watch` (from the marker attribute), and the
+    /// original limit.
+    public static func grantedNow(_ memory: MemoryCgroup) -> (pid: Int32, originalLimit: ByteCount)? {
+        guard let value = memory.cgroup.extendedAttribute(markerAttribute) else { return nil }
+        let fields = String(decoding: value, as: UTF8.self).split(separator: " ")
+        guard fields.count == 3, let pid = Int32(fields[0]), let limit = UInt64(fields[1]),
+            kill(pid, 0) == 0 || errno == EPERM
+        else { return nil }
+        return (pid, ByteCount(limit))
+    }
+
+    static func limitPath(_ memory: MemoryCgroup) -> String {
+        memory.cgroup.filesystemPath + "/memory.limit_in_bytes"
+    }
+
+    static func memswPath(_ memory: MemoryCgroup) -> String {
+        memory.cgroup.filesystemPath + "/memory.memsw.limit_in_bytes"
+    }
+}

@@ -1,0 +1,159 @@
+/// A cgroup's reserve as `oomctl reserve` shows it.
+public struct ReserveStatus: Sendable, Codable {
+    public var cgroup: CgroupPath
+    public var version: Int
+    /// The size as given (`16M`, `25%`).
+    public var size: String
+    public var bytes: ByteCount
+    /// Where it is recorded (`attribute trusted.oomctl.reserve`, `state file /run/oomctl/...`).
+    public var storage: String
+    /// The hard limit now (v1 memory.limit_in_bytes, raised while granted; v2 memory.max).
+    public var limit: ByteCount?
+    /// How it is applied: `memory.high` (v2) or `granted by watch on OOM` (v1).
+    public var applied: String
+    /// v2: memory.high now, and what it was before the reserve.
+    public var high: ByteCount?
+    public var previousHigh: ByteCount?
+    /// v1: whether a running `watch` has granted it now, and the limit it restores.
+    public var granted: Bool
+    public var originalLimit: ByteCount?
+    /// Whether this call changed anything (false when it was already so).
+    public var changed: Bool
+}
+
+/// Sets, shows and clears reserves (``ReserveStore`` records them; on v2 memory.high = memory.max − reserve
+/// is set at once, on v1 `watch` grants the reserve on OOM through ``ReserveGrants``).
+public struct Reserves {
+    public let system: CgroupSystem
+    public let store: ReserveStore
+
+    public init(system: CgroupSystem) {
+        self.system = system
+        store = ReserveStore(system: system)
+    }
+
+    /// Records a reserve for the cgroup and, on v2, lowers memory.high to memory.max − reserve. Refuses a
+    /// reserve at or above the limit, on a cgroup without a limit, and (v1, where a grant is extra memory)
+    /// one larger than the nearest limited ancestor has free or than the machine has available. Setting
+    /// the same reserve again changes nothing (`changed` false).
+    public func set(_ memory: MemoryCgroup, size: ReserveSize) throws -> ReserveStatus {
+        let existing = store.read(memory)
+        // While a grant is in force the v1 limit is raised: the reserve is taken from the original one.
+        let currentLimit = try memory.limit()
+        let limit = ReserveGrants.grantedNow(memory)?.originalLimit ?? currentLimit
+        guard !limit.isUnlimited else { throw ReserveError.noLimit(memory.path) }
+        let bytes = size.resolve(limit: limit)
+        guard bytes.bytes > 0 else {
+            throw ReserveError.tooLarge(memory.path, reason: "\(size) of the limit \(limit) is less than a page")
+        }
+        guard bytes < limit else {
+            throw ReserveError.tooLarge(
+                memory.path, reason: "the reserve \(bytes) is not less than the cgroup's limit \(limit)")
+        }
+        var record = ReserveRecord(size: size.description, bytes: bytes)
+        switch memory.version {
+        case .v1:
+            if existing?.record == record { return try status(memory, changed: false) }
+            try checkRoom(for: bytes, memory)
+            _ = try store.write(record, for: memory)
+        case .v2:
+            let high = try memory.high() ?? .unlimited
+            record.previousHigh = existing?.record.previousHigh ?? high
+            let target = limit - bytes
+            if existing?.record == record && high == target { return try status(memory, changed: false) }
+            _ = try store.write(record, for: memory)
+            do {
+                try memory.setHigh(target)
+            } catch {
+                if let existing {
+                    _ = try? store.write(existing.record, for: memory)
+                } else {
+                    try? store.remove(for: memory)
+                }
+                throw error
+            }
+        }
+        return try status(memory, changed: true)
+    }
+
+    /// v1: a grant raises the limit by the reserve, so the memory must exist above it.
+    private func checkRoom(for bytes: ByteCount, _ memory: MemoryCgroup) throws {
+        var ancestor = memory.path.parent
+        while let path = ancestor {
+            let parent = try MemoryCgroup.open(path, in: system)
+            let limit = try parent.limit()
+            if !limit.isUnlimited {
+                let free = limit - (try parent.usage())
+                guard bytes <= free else {
+                    throw ReserveError.tooLarge(
+                        memory.path,
+                        reason: "the reserve \(bytes) is more than \(path.description.visibleControlCharacters) can "
+                            + "give (limit \(limit), \(free) free)")
+                }
+                break
+            }
+            ancestor = path.parent
+        }
+        if let available = try? system.procfs.memInfo().available, bytes > available {
+            throw ReserveError.tooLarge(
+                memory.path, reason: "the reserve \(bytes) is more than the machine has available (\(available))")
+        }
+    }
+
+    /// v2: puts memory.high back at memory.max − reserve when memory.max changed since the reserve was
+    /// set (or someone else moved memory.high). Returns the old and new memory.high when it wrote one;
+    /// nil when nothing needed doing (no reserve, v1, no finite memory.max, or a reserve no longer below it).
+    public func reconcile(_ memory: MemoryCgroup) throws -> (old: ByteCount, new: ByteCount)? {
+        guard memory.version == .v2, let record = store.read(memory)?.record else { return nil }
+        let limit = try memory.limit()
+        guard !limit.isUnlimited, record.bytes < limit else { return nil }
+        let target = limit - record.bytes
+        let high = try memory.high() ?? .unlimited
+        guard high != target else { return nil }
+        try memory.setHigh(target)
+        return (high, target)
+    }
+
+    /// Removes the reserve and undoes what it set (v2: memory.high back to its previous value). Nil when the
+    /// cgroup had none.
+    public func clear(_ memory: MemoryCgroup) throws -> ReserveStatus? {
+        guard let existing = store.read(memory) else { return nil }
+        var shown = try status(memory, changed: true)
+        if memory.version == .v2, let previous = existing.record.previousHigh {
+            try memory.setHigh(previous)
+            shown.high = previous
+        }
+        try store.remove(for: memory)
+        return shown
+    }
+
+    /// The cgroup's reserve, or nil when it has none.
+    public func status(_ memory: MemoryCgroup) throws -> ReserveStatus? {
+        guard store.read(memory) != nil else { return nil }
+        return try status(memory, changed: false)
+    }
+
+    private func status(_ memory: MemoryCgroup, changed: Bool) throws -> ReserveStatus {
+        guard let (record, storage) = store.read(memory) else {
+            throw ReserveError.cannotRecord(memory.path, reason: "the record disappeared while reading it")
+        }
+        let granted = memory.version == .v1 ? ReserveGrants.grantedNow(memory) : nil
+        return ReserveStatus(
+            cgroup: memory.path, version: memory.version.rawValue, size: record.size, bytes: record.bytes,
+            storage: storage.description, limit: try? memory.limit(),
+            applied: memory.version == .v2 ? "memory.high" : "granted by watch on OOM",
+            high: memory.version == .v2 ? (try? memory.high()) ?? nil : nil, previousHigh: record.previousHigh,
+            granted: granted != nil, originalLimit: granted?.originalLimit, changed: changed)
+    }
+
+    /// Every reserve at or below `root`, depth first.
+    public func list(under root: CgroupPath) throws -> [ReserveStatus] {
+        var result: [ReserveStatus] = []
+        func visit(_ memory: MemoryCgroup) throws {
+            if let shown = try status(memory) { result.append(shown) }
+            for child in try memory.children() { try visit(child) }
+        }
+        try visit(MemoryCgroup.open(root, in: system))
+        return result
+    }
+}
