@@ -173,22 +173,22 @@ _oomctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    watch|snapshot|kill|simulate|help)
+    watch|snapshot|kill|reserve|simulate|help)
         # Offer subcommand argument completions
         "_oomctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'watch snapshot kill simulate help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'watch snapshot kill reserve simulate help' -- "${cur}"))
         ;;
     esac
 }
 
 _oomctl_watch() {
     repeating_flags=()
-    non_repeating_flags=(--recursive --system --process --dry-run --json --no-self-protection --version -h --help)
+    non_repeating_flags=(--recursive --system --process --dry-run --json --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--min-available --min-swap-free --cooldown --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --log)
+    non_repeating_options=(--min-available --min-swap-free --cooldown --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --log --self-reserve)
     __oomctl_offer_flags_options -1
 
     # Offer option value completions
@@ -251,6 +251,9 @@ _oomctl_watch() {
         return
         ;;
     '--log')
+        return
+        ;;
+    '--self-reserve')
         return
         ;;
     esac
@@ -343,6 +346,32 @@ _oomctl_kill() {
     case "${positional_number}" in
     1)
         __oomctl_add_completions -W "$(__oomctl_custom_complete ---completion kill -- positional@0 "${COMP_CWORD}" "$(__oomctl_cursor_index_in_current_word)")"
+        return
+        ;;
+    esac
+}
+
+_oomctl_reserve() {
+    repeating_flags=()
+    non_repeating_flags=(--clear --list --json --quiet -q --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--pid --under)
+    __oomctl_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--pid')
+        return
+        ;;
+    '--under')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __oomctl_add_completions -W "$(__oomctl_custom_complete ---completion reserve -- positional@0 "${COMP_CWORD}" "$(__oomctl_cursor_index_in_current_word)")"
         return
         ;;
     esac
