@@ -188,7 +188,7 @@ _oomctl_watch() {
     repeating_flags=()
     non_repeating_flags=(--recursive --system --process --dry-run --json --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--min-available --min-swap-free --cooldown --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --log --self-reserve)
+    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --log --self-reserve)
     __oomctl_offer_flags_options -1
 
     # Offer option value completions
@@ -203,6 +203,9 @@ _oomctl_watch() {
         return
         ;;
     '--cooldown')
+        return
+        ;;
+    '--max-check-interval')
         return
         ;;
     '--under')

@@ -23,7 +23,7 @@ function __oomctl_parse_tokens -S
         __oomctl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'watch'
-            __oomctl_parse_subcommand -r 1 'pid=+' 'recursive' 'system' 'min-available=' 'min-swap-free=' 'cooldown=' 'under=+' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'json' 'log=' 'no-self-protection' 'self-reserve=' 'protect-self' 'version' 'h/help'
+            __oomctl_parse_subcommand -r 1 'pid=+' 'recursive' 'system' 'min-available=' 'min-swap-free=' 'cooldown=' 'max-check-interval=' 'under=+' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'json' 'log=' 'no-self-protection' 'self-reserve=' 'protect-self' 'version' 'h/help'
         case 'snapshot'
             __oomctl_parse_subcommand 1 'pid=' 'json' 'o/output=' 'top=' 'version' 'h/help'
         case 'kill'
@@ -102,6 +102,7 @@ complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options 
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-available' -l 'min-available' -d 'With --system: act when available memory falls below this (5% or 512M); WARN,ACT (10%,5%) also warns.' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-swap-free' -l 'min-swap-free' -d 'With --system, where swap exists: also require free swap below this (WARN,ACT pairs too).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" cooldown' -l 'cooldown' -d 'With --system: the quiet period after acting.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" max-check-interval' -l 'max-check-interval' -d 'With --system: the longest wait between memory checks without pressure, shorter as memory gets short (headroom at 1 GiB/s); 0 for PSI wake-ups only.' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'under' -d 'With --system: pick victims only under this cgroup (repeatable).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" on' -l 'on' -d 'Events to handle: oom, oom-kill, high, max, pressure (default: oom on v1; oom-kill,high,max on v2).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" pressure' -l 'pressure' -d 'A PSI trigger for --on pressure, e.g. "some 150ms 1s".' -rfka ''

@@ -86,6 +86,13 @@ struct WatchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --system: the quiet period after acting.", valueName: "DURATION"))
     var cooldown = "5s"
 
+    @Option(
+        help: ArgumentHelp(
+            "With --system: the longest wait between memory checks without pressure, shorter as memory "
+                + "gets short (headroom at 1 GiB/s); 0 for PSI wake-ups only.",
+            valueName: "DURATION"))
+    var maxCheckInterval = "10s"
+
     @Option(help: ArgumentHelp("With --system: pick victims only under this cgroup (repeatable).", valueName: "CGROUP"))
     var under: [String] = []
 
@@ -164,6 +171,7 @@ struct WatchCommand: ParsableCommand {
             _ = try systemThresholds()
             do {
                 _ = try Duration(parsing: cooldown)
+                _ = try Duration(parsing: maxCheckInterval)
             } catch {
                 throw ValidationError(error.description)
             }
@@ -289,7 +297,8 @@ struct WatchCommand: ParsableCommand {
             if self.system {
                 let session = try SystemWatchSession(
                     system: system, thresholds: try systemThresholds(), trigger: try PressureTrigger(parsing: pressure),
-                    cooldown: try Duration(parsing: cooldown))
+                    cooldown: try Duration(parsing: cooldown),
+                    maxCheckInterval: try Duration(parsing: maxCheckInterval).nonZero)
                 try session.start(
                     options: options, under: try under.map { try system.memoryCgroupPath(for: $0) },
                     selfProtection: !noSelfProtection)
@@ -311,6 +320,11 @@ struct WatchCommand: ParsableCommand {
             session.run()
         }
     }
+}
+
+extension Duration {
+    /// Nil for a zero duration ("off").
+    fileprivate var nonZero: Duration? { self == .zero ? nil : self }
 }
 
 /// `oomctl guardian` (hidden): the process that re-enables the kernel OOM killer if watch dies.

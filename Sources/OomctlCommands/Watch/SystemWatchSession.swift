@@ -31,9 +31,20 @@ final class SystemWatchSession {
     private let clock = ContinuousClock()
     private var nextSyntheticCount: UInt64 = 0
 
-    init(system: CgroupSystem, thresholds: SystemMemoryThresholds, trigger: PressureTrigger, cooldown: Duration) throws
-    {
+    /// The longest wait between two checks of memory without pressure (nil: PSI only). The wait is the
+    /// headroom above the act threshold divided by ``assumedConsumptionRate``, so it is short only
+    /// when memory is nearly short: on a machine with nothing to reclaim PSI stays quiet until the
+    /// last pages, and the kernel's OOM killer would act first.
+    private let maxCheckInterval: Duration?
+    /// How fast memory is assumed to be eaten when sizing the wait (1 GiB/s).
+    static let assumedConsumptionRate = Double(1 << 30)
+
+    init(
+        system: CgroupSystem, thresholds: SystemMemoryThresholds, trigger: PressureTrigger, cooldown: Duration,
+        maxCheckInterval: Duration?
+    ) throws {
         self.system = system
+        self.maxCheckInterval = maxCheckInterval
         self.thresholds = thresholds
         self.trigger = trigger
         self.armedTrigger = trigger
@@ -89,6 +100,9 @@ final class SystemWatchSession {
         if let swap = thresholds.actSwapFree { line += " (and below \(swap) free swap where swap exists)" }
         line += "; victims under \(root.description.visibleControlCharacters); cooldown \(cooldown.compactDescription)"
         if options.dryRun { line += "; DRY RUN" }
+        if let maxCheckInterval {
+            line += "; re-checks at most every \(maxCheckInterval.compactDescription) (sooner as memory gets short)"
+        }
         if let protection, protection.memoryLocked { line += "; memory locked" }
         log.log(.watchStarted, "\(line)", metadata: ["pid": .stringConvertible(getpid())])
         evaluate(reason: "start-up")
@@ -143,10 +157,19 @@ final class SystemWatchSession {
             (level == .act ? actHandler : warnHandler)?.handle(event)
             return
         }
-        // Keep looking while memory is short or pressure was seen within the trigger's window.
+        // Keep looking while memory is short or pressure was seen within the trigger's window; and,
+        // with a check interval, again when the headroom could be used up.
+        var next: Duration?
         if level > .ok || lastPressure.map({ now - $0 < armedTrigger.window * 2 }) == true {
-            recheck.arm(after: .milliseconds(250))
+            next = .milliseconds(250)
         }
+        if let maxCheckInterval, let total = memory.total, let available = memory.available {
+            let headroom = Double(available.bytes) - Double(thresholds.actAvailable.bytes(of: total))
+            let seconds = max(0.1, headroom / Self.assumedConsumptionRate)
+            let adaptive = min(maxCheckInterval, .nanoseconds(Int64(seconds * 1e9)))
+            next = next.map { min($0, adaptive) } ?? adaptive
+        }
+        if let next { recheck.arm(after: next) }
     }
 
     private func step(_ step: HandlingStep) {
