@@ -10,39 +10,12 @@ import Logging
 /// line nor pass for another field. The message id is left out (it is for machines; JSON lines
 /// and the journal carry it). Lines are written with write(2) on the descriptor the caller chooses,
 /// never through the C `stdout` global.
-public struct ConsoleLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
-    public var metadataProvider: Logger.MetadataProvider?
-    /// Where lines go, e.g. STDOUT_FILENO or STDERR_FILENO. The handler does not own it.
-    public let fileDescriptor: Int32
-    private let clock: @Sendable () -> LogTimestamp
-
-    public init(
-        label: String, fileDescriptor: Int32 = STDERR_FILENO,
-        metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider,
-        clock: @escaping @Sendable () -> LogTimestamp = LogTimestamp.now
-    ) {
-        self.fileDescriptor = fileDescriptor
-        self.metadataProvider = metadataProvider
-        self.clock = clock
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        let merged = LogRecord.metadata(handler: metadata, provider: metadataProvider, event: event)
-        let line = ConsoleFormat.line(
-            time: clock(), level: event.level, message: event.message.description, metadata: merged)
-        writeFully(Array(line.utf8), to: fileDescriptor)
-    }
-}
+public typealias ConsoleLogHandler = LineLogHandler<ConsoleFormat>
 
 /// The console line format, as pure functions.
-public enum ConsoleFormat {
+public enum ConsoleFormat: LineFormat {
+    public static let defaultDescriptor = STDERR_FILENO
+
     /// One newline-terminated line for an entry.
     public static func line(
         time: LogTimestamp, level: Logger.Level, message: String, metadata: Logger.Metadata

@@ -8,39 +8,12 @@ import Logging
 /// sorted; strings stay strings, arrays and dictionaries become JSON arrays and objects. A metadata
 /// key that would shadow one of the four fixed keys is written as `metadata.<key>`. Lines are written
 /// with write(2) on the caller's descriptor.
-public struct JSONLinesLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
-    public var metadataProvider: Logger.MetadataProvider?
-    /// Where lines go, e.g. STDOUT_FILENO. The handler does not own it.
-    public let fileDescriptor: Int32
-    private let clock: @Sendable () -> LogTimestamp
-
-    public init(
-        label: String, fileDescriptor: Int32 = STDOUT_FILENO,
-        metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider,
-        clock: @escaping @Sendable () -> LogTimestamp = LogTimestamp.now
-    ) {
-        self.fileDescriptor = fileDescriptor
-        self.metadataProvider = metadataProvider
-        self.clock = clock
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        let merged = LogRecord.metadata(handler: metadata, provider: metadataProvider, event: event)
-        let line = JSONLineFormat.line(
-            time: clock(), level: event.level, message: event.message.description, metadata: merged)
-        writeFully(Array(line.utf8), to: fileDescriptor)
-    }
-}
+public typealias JSONLinesLogHandler = LineLogHandler<JSONLineFormat>
 
 /// The JSON lines format, as pure functions (a small escaper: no Foundation, deterministic order).
-public enum JSONLineFormat {
+public enum JSONLineFormat: LineFormat {
+    public static let defaultDescriptor = STDOUT_FILENO
+
     static let fixedKeys: Set<String> = ["time", "level", "message", "messageID"]
 
     /// One newline-terminated JSON object for an entry.
