@@ -22,27 +22,18 @@ public final class GuardianClient {
         guard oomctl_pipe_cloexec(&ends) == 0 else {
             throw SystemCallError("create", path: "the guardian pipe", errno: errno)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, ends[0], 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-        let arguments: [String] = [executable, "guardian"]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: Int32 = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        // Its own process group: a Ctrl-C meant for watch does not reach it.
+        let spawned = Result { () throws(SystemCallError) in
+            try ChildProcess.spawn(
+                executable, arguments: [executable, "guardian"], redirections: [(ends[0], 0)], ownProcessGroup: true)
+        }
         close(ends[0])
-        guard result == 0 else {
+        let pid: Int32
+        switch spawned {
+        case .success(let spawnedPID): pid = spawnedPID
+        case .failure(let error):
             close(ends[1])
-            throw SystemCallError("start the guardian", path: executable, errno: result)
+            throw SystemCallError("start the guardian", path: executable, errno: error.errno)
         }
         self.pid = pid
         self.pipe = ends[1]

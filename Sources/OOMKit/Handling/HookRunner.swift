@@ -99,14 +99,19 @@ public final class HookRunner {
             close(inputPipe[1])
             throw SystemCallError("create", path: "a hook's output pipe", errno: errno)
         }
-        let (pid, failure) = Self.spawn(command, environment: environment, input: inputPipe[0], output: outputPipe[1])
+        let spawned = Result { () throws(SystemCallError) in
+            try Self.spawn(command, environment: environment, input: inputPipe[0], output: outputPipe[1])
+        }
         close(inputPipe[0])
         close(outputPipe[1])
         let startedAt = ContinuousClock().now
-        guard failure == 0 else {
+        let pid: Int32
+        switch spawned {
+        case .success(let spawnedPID): pid = spawnedPID
+        case .failure(let error):
             close(inputPipe[1])
             close(outputPipe[0])
-            throw SystemCallError("start hook", path: command, errno: failure)
+            throw SystemCallError("start hook", path: command, errno: error.errno)
         }
         Self.feed(input, to: inputPipe[1])
         let handle: ProcessHandle
@@ -186,56 +191,15 @@ public final class HookRunner {
         close(descriptor)
     }
 
-    /// Spawns `/bin/sh -c command`; returns the PID, or the error number from posix_spawn.
+    /// Spawns `/bin/sh -c command` in a process group of its own, stdin from `input`, stdout and stderr
+    /// into `output`, with this process's environment (minus any OOMCTL_* of its own) plus `environment`.
     private static func spawn(
         _ command: String, environment: [String: String], input: Int32, output: Int32
-    )
-        -> (pid: Int32, failure: Int32)
-    {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input, 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, output, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        var merged = Self.inheritedEnvironment()
+    ) throws(SystemCallError) -> Int32 {
+        var merged = ChildProcess.inheritedEnvironment(excluding: "OOMCTL_")
         for (key, value) in environment { merged[key] = value }
-        let arguments: [String] = ["sh", "-c", command]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: Int32 = 0
-        let result = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
-        return (pid, result)
-    }
-
-    private static func inheritedEnvironment() -> [String: String] {
-        var environment: [String: String] = [:]
-        var index = 0
-        while let entry = environ[index] {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "="), !text.hasPrefix("OOMCTL_") {
-                environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            index += 1
-        }
-        return environment
+        return try ChildProcess.spawn(
+            "/bin/sh", arguments: ["sh", "-c", command], environment: merged.map { "\($0.key)=\($0.value)" },
+            redirections: [(input, 0), (output, 1), (output, 2)], ownProcessGroup: true)
     }
 }
