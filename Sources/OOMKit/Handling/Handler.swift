@@ -316,11 +316,14 @@ public final class Handler {
             }
         }
 
-        /// The steps have run; a v1 OOM that is not yet resolved waits for the deadline's fallback.
+        /// The steps have run; a v1 OOM that is not yet resolved waits for the deadline's fallback. When
+        /// the kernel killer is back (a fallback) or a granted reserve lets the stalled tasks run on, the
+        /// OOM can end before the deadline: it is looked for every 20 ms, so the grant goes back and the
+        /// handling ends as soon as it does.
         private func completePipeline() {
             pipelineDone = true
             if isV1OOM && !options.dryRun && !isResolved() {
-                if report.fellBack { watchForResolution() }
+                if report.fellBack || grant != nil { watchForResolution() }
                 return
             }
             finish()
@@ -356,8 +359,8 @@ public final class Handler {
             watchForResolution()
         }
 
-        /// After a fallback: look every 20 ms (only while this OOM lasts) until the kernel has resolved it,
-        /// then disable its killer again for the next OOM.
+        /// After a fallback or a reserve grant: look every 20 ms (only while this OOM lasts) until it is
+        /// resolved, then make sure its killer is disabled again for the next OOM.
         private func watchForResolution() {
             guard recheck == nil, let timer = try? DeadlineTimer() else { return }
             recheck = timer
@@ -382,6 +385,8 @@ public final class Handler {
             restoreReserve()
             report.durationMicroseconds = (handler.clock.now - event.detectedAt).totalNanoseconds / 1000
             if report.outcome == .failed && report.errors.isEmpty { report.outcome = .reported }
+            // Resolved before the deadline (a granted reserve let the tasks finish): no fallback happened.
+            if report.outcome == .fellBackToKernel && !report.fellBack { report.outcome = .resolved }
             handler.finished(self)
         }
 
