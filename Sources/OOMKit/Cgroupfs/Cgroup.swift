@@ -46,6 +46,40 @@ public final class Cgroup: Sendable {
         return try openChild(name, reportingAs: path.appending(name))
     }
 
+    /// Creates a child cgroup (mkdir relative to this directory, mode 0755) and opens it. Fails with
+    /// EEXIST if a child of that name exists: the caller never takes over a cgroup it did not create.
+    public func makeChild(named name: String) throws(CgroupError) -> Cgroup {
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\n") else {
+            throw .invalidPath(name, reason: "not a single cgroup name")
+        }
+        guard mkdirat(directoryDescriptor, name, 0o755) == 0 else {
+            throw .system(SystemCallError("create cgroup", path: filesystemPath + "/" + name, errno: errno))
+        }
+        return try openChild(name, reportingAs: path.appending(name))
+    }
+
+    /// Removes an empty child cgroup (rmdir). The kernel refuses with EBUSY while it holds processes
+    /// or children; a memory cgroup whose last task has just exited can also be busy for a moment, so
+    /// EBUSY is retried for up to `patience`.
+    public func removeChild(named name: String, patience: Duration = .seconds(2)) throws(CgroupError) {
+        let clock = ContinuousClock()
+        let giveUp = clock.now + patience
+        while unlinkat(directoryDescriptor, name, AT_REMOVEDIR) != 0 {
+            let code = errno
+            if code == ENOENT { return }
+            guard code == EBUSY, clock.now < giveUp else {
+                throw .system(SystemCallError("remove cgroup", path: filesystemPath + "/" + name, errno: code))
+            }
+            usleep(10_000)
+        }
+    }
+
+    /// v2: the controllers enabled for this cgroup's children (cgroup.subtree_control).
+    public func subtreeControllers() throws(CgroupError) -> Set<String> {
+        guard let text = try readIfPresent("cgroup.subtree_control") else { return [] }
+        return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
     private func openChild(_ name: String, reportingAs requested: CgroupPath) throws(CgroupError) -> Cgroup {
         let childPath = path.appending(name)
         let descriptor = openat(directoryDescriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

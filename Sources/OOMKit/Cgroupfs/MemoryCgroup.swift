@@ -111,6 +111,18 @@ public struct MemoryCgroup: Sendable {
         try cgroup.write("memory.memsw.limit_in_bytes", Self.limitText(limit, .v1))
     }
 
+    /// Keeps the cgroup out of swap, so that it meets its limit instead of swapping: v2
+    /// memory.swap.max = 0; v1 memory.swappiness = 0 (reclaim at the cgroup's limit then never swaps
+    /// its anonymous memory; unlike a memsw limit, this leaves hooks free to raise memory.limit_in_bytes
+    /// alone). Returns false when the kernel has no such file, which leaves nothing to do.
+    @discardableResult
+    public func disableSwap() throws(CgroupError) -> Bool {
+        let file = version == .v2 ? "memory.swap.max" : "memory.swappiness"
+        guard cgroup.hasFile(file) else { return false }
+        try cgroup.write(file, "0")
+        return true
+    }
+
     /// Sets the throttling limit, memory.high (v2 only).
     public func setHigh(_ high: ByteCount) throws(CgroupError) {
         try require(.v2, "memory.high")

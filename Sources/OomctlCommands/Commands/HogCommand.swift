@@ -23,6 +23,12 @@ struct HogCommand: ParsableCommand {
     @Option(help: "How long to hold the memory before exiting (default: until killed).")
     var hold: String?
 
+    @Flag(
+        help:
+            "Read one byte from stdin before allocating (exit at end-of-file): the starter moves it into its cgroup first."
+    )
+    var waitForStart = false
+
     func run() throws {
         try reportingErrors {
             let total = try ByteCount(parsing: size)
@@ -31,6 +37,12 @@ struct HogCommand: ParsableCommand {
             }
             let bytesPerSecond = try rate.map { try ByteCount(parsing: $0).bytes }
             let holdFor = try hold.map { try Duration(parsing: $0) }
+            if waitForStart {
+                var go: UInt8 = 0
+                var count = 0
+                repeat { count = read(STDIN_FILENO, &go, 1) } while count < 0 && errno == EINTR
+                guard count == 1 else { return }
+            }
             let step = 1 << 20
             let pageSize = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
             var allocated: UInt64 = 0

@@ -1,0 +1,182 @@
+import CLinux
+import Glibc
+
+/// Why a sandbox could not be made or started.
+public enum SandboxError: OOMKitError {
+    /// v2: the parent does not give the memory controller to its children.
+    case memoryNotDelegated(CgroupPath)
+    /// The limit is not a usable size for a sandbox.
+    case unusableLimit(ByteCount)
+    /// A cgroup operation failed.
+    case cgroup(CgroupError)
+    /// A process could not be started or moved in.
+    case process(SystemCallError)
+
+    public var kind: FailureKind {
+        switch self {
+        case .memoryNotDelegated: .unavailable
+        case .unusableLimit: .badInput
+        case .cgroup(let error): error.kind
+        case .process(let error): error.kind
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .memoryNotDelegated(let parent):
+            return "the memory controller is not enabled for the children of "
+                + "\(parent.description.visibleControlCharacters) (cgroup.subtree_control has no 'memory'); "
+                + "choose a parent that delegates it, or enable it there: echo +memory > cgroup.subtree_control"
+        case .unusableLimit(let limit):
+            return "a sandbox needs a finite limit of at least 4M, not \(limit)"
+        case .cgroup(let error):
+            return error.description
+        case .process(let error):
+            return error.description
+        }
+    }
+}
+
+/// A throwaway memory cgroup in which a real OOM is safe: created below a parent with a small limit
+/// and swap turned off (so the OOM comes at the limit, not after swapping), and removed again with
+/// everything in it. What `oomctl simulate` drives into an OOM; end-to-end tests and benchmarks use
+/// it the same way.
+///
+/// Processes are started with ``start(_:arguments:)``: spawned with their stdin on a pipe, moved into
+/// the sandbox, and only then told to go (one byte on the pipe), so a hog that waits for that byte
+/// never charges a page outside the sandbox.
+public final class MemorySandbox {
+    /// The sandbox cgroup.
+    public let memory: MemoryCgroup
+    /// The cgroup it was created below.
+    public let parent: MemoryCgroup
+    /// Its name below the parent.
+    public let name: String
+    /// Whether swap was turned off for it (false where the kernel has no per-cgroup swap accounting).
+    public let swapDisabled: Bool
+    private let system: CgroupSystem
+    private var started: [StartedProcess] = []
+    private var destroyed = false
+
+    /// A process started in the sandbox.
+    public struct StartedProcess {
+        /// Its PID (our child: not reaped until ``MemorySandbox/reap(_:)``, so never reused meanwhile).
+        public let pid: Int32
+        /// A pidfd on it, readable when it exits (for an event loop).
+        public let handle: ProcessHandle
+    }
+
+    /// The sandbox path to use below `parent`: `oomctl-simulate-PID`.
+    public static func defaultName(pid: Int32 = getpid()) -> String { "oomctl-simulate-\(pid)" }
+
+    /// Creates the sandbox cgroup below `parent` (a cgroup of `system`) with the hard `limit`.
+    public init(
+        below parent: MemoryCgroup, in system: CgroupSystem, name: String = defaultName(), limit: ByteCount
+    ) throws(SandboxError) {
+        guard !limit.isUnlimited, limit.bytes >= 4 << 20 else { throw .unusableLimit(limit) }
+        if parent.version == .v2 {
+            let delegated: Set<String>
+            do { delegated = try parent.cgroup.subtreeControllers() } catch { throw .cgroup(error) }
+            guard delegated.contains("memory") else { throw .memoryNotDelegated(parent.path) }
+        }
+        let created: Cgroup
+        do { created = try parent.cgroup.makeChild(named: name) } catch { throw .cgroup(error) }
+        do {
+            let memory = try MemoryCgroup(created)
+            try memory.setLimit(limit)
+            swapDisabled = try memory.disableSwap()
+            self.memory = memory
+        } catch {
+            try? parent.cgroup.removeChild(named: name)
+            throw .cgroup(error)
+        }
+        self.parent = parent
+        self.name = name
+        self.system = system
+    }
+
+    deinit { destroy() }
+
+    /// Starts `executable` with `arguments` (argv[0] included) inside the sandbox: spawned with its
+    /// stdin on a pipe, moved into the sandbox's cgroup.procs, then sent one byte on that pipe. A
+    /// program that reads that byte before doing anything (`oomctl hog --wait-for-start`) therefore
+    /// runs its work entirely inside the sandbox. Its stdout and stderr go to /dev/null.
+    public func start(_ executable: String, arguments: [String]) throws(SandboxError) -> StartedProcess {
+        var ends: [Int32] = [-1, -1]
+        guard oomctl_pipe_cloexec(&ends) == 0 else {
+            throw .process(SystemCallError("create", path: "a pipe", errno: errno))
+        }
+        defer { close(ends[1]) }
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { if null >= 0 { close(null) } }
+        let pid: Int32
+        do {
+            pid = try ChildProcess.spawn(
+                executable, arguments: arguments, redirections: [(ends[0], 0), (null, 1), (null, 2)])
+        } catch {
+            close(ends[0])
+            throw .process(error)
+        }
+        close(ends[0])
+        do {
+            try memory.cgroup.write("cgroup.procs", String(pid))
+        } catch {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            throw .cgroup(error)
+        }
+        let handle: ProcessHandle
+        do {
+            handle = try ProcessHandle(pid: pid)
+        } catch {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            throw .process(error)
+        }
+        let process = StartedProcess(pid: pid, handle: handle)
+        started.append(process)
+        var go: UInt8 = 1
+        _ = write(ends[1], &go, 1)
+        return process
+    }
+
+    /// Reaps a started process that has exited; returns its wait status (nil if it is still running).
+    public func reap(_ process: StartedProcess) -> Int32? {
+        var status: Int32 = 0
+        guard waitpid(process.pid, &status, WNOHANG) == process.pid else { return nil }
+        started.removeAll { $0.pid == process.pid }
+        return status
+    }
+
+    /// Kills whatever still runs in the sandbox (the started processes by pidfd, anything they started
+    /// through the cgroup), reaps the started processes and removes the cgroup. Idempotent. Returns
+    /// what could not be undone, as messages (empty when the sandbox is gone).
+    @discardableResult
+    public func destroy() -> [String] {
+        guard !destroyed else { return [] }
+        var problems: [String] = []
+        for process in started { _ = try? process.handle.send(SIGKILL) }
+        if memory.cgroup.isAlive, !((try? memory.processIDs()) ?? []).isEmpty {
+            do {
+                _ = try Killer(system: system).kill(
+                    memory, options: KillOptions(signal: SIGKILL, grace: .zero, timeout: .seconds(5)))
+            } catch {
+                problems.append("cannot kill what runs in the sandbox: \(error)")
+            }
+        }
+        for process in started {
+            var status: Int32 = 0
+            waitpid(process.pid, &status, 0)
+        }
+        started.removeAll()
+        do {
+            try parent.cgroup.removeChild(named: name, patience: .seconds(5))
+        } catch {
+            problems.append("cannot remove the sandbox \(memory.cgroup.filesystemPath): \(error)")
+        }
+        destroyed = problems.isEmpty
+        return problems
+    }
+}
