@@ -227,6 +227,7 @@ _oomctl_watch() {
         return
         ;;
     '--kill')
+        __oomctl_add_completions -W 'largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'$'\n''none'
         return
         ;;
     '--prefer')
@@ -248,6 +249,7 @@ _oomctl_watch() {
         return
         ;;
     '--snapshot-dir')
+        __oomctl_add_completions -d
         return
         ;;
     '--min-interval')
@@ -382,9 +384,9 @@ _oomctl_reserve() {
 
 _oomctl_simulate() {
     repeating_flags=()
-    non_repeating_flags=(--process --json --version -h --help)
-    repeating_options=(--prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--from --under --policy)
+    non_repeating_flags=(--process --dry-run --json --version -h --help)
+    repeating_options=(--hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
+    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval)
     __oomctl_offer_flags_options 0
 
     # Offer option value completions
@@ -392,12 +394,52 @@ _oomctl_simulate() {
     '--from')
         return
         ;;
-    '--under')
-        __oomctl_add_completions -W "$(__oomctl_custom_complete ---completion simulate -- --under "${COMP_CWORD}" "$(__oomctl_cursor_index_in_current_word)")"
-        return
-        ;;
     '--policy')
         __oomctl_add_completions -W 'largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'
+        return
+        ;;
+    '--under')
+        return
+        ;;
+    '--parent')
+        __oomctl_add_completions -W "$(__oomctl_custom_complete ---completion simulate -- --parent "${COMP_CWORD}" "$(__oomctl_cursor_index_in_current_word)")"
+        return
+        ;;
+    '--limit')
+        return
+        ;;
+    '--reserve')
+        return
+        ;;
+    '--hog-size')
+        return
+        ;;
+    '--hog-rate')
+        return
+        ;;
+    '--hogs')
+        return
+        ;;
+    '--timeout')
+        return
+        ;;
+    '--on')
+        return
+        ;;
+    '--pressure')
+        return
+        ;;
+    '--hook')
+        return
+        ;;
+    '--post-kill')
+        return
+        ;;
+    '--hook-timeout')
+        return
+        ;;
+    '--kill')
+        __oomctl_add_completions -W 'largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'$'\n''none'
         return
         ;;
     '--prefer')
@@ -413,6 +455,16 @@ _oomctl_simulate() {
         return
         ;;
     '--priority')
+        return
+        ;;
+    '--delay')
+        return
+        ;;
+    '--snapshot-dir')
+        __oomctl_add_completions -d
+        return
+        ;;
+    '--min-interval')
         return
         ;;
     esac

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import OOMKit
 import OOMTestSupport
 import Testing
 
@@ -60,5 +61,14 @@ import Testing
         #expect(top == ["/system.slice"], "\(top)")
         let deeper = complete("oomctl kill /system.slice/", environment: ["OOMCTL_ROOT": tree.root])
         #expect(deeper == ["/system.slice/sshd.service"], "\(deeper)")
+    }
+
+    @Test func bashCompletesPolicyNames() {
+        let kill = complete("oomctl watch /x --kill ")
+        #expect(Set(kill) == Set(PolicyName.allCases.map(\.rawValue) + ["none"]), "\(kill)")
+        let replay = complete("oomctl simulate --from a.json --policy p")
+        #expect(replay == ["priority"], "\(replay)")
+        let under = complete("oomctl kill --under /x --policy l")
+        #expect(under == ["largest"], "\(under)")
     }
 }

@@ -1,62 +1,213 @@
 import ArgumentParser
+import Glibc
+import Logging
 import OOMKit
 
-/// `oomctl simulate --from SNAPSHOT`: replay a victim-selection policy offline.
+/// `oomctl simulate`: drive a throwaway cgroup into a real OOM and handle it, or (`--from`) replay a
+/// victim-selection policy on a saved snapshot.
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Replay a victim-selection policy on a saved snapshot: who would be killed, ranked, and why.",
+        abstract: "Drive a throwaway cgroup into a real OOM and handle it, or replay a policy on a snapshot.",
         discussion: """
-            Reads a snapshot written by `oomctl snapshot --json` or `-o FILE` (on this or another machine) \
-            and runs a policy on it, offline: nothing is read from the live system and nothing is killed. \
-            The ranking is the one `oomctl kill --under CGROUP --dry-run` prints on a live system with the \
-            same options. Process filters see the processes the snapshot lists: take it with a large \
-            --top (e.g. `--top 10000`) to replay process-level decisions faithfully.
+            A SANDBOX RUN (no --from) is the safe way to see oomctl work: it creates a memory cgroup \
+            below your own (or --parent) with a small --limit, starts a memory hog in it (--hog-size, \
+            --hog-rate, --hogs), runs the same handling pipeline as `oomctl watch` with the same options \
+            (--hook, --kill, --delay, …), prints a timeline (OOM detected +x ms, hooks and their exit \
+            statuses, reserve granted, victim killed and memory freed, fallback to the kernel or not), and \
+            removes everything it created: when done, on a timeout, on Ctrl-C (exit 130) and on errors. \
+            Only the sandbox is ever pushed to its limit; nothing outside it is touched. Needs root (or a \
+            delegated cgroup you can write to). On cgroup v2 the kernel does not wait for userspace at \
+            the limit: give --reserve so that memory.high events arrive first and the pipeline acts \
+            before the kernel does; without it the timeline shows the kernel's kill.
 
-            (Sandbox runs that drive a throwaway cgroup into a real OOM are planned; for now simulate \
-            needs --from.)
+            A REPLAY (--from SNAPSHOT) reads a snapshot written by `oomctl snapshot --json` or `-o FILE` \
+            (on this or another machine) and runs a policy on it offline: nothing is read from the live \
+            system and nothing is killed. The ranking is the one `oomctl kill --under CGROUP --dry-run` \
+            prints on a live system with the same options. Take the snapshot with a large --top (e.g. \
+            `--top 10000`) to replay process-level decisions faithfully.
 
             EXAMPLES:
+              oomctl simulate --kill largest
+              oomctl simulate --hook 'cat /proc/vmstat > /tmp/vmstat.$OOMCTL_HANDLING_ID' --kill triggering
+              oomctl simulate --kill none --delay 500ms        # watch the kernel killer take over
+              oomctl simulate --reserve 16M --hog-rate 32M --hook ./free-caches.sh --json
+              oomctl simulate --hogs 3 --hog-size 40M --limit 96M --kill largest --process
               oomctl snapshot --top 10000 -o before.json
               oomctl simulate --from before.json --policy priority
               oomctl simulate --from before.json --under /batch.slice --policy largest --process --json
 
             \(ExitStatus.helpText)
+              130 a sandbox run was interrupted (SIGINT); everything it created was removed
             """
     )
 
-    @Option(help: ArgumentHelp("The snapshot file to replay ('-' for standard input).", valueName: "SNAPSHOT"))
+    @Option(
+        help: ArgumentHelp("Replay a policy on this snapshot file ('-' for standard input).", valueName: "SNAPSHOT"))
     var from: String?
 
-    @OptionGroup var policy: PolicyArguments
+    @Option(
+        name: .customLong("policy"),
+        help: ArgumentHelp(
+            "With --from: how to pick the victim: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")) "
+                + "(default: largest).",
+            valueName: "POLICY"),
+        completion: .list(PolicyName.allCases.map(\.rawValue)))
+    var policyName: String?
 
-    @Flag(help: "Print the decision as JSON.")
+    @Option(
+        help: ArgumentHelp(
+            "With --from: let the policy pick among the descendants of CGROUP (default: the snapshot's root).",
+            valueName: "CGROUP"))
+    var under: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Create the sandbox below this cgroup (default: your own memory cgroup; on v2 the nearest "
+                + "ancestor that delegates the memory controller).",
+            valueName: "CGROUP"),
+        completion: .custom(CgroupCompletion.candidates))
+    var parent: String?
+
+    @Option(help: ArgumentHelp("The sandbox's memory limit.", valueName: "SIZE"))
+    var limit = "64M"
+
+    @Option(
+        help: ArgumentHelp(
+            "Give the sandbox a reserve (as `oomctl reserve`): v1 grants it at the OOM, v2 sets memory.high.",
+            valueName: "SIZE"))
+    var reserve: String?
+
+    @Option(help: ArgumentHelp("How much each hog allocates (default: twice the limit).", valueName: "SIZE"))
+    var hogSize: String?
+
+    @Option(
+        help: ArgumentHelp("How fast each hog allocates, per second (default: as fast as it can).", valueName: "SIZE"))
+    var hogRate: String?
+
+    @Option(help: ArgumentHelp("How many hogs to start in the sandbox.", valueName: "N"))
+    var hogs = 1
+
+    @Option(help: ArgumentHelp("Stop (and clean up) a sandbox run still going after this long.", valueName: "DURATION"))
+    var timeout = "30s"
+
+    @OptionGroup(title: "Handling (as in oomctl watch)") var handling: HandlingArguments
+
+    @Flag(help: "Print the result (the timeline, or the replayed decision) as JSON.")
     var json = false
 
+    private var isReplay: Bool { from != nil }
+
     func validate() throws {
-        guard let from, !from.isEmpty else {
-            throw ValidationError("give --from SNAPSHOT (sandbox runs are not implemented yet)")
+        if let from {
+            guard !from.isEmpty else { throw ValidationError("--from needs a snapshot file ('-' for stdin)") }
+            let sandboxOnly: [(Bool, String)] = [
+                (parent != nil, "--parent"), (limit != "64M", "--limit"), (reserve != nil, "--reserve"),
+                (hogSize != nil, "--hog-size"), (hogRate != nil, "--hog-rate"), (hogs != 1, "--hogs"),
+                (timeout != "30s", "--timeout"), (!handling.hook.isEmpty, "--hook"),
+                (!handling.postKill.isEmpty, "--post-kill"), (handling.kill != nil, "--kill"),
+                (handling.on != nil, "--on"), (handling.snapshotDir != nil, "--snapshot-dir"),
+                (handling.dryRun, "--dry-run"), (handling.delay != "1s", "--delay"),
+            ]
+            if let (_, name) = sandboxOnly.first(where: { $0.0 }) {
+                throw ValidationError("\(name) goes with a sandbox run, not with --from (a replay kills nothing)")
+            }
+            if let policyName, PolicyName(rawValue: policyName) == nil {
+                throw ValidationError(
+                    "unknown policy '\(policyName)'; use one of: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            try handling.filters.validate()
+            return
         }
-        try policy.validate()
+        if policyName != nil || under != nil {
+            throw ValidationError("--policy and --under go with --from; a sandbox run takes --kill POLICY")
+        }
+        _ = try sandboxSettings()
+        try handling.check()
+    }
+
+    /// The sandbox options, parsed.
+    func sandboxSettings() throws -> SandboxSettings {
+        func size(_ text: String, _ option: String) throws -> ByteCount {
+            let value: ByteCount
+            do { value = try ByteCount(parsing: text) } catch { throw ValidationError("\(option): \(error)") }
+            guard !value.isUnlimited, value.bytes > 0 else {
+                throw ValidationError("\(option) needs a finite size above zero, not '\(text)'")
+            }
+            return value
+        }
+        let limit = try size(limit, "--limit")
+        guard limit.bytes >= 4 << 20 else {
+            throw ValidationError("--limit must be at least 4M (the hog alone needs a few)")
+        }
+        guard limit.bytes <= 4 << 30 else {
+            throw ValidationError("--limit is at most 4G: a sandbox is for a small, safe OOM")
+        }
+        guard (1...64).contains(hogs) else { throw ValidationError("--hogs takes 1 to 64, not \(hogs)") }
+        var reserve: ReserveSize?
+        if let text = self.reserve {
+            do { reserve = try ReserveSize(parsing: text) } catch { throw ValidationError(error.description) }
+            if let reserve, reserve.resolve(limit: limit) >= limit {
+                throw ValidationError("--reserve \(text) is not less than the sandbox's --limit \(limit)")
+            }
+        }
+        let duration: Duration
+        do { duration = try Duration(parsing: timeout) } catch { throw ValidationError(error.description) }
+        guard duration > .zero else { throw ValidationError("--timeout must be above zero") }
+        return SandboxSettings(
+            parent: parent, limit: limit, reserve: reserve,
+            hogSize: try hogSize.map { try size($0, "--hog-size") } ?? ByteCount(limit.bytes * 2),
+            hogRate: try hogRate.map { try size($0, "--hog-rate") }, hogs: hogs, timeout: duration)
     }
 
     func run() throws {
         try reportingErrors {
-            let snapshot = try loadSnapshot()
-            let root = try policy.under.map { try CgroupPath($0) } ?? snapshot.root
-            var options = try policy.options(resolve: { try CgroupPath($0) })
-            options.selfPID = snapshot.takenByPID ?? -1
-            options.selfCgroup = snapshot.takenByPID.flatMap { pid in
-                snapshot.cgroups.first { $0.processIDs.contains(pid) }?.path
-            }
-            options.triggering = root
-            let decision = try PolicyEngine(options: options).decide(in: snapshot, under: root)
-            if json {
-                Terminal.write(bytes: JSONOutput.encode(decision))
-            } else {
-                Terminal.print(DecisionSummary(decision: decision).render(limit: 20))
-                Terminal.print("simulated on the snapshot taken \(snapshot.takenAt); nothing was killed")
-            }
+            if isReplay { return try replay() }
+            try sandboxRun()
+        }
+    }
+
+    // MARK: Sandbox runs
+
+    private func sandboxRun() throws {
+        let system = try CgroupSystem.fromEnvironment()
+        // Only problems reach the terminal from the pipeline itself; the timeline tells the rest.
+        LoggingSetup.bootstrap(LogSelection(mode: .console, descriptor: STDERR_FILENO), level: .warning)
+        let settings = try sandboxSettings()
+        let live = !json
+        let run = try SandboxRun(
+            system: system, settings: settings, options: try handling.resolvedHandlingOptions(in: system),
+            kinds: { try handling.eventKinds(version: $0) }, pressure: try handling.pressureTrigger(),
+            onEntry: { entry in if live { Terminal.print(entry.line) } })
+        let result = try run.run()
+        if json {
+            Terminal.write(bytes: JSONOutput.encode(result))
+        } else {
+            Terminal.print(result.summary)
+        }
+        if let signal = result.interruptedBy { throw ExitCode(128 + signal) }
+        if !result.removed || result.timedOut { throw ExitCode(ExitStatus.actionFailed.rawValue) }
+    }
+
+    // MARK: Replays
+
+    private func replay() throws {
+        let snapshot = try loadSnapshot()
+        let root = try under.map { try CgroupPath($0) } ?? snapshot.root
+        var options = try handling.filters.options(resolve: { try CgroupPath($0) })
+        options.policy = policyName.flatMap(PolicyName.init(rawValue:)) ?? .largest
+        options.selfPID = snapshot.takenByPID ?? -1
+        options.selfCgroup = snapshot.takenByPID.flatMap { pid in
+            snapshot.cgroups.first { $0.processIDs.contains(pid) }?.path
+        }
+        options.triggering = root
+        let decision = try PolicyEngine(options: options).decide(in: snapshot, under: root)
+        if json {
+            Terminal.write(bytes: JSONOutput.encode(decision))
+        } else {
+            Terminal.print(DecisionSummary(decision: decision).render(limit: 20))
+            Terminal.print("simulated on the snapshot taken \(snapshot.takenAt); nothing was killed")
         }
     }
 

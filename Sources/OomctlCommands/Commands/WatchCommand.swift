@@ -96,49 +96,7 @@ struct WatchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --system: pick victims only under this cgroup (repeatable).", valueName: "CGROUP"))
     var under: [String] = []
 
-    @Option(
-        help: ArgumentHelp(
-            "Events to handle: oom, oom-kill, high, max, pressure (default: oom on v1; oom-kill,high,max on v2).",
-            valueName: "EVENTS"))
-    var on: String?
-
-    @Option(help: ArgumentHelp("A PSI trigger for --on pressure, e.g. \"some 150ms 1s\".", valueName: "TRIGGER"))
-    var pressure = "some 150ms 1s"
-
-    @Option(help: ArgumentHelp("A command to run on each event (repeatable; run in order).", valueName: "CMD"))
-    var hook: [String] = []
-
-    @Option(help: ArgumentHelp("A command to run after a kill (repeatable).", valueName: "CMD"))
-    var postKill: [String] = []
-
-    @Option(help: ArgumentHelp("How long a hook may run before its process group is killed.", valueName: "DURATION"))
-    var hookTimeout = "10s"
-
-    @Option(
-        help: ArgumentHelp(
-            "Kill the victim a policy picks when hooks did not resolve the OOM: "
-                + "\(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")), or none "
-                + "(default: none; priority with --system).",
-            valueName: "POLICY"))
-    var kill: String?
-
-    @OptionGroup var filters: VictimFilterArguments
-
-    @Option(
-        help: ArgumentHelp(
-            "v1: hand the OOM back to the kernel killer if unresolved after this long.", valueName: "DURATION"))
-    var delay = "1s"
-
-    @Option(help: ArgumentHelp("Write a snapshot of each event into DIR (mode 0600 files).", valueName: "DIR"))
-    var snapshotDir: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "The least time between two handlings of one cgroup; events between are coalesced.", valueName: "DURATION"))
-    var minInterval = "250ms"
-
-    @Flag(help: "Run hooks and decide, but never kill and never disable the kernel killer.")
-    var dryRun = false
+    @OptionGroup(title: "Handling") var handling: HandlingArguments
 
     @Flag(help: "Print one JSON object per line instead of readable lines.")
     var json = false
@@ -181,26 +139,11 @@ struct WatchCommand: ParsableCommand {
             }
             if !under.isEmpty { throw ValidationError("--under goes with --system") }
         }
-        _ = try eventKinds(version: .v1)
-        _ = try handlingOptions()
+        try handling.check(pressureAlways: system, defaultPolicy: defaultPolicy)
         if let log, LogMode(rawValue: log) == nil {
             throw ValidationError("--log takes console, json or journal, not '\(log)'")
         }
-        if let snapshotDir {
-            var info = stat()
-            guard stat(snapshotDir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-                throw ValidationError("--snapshot-dir '\(snapshotDir)' is not a directory")
-            }
-        }
         if let pid = pid.first(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive, not \(pid)") }
-        for command in hook + postKill {
-            // A hook that names a program by path must exist: fail now, not at the first OOM.
-            guard let program = command.split(separator: " ").first, program.contains("/") else { continue }
-            guard access(String(program), X_OK) == 0 else {
-                throw ValidationError("hook program '\(program)' does not exist or is not executable")
-            }
-        }
-        try filters.validate()
         _ = try selfReserveSize()
     }
 
@@ -221,19 +164,6 @@ struct WatchCommand: ParsableCommand {
         }
     }
 
-    /// The event kinds asked for with --on (or the version's default).
-    func eventKinds(version: CgroupVersion) throws -> Set<OOMEvent.Kind> {
-        guard let on else { return version == .v1 ? [.oom] : [.oomKill, .high, .max] }
-        var kinds: Set<OOMEvent.Kind> = []
-        for name in on.split(separator: ",") {
-            guard let kind = OOMEvent.Kind(rawValue: String(name)), kind != .removed else {
-                throw ValidationError("unknown event '\(name)' in --on; use oom, oom-kill, high, max or pressure")
-            }
-            kinds.insert(kind)
-        }
-        return kinds
-    }
-
     /// The --system thresholds.
     func systemThresholds() throws -> SystemMemoryThresholds {
         do {
@@ -248,36 +178,7 @@ struct WatchCommand: ParsableCommand {
     }
 
     /// --system defaults to the seed proposal's priority policy.
-    private var killPolicy: String { kill ?? (system ? "priority" : "none") }
-
-    func handlingOptions() throws -> HandlingOptions {
-        var options = HandlingOptions()
-        options.hooks = hook
-        options.postKillHooks = postKill
-        options.dryRun = dryRun
-        options.snapshotDirectory = snapshotDir
-        do {
-            options.hookTimeout = try Duration(parsing: hookTimeout)
-            options.delay = try Duration(parsing: delay)
-            options.minimumInterval = try Duration(parsing: minInterval)
-            if on?.contains("pressure") == true || system { _ = try PressureTrigger(parsing: pressure) }
-        } catch {
-            throw ValidationError(error.description)
-        }
-        if killPolicy != "none" {
-            guard let policy = PolicyName(rawValue: killPolicy) else {
-                throw ValidationError(
-                    "unknown policy '\(killPolicy)' for --kill; use \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")) or none"
-                )
-            }
-            var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
-            policyOptions.policy = policy
-            options.action = .kill(policyOptions)
-        } else if filters.isCustomized {
-            throw ValidationError("--process and the victim filters go with --kill POLICY")
-        }
-        return options
-    }
+    private var defaultPolicy: String { system ? "priority" : "none" }
 
     func run() throws {
         try reportingErrors {
@@ -286,17 +187,11 @@ struct WatchCommand: ParsableCommand {
             targets += try pid.map { try system.memoryCgroupPath(ofProcess: $0) }
             let requested: LogMode? = json ? .json : log.flatMap(LogMode.init(rawValue:))
             LoggingSetup.bootstrap(LogSelection.resolve(requested: requested))
-            var options = try handlingOptions()
-            if case .kill(var policy) = options.action {
-                policy = try filters.options(resolve: { text throws(CgroupError) in
-                    try system.memoryCgroupPath(for: text)
-                })
-                policy.policy = PolicyName(rawValue: killPolicy) ?? .largest
-                options.action = .kill(policy)
-            }
+            let options = try handling.resolvedHandlingOptions(in: system, defaultPolicy: defaultPolicy)
             if self.system {
                 let session = try SystemWatchSession(
-                    system: system, thresholds: try systemThresholds(), trigger: try PressureTrigger(parsing: pressure),
+                    system: system, thresholds: try systemThresholds(),
+                    trigger: try PressureTrigger(parsing: handling.pressure),
                     cooldown: try Duration(parsing: cooldown),
                     maxCheckInterval: try Duration(parsing: maxCheckInterval).nonZero)
                 try session.start(
@@ -306,8 +201,8 @@ struct WatchCommand: ParsableCommand {
                 return
             }
             let session = try WatchSession(
-                system: system, options: options, kinds: { try eventKinds(version: $0) },
-                pressure: on?.contains("pressure") == true ? try PressureTrigger(parsing: pressure) : nil,
+                system: system, options: options, kinds: { try handling.eventKinds(version: $0) },
+                pressure: try handling.pressureTrigger(),
                 recursive: recursive, selfProtection: !noSelfProtection,
                 selfReserve: try selfReserveSize(), protectSelf: protectSelf)
             do {

@@ -15,7 +15,8 @@ final class WatchSession {
     private let protectSelf: Bool
     /// --protect-self: watch's own v2 cgroup and the memory.min it had before.
     private var protectedSelf: (memory: MemoryCgroup, previous: ByteCount)?
-    private let loop: EventLoop
+    /// The loop everything runs on (simulate adds its hogs' pidfds and its timeout to it).
+    let loop: EventLoop
     private let signals: SignalSource
     private let watcher: OOMWatcher
     private var handler: Handler?
@@ -24,6 +25,15 @@ final class WatchSession {
     private var reserves: ReserveGrants?
     private let log = Logger(label: "oomctl.watch")
     private let reporter = StepReporter()
+    /// Called with every step after it is logged (simulate builds its timeline from them).
+    var observer: ((HandlingStep) -> Void)?
+    /// Whether steps are logged (simulate reports them in its timeline instead).
+    var logsSteps = true
+    /// The signal that stopped the session, if one did.
+    private(set) var stoppedBySignal: Int32?
+
+    /// Handlings in progress.
+    var activeHandlings: Int { handler?.activeCount ?? 0 }
 
     init(
         system: CgroupSystem, options: HandlingOptions, kinds: @escaping (CgroupVersion) throws -> Set<OOMEvent.Kind>,
@@ -194,6 +204,16 @@ final class WatchSession {
     }
 
     private func stop(signal: Int32) {
+        stoppedBySignal = signal
+        shutDown()
+        log.log(
+            .watchStopped, "stopped by signal \(signal); the kernel OOM killer is restored everywhere",
+            metadata: ["signal": .stringConvertible(signal)])
+    }
+
+    /// Ends the session: kills running hooks, restores every kernel killer and reserve grant, stops
+    /// the guardian, and makes ``run()`` return.
+    func shutDown() {
         handler?.cancelAll()
         unprotectOwnCgroup()
         killers.restoreAll()
@@ -205,9 +225,7 @@ final class WatchSession {
                 metadata: ["cgroup": .string(path.description)])
         }
         guardian?.shutDown(wait: busy.isEmpty)
-        log.log(
-            .watchStopped, "stopped by signal \(signal); the kernel OOM killer is restored everywhere",
-            metadata: ["signal": .stringConvertible(signal)])
+        guardian = nil
         loop.stop()
     }
 
@@ -264,6 +282,7 @@ final class WatchSession {
             killers.forget(cgroup)
             reserves?.forget(cgroup)
         }
-        reporter.report(step)
+        if logsSteps { reporter.report(step) }
+        observer?(step)
     }
 }
