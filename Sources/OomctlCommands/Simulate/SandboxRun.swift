@@ -61,7 +61,7 @@ final class SandboxRun {
         self.sandbox = sandbox
         createdAt = clock.now
         var result = SimulationResult(
-            sandbox: sandbox, limit: settings.limit, reserve: nil, hogs: settings.hogs, hogSize: settings.hogSize,
+            sandbox: sandbox, limit: settings.limit, hogs: settings.hogs, hogSize: settings.hogSize,
             hogRate: settings.hogRate)
         self.result = result
         record(

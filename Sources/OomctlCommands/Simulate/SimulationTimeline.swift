@@ -57,15 +57,11 @@ struct SimulationResult: Codable, Sendable {
     /// What could not be cleaned up, if anything.
     var cleanupProblems: [String] = []
 
-    init(
-        sandbox: MemorySandbox, limit: ByteCount, reserve: ByteCount?, hogs: Int, hogSize: ByteCount,
-        hogRate: ByteCount?
-    ) {
+    init(sandbox: MemorySandbox, limit: ByteCount, hogs: Int, hogSize: ByteCount, hogRate: ByteCount?) {
         self.sandbox = sandbox.memory.path.description
         sandboxDirectory = sandbox.memory.cgroup.filesystemPath
         cgroupVersion = sandbox.memory.version == .v1 ? 1 : 2
         limitBytes = limit.bytes
-        reserveBytes = reserve?.bytes
         swapDisabled = sandbox.swapDisabled
         self.hogs = hogs
         hogSizeBytes = hogSize.bytes
