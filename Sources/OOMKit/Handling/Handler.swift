@@ -450,6 +450,8 @@ public final class Handler {
             var count: UInt64
             var usage: ByteCount?
             var limit: ByteCount?
+            /// v1: the reserve granted for this OOM (OOMCTL_RESERVE).
+            var reserve: ByteCount?
             var snapshot: String?
             var decision: Decision?
             var kill: KillReport?
@@ -460,7 +462,7 @@ public final class Handler {
             HookInput(
                 event: event.kind, cgroup: memory.path, cgroupPath: memory.cgroup.filesystemPath,
                 version: memory.version.rawValue, handlingID: report.id, count: report.count,
-                usage: try? memory.usage(), limit: report.limit, snapshot: report.snapshotPath,
+                usage: try? memory.usage(), limit: report.limit, reserve: report.reserve, snapshot: report.snapshotPath,
                 decision: report.decision, kill: report.kill, dryRun: options.dryRun)
         }
 

@@ -29,13 +29,13 @@ struct SimulateCommand: ParsableCommand {
 
             EXAMPLES:
               oomctl simulate --kill largest
-              oomctl simulate --hook 'cat /proc/vmstat > /tmp/vmstat.$OOMCTL_HANDLING_ID' --kill triggering
+              oomctl simulate --hook 'grep -w oom_kill /proc/vmstat' --kill triggering
               oomctl simulate --kill none --delay 500ms        # watch the kernel killer take over
               oomctl simulate --reserve 16M --hog-rate 32M --hook ./free-caches.sh --json
               oomctl simulate --hogs 3 --hog-size 40M --limit 96M --kill largest --process
               oomctl snapshot --top 10000 -o before.json
               oomctl simulate --from before.json --policy priority
-              oomctl simulate --from before.json --under /batch.slice --policy largest --process --json
+              oomctl simulate --from before.json --under /batch.slice --process --json
 
             \(ExitStatus.helpText)
               130 a sandbox run was interrupted (SIGINT); everything it created was removed

@@ -23,7 +23,7 @@ struct SnapshotCommand: ParsableCommand {
               oomctl snapshot                         the whole memory hierarchy
               oomctl snapshot /system.slice --top 20  one subtree, 20 processes
               oomctl snapshot --pid 1234              the cgroup of process 1234
-              oomctl snapshot --json | jq '.cgroups[] | select(.events.oomKill > 0) | .path'
+              oomctl snapshot --json | jq '.cgroups[] | select((.events.oomKill // .oomControl.oomKill) > 0) | .path'
               oomctl snapshot -o /var/tmp/oom-$(date +%s).json
 
             \(ExitStatus.helpText)

@@ -17,7 +17,7 @@ struct WatchCommand: ParsableCommand {
             On cgroup v1, watch disables the kernel OOM killer on the cgroups it handles \
             (memory.oom_control), so tasks that hit the limit stall until the handler acts; if the OOM is \
             not resolved by --delay it re-enables the kernel killer. It restores memory.oom_control on \
-            exit, and a guardian process restores it within a second if watch itself is killed. On cgroup \
+            exit, and a guardian process restores it at once if watch itself is killed. On cgroup \
             v2 the kernel does not wait: watch acts on memory.high / memory.max events and PSI before the \
             limit, and reports oom-kill events after the fact.
 
@@ -42,12 +42,13 @@ struct WatchCommand: ParsableCommand {
               OOMCTL_USAGE, OOMCTL_LIMIT  bytes ("max" for no limit)
               OOMCTL_SNAPSHOT        the snapshot file, with --snapshot-dir
               OOMCTL_VICTIM_CGROUP, OOMCTL_VICTIM_PID(S), OOMCTL_FREED_BYTES  (post-kill hooks)
+              OOMCTL_RESERVE         v1: the reserve granted for this OOM, bytes
               OOMCTL_HANDLING_ID, OOMCTL_COUNT, OOMCTL_DRY_RUN
             stdin holds the same as one JSON object (plus the decision and the kill report). Never \
             paste these into a command line: read them from the environment or stdin.
 
             EXAMPLES:
-              oomctl watch /batch.slice --hook 'cat /proc/vmstat > /var/log/oom-$OOMCTL_HANDLING_ID.vmstat'
+              oomctl watch /batch.slice --hook 'cat /proc/vmstat > /tmp/oom-$OOMCTL_HANDLING_ID'
               oomctl watch /batch.slice --recursive --kill priority --delay 2s
               oomctl watch --pid 1234 --kill largest --process --snapshot-dir /var/tmp/oom
               oomctl watch /app --on high,oom-kill --hook ./throttle.sh --json
@@ -68,7 +69,7 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "Also watch every cgroup below, including ones created later.")
     var recursive = false
 
-    @Flag(help: "Pre-empt the kernel's global OOM killer: act on system-wide memory pressure (see SYSTEM MODE).")
+    @Flag(help: "Pre-empt the kernel's global OOM killer: act on system-wide memory pressure (see oomctl-watch(1)).")
     var system = false
 
     @Option(
