@@ -220,3 +220,311 @@ struct ContribHookTests {
         #expect(result.standardError.contains(message), "\(result)")
     }
 }
+
+// MARK: - The unit: its settings, and watch run with its capabilities
+
+/// The settings of a unit file, in order; comments and section headers left out.
+struct UnitSettings {
+    var entries: [(key: String, value: String)] = []
+
+    init(path: String) {
+        for line in ProcessRunner.readText(path).split(separator: "\n") {
+            let text = line.drop { $0 == " " }
+            guard let first = text.first, !"#;[".contains(first), let equals = text.firstIndex(of: "=") else {
+                continue
+            }
+            entries.append((String(text[..<equals]), String(text[text.index(after: equals)...])))
+        }
+    }
+
+    func value(_ key: String) -> String? { entries.last { $0.key == key }?.value }
+
+    /// CapabilityBoundingSet=, e.g. ["CAP_KILL", "CAP_SYS_ADMIN"].
+    var capabilities: [String] { value("CapabilityBoundingSet")?.split(separator: " ").map(String.init) ?? [] }
+}
+
+/// Capability names as setpriv spells them ("kill" for CAP_KILL).
+enum Capabilities {
+    static func setprivName(_ name: String) -> String {
+        let lower = name.lowercased()
+        return lower.hasPrefix("cap_") ? String(lower.dropFirst(4)) : lower
+    }
+
+    /// The bounding set in `setpriv --dump` output.
+    static func boundingSet(inDump dump: String) -> Set<String> {
+        let prefix = "Capability bounding set: "
+        guard let line = dump.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return [] }
+        return Set(line.dropFirst(prefix.count).split(separator: ",").map(String.init))
+    }
+
+    /// What the test process can hand on at all.
+    static let ofTestProcess: Set<String> = boundingSet(
+        inDump: ProcessRunner.run("/usr/bin/setpriv", ["--dump"]).standardOutput)
+
+    /// A hexadecimal capability mask (CapEff, CapBnd) from /proc/PID/status text.
+    static func mask(_ field: String, inStatus status: String) -> String? {
+        status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
+            .flatMap { $0.split(separator: "\t").last.map(String.init) }
+    }
+}
+
+/// Starts programs the way oomctl-watch.service starts watch: as root bounded to a capability set,
+/// with no inheritable or ambient capabilities and NoNewPrivileges=, and — where the test process may
+/// (it takes CAP_SYS_RESOURCE, which systemd has) — with the unit's LimitMEMLOCK= and OOMScoreAdjust=.
+struct ServiceSandbox {
+    let unit = UnitSettings(path: Contrib.unit)
+
+    /// Whether LimitMEMLOCK=infinity and OOMScoreAdjust=-1000 can be applied here.
+    static var canApplyLimits: Bool { Capabilities.ofTestProcess.contains("sys_resource") }
+
+    /// The command prefix; it execs what follows, so the PID stays the program's.
+    func launcher(capabilities: [String]) -> [String] {
+        var command: [String] = []
+        if Self.canApplyLimits {
+            if unit.value("LimitMEMLOCK") == "infinity" {
+                command += ["/usr/bin/prlimit", "--memlock=unlimited:unlimited", "--"]
+            }
+            if let adjustment = unit.value("OOMScoreAdjust") { command += ["/usr/bin/choom", "-n", adjustment, "--"] }
+        }
+        let bounding = (["-all"] + capabilities.map { "+" + Capabilities.setprivName($0) }).joined(separator: ",")
+        command += ["/usr/bin/setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=" + bounding]
+        if unit.value("NoNewPrivileges") == "yes" { command.append("--no-new-privs") }
+        return command + ["--"]
+    }
+
+    /// Self-protection needs the limits; without them watch would only warn that it is not protected.
+    var selfProtection: [String] { Self.canApplyLimits ? [] : ["--no-self-protection"] }
+
+    func watch(_ arguments: [String], capabilities: [String]) throws -> RunningWatch {
+        try RunningWatch(arguments + ["--json"] + selfProtection, launcher: launcher(capabilities: capabilities))
+    }
+
+    /// The capability set the launcher really gives, as setpriv reports it.
+    func boundingSet(capabilities: [String]) -> Set<String> {
+        let command = launcher(capabilities: capabilities) + ["/usr/bin/setpriv", "--dump"]
+        return Capabilities.boundingSet(
+            inDump: ProcessRunner.run(command[0], Array(command.dropFirst())).standardOutput)
+    }
+
+    /// The unit's set without one capability.
+    func capabilities(without capability: String) -> [String] { unit.capabilities.filter { $0 != capability } }
+}
+
+// MARK: - Scenarios: one feature each, run with a given capability set
+
+/// What happened when watch, bounded to some capabilities, met an OOM whose victim belongs to another
+/// user (nobody).
+struct KillOutcome {
+    var killed: Bool
+    var output: String
+    var stopStatus: Int32?
+    var killerRestored: Bool
+    /// watch's CapEff and CapBnd, and the CapBnd the launcher gives any program.
+    var effective: String?
+    var bounding: String?
+    var launcherBounding: String?
+}
+
+/// Whether a reserve recorded by the administrator (`oomctl reserve`, full root) was granted by watch.
+struct ReserveOutcome {
+    var reserveOutput: String
+    var hogStatus: Int32?
+    var output: String
+}
+
+enum Scenario {
+    static func killAnotherUsersProcess(
+        _ sandbox: ServiceSandbox, capabilities: [String], patience: Duration
+    ) throws -> KillOutcome {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        // --delay 30s: only watch can kill within the patience; the kernel killer waits.
+        let watch = try sandbox.watch(
+            [test.path.description, "--kill", "triggering", "--delay", "30s"], capabilities: capabilities)
+        let status = ProcessRunner.readText("/proc/\(watch.pid)/status")
+        let launched = sandbox.launcher(capabilities: capabilities) + ["/bin/cat", "/proc/self/status"]
+        let launcherStatus = ProcessRunner.run(launched[0], Array(launched.dropFirst())).standardOutput
+        let hog = try test.spawn([
+            "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ProcessRunner.oomctlPath, "hog",
+            "100M",
+        ])
+        let killed = ProcessRunner.wait(for: hog, timeout: patience) == 128 + SIGKILL
+        if killed { watch.waitFor { $0.output.contains("killed in") } }
+        let output = watch.output
+        let stopStatus = watch.stop()
+        let restored = (try? MemoryCgroup.open(test.path, in: CgroupSystem()).oomControl().oomKillDisable) == false
+        return KillOutcome(
+            killed: killed, output: output, stopStatus: stopStatus, killerRestored: restored,
+            effective: Capabilities.mask("CapEff", inStatus: status),
+            bounding: Capabilities.mask("CapBnd", inStatus: status),
+            launcherBounding: Capabilities.mask("CapBnd", inStatus: launcherStatus))
+    }
+
+    /// Limit 32M, reserve 16M, a 40M hog: with the reserve granted the hog gets its memory and exits 0;
+    /// without, it stalls in OOM until the kernel kills it at the 3 s deadline.
+    static func reserveGranted(_ sandbox: ServiceSandbox, capabilities: [String]) throws -> ReserveOutcome {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let reserve = ProcessRunner.oomctl(["reserve", test.path.description, "16M"])
+        defer { _ = ProcessRunner.oomctl(["reserve", test.path.description, "--clear"]) }
+        let watch = try sandbox.watch([test.path.description, "--delay", "3s"], capabilities: capabilities)
+        let hog = try test.spawnHog("40M", extra: ["--hold", "200ms"])
+        let status = ProcessRunner.wait(for: hog, timeout: .seconds(10))
+        return ReserveOutcome(reserveOutput: reserve.standardOutput, hogStatus: status, output: watch.output)
+    }
+
+    /// The start-up line of `watch --system`, which names the PSI trigger it armed.
+    static func systemWatchStartLine(_ sandbox: ServiceSandbox, capabilities: [String]) throws -> String {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let watch = try sandbox.watch(
+            ["--system", "--min-available", "64K", "--under", test.path.description, "--dry-run"],
+            capabilities: capabilities)
+        watch.waitFor { $0.output.contains("watching system memory") }
+        return watch.output
+    }
+}
+
+// MARK: - The unit's capability set: enough, and each one needed
+
+@Suite struct ServiceUnitFileTests {
+    @Test func everyCapabilityOfTheUnitIsJustifiedByATestBelow() {
+        #expect(
+            Set(UnitSettings(path: Contrib.unit).capabilities) == ["CAP_KILL", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"],
+            "a capability added to or dropped from the unit needs a test showing what it is for")
+    }
+
+    @Test func theUnitNeverMakesTheCgroupFileSystemReadOnly() {
+        let unit = UnitSettings(path: Contrib.unit)
+        #expect(unit.value("ProtectControlGroups") == nil)
+        #expect(unit.value("ProtectKernelTunables") == nil)
+        #expect(unit.value("ProtectSystem") == "strict" && unit.value("ReadWritePaths") == "/sys/fs/cgroup")
+        #expect(unit.value("KillMode") == "mixed" && unit.value("OOMScoreAdjust") == "-1000")
+        #expect(unit.value("LimitMEMLOCK") == "infinity")
+    }
+}
+
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
+struct ServiceCapabilityTests {
+    let sandbox = ServiceSandbox()
+
+    @Test func withTheUnitsCapabilitiesWatchKillsAnotherUsersProcessAndRestoresTheKiller() throws {
+        let wanted = Set(sandbox.unit.capabilities.map(Capabilities.setprivName)).intersection(
+            Capabilities.ofTestProcess)
+        #expect(
+            sandbox.boundingSet(capabilities: sandbox.unit.capabilities) == wanted, "the launcher bounds as the unit")
+        let outcome = try Scenario.killAnotherUsersProcess(
+            sandbox, capabilities: sandbox.unit.capabilities, patience: .seconds(15))
+        #expect(outcome.killed, "\(outcome.output)")
+        #expect(outcome.effective != nil && outcome.effective == outcome.bounding, "root: all of its bounding set")
+        #expect(outcome.bounding == outcome.launcherBounding, "watch ran with only the unit's capabilities")
+        #expect(outcome.stopStatus == 0, "\(outcome.output)")
+        #expect(outcome.killerRestored, "memory.oom_control restored on SIGTERM")
+        if ServiceSandbox.canApplyLimits {
+            #expect(outcome.output.contains("memory locked") && outcome.output.contains("oom_score_adj -1000"))
+            #expect(!outcome.output.contains("cannot lock memory"))
+        }
+    }
+
+    @Test func withoutCapKillTheVictimOfAnotherUserSurvivesWatch() throws {
+        let outcome = try Scenario.killAnotherUsersProcess(
+            sandbox, capabilities: sandbox.capabilities(without: "CAP_KILL"), patience: .seconds(3))
+        #expect(!outcome.killed)
+        #expect(outcome.output.contains("Operation not permitted"), "\(outcome.output)")
+        #expect(outcome.killerRestored)
+    }
+
+    @Test func withTheUnitsCapabilitiesTheAdministratorsReserveIsGranted() throws {
+        let outcome = try Scenario.reserveGranted(sandbox, capabilities: sandbox.unit.capabilities)
+        #expect(outcome.reserveOutput.contains("in attribute trusted.oomctl.reserve"), "\(outcome.reserveOutput)")
+        #expect(outcome.hogStatus == 0, "the hog got its 40M on the reserve: \(outcome.output)")
+        #expect(outcome.output.contains("reserve 16M granted"))
+    }
+
+    @Test func withoutCapSysAdminTheReserveIsInvisibleAndNeverGranted() throws {
+        let outcome = try Scenario.reserveGranted(sandbox, capabilities: sandbox.capabilities(without: "CAP_SYS_ADMIN"))
+        #expect(outcome.hogStatus == 128 + SIGKILL, "\(outcome.output)")
+        #expect(!outcome.output.contains("granted"))
+    }
+
+    @Test(
+        .enabled(
+            if: ServiceSandbox.canApplyLimits,
+            "the test process lacks CAP_SYS_RESOURCE, so it cannot hand it on (systemd can)"))
+    func withTheUnitsCapabilitiesThePSITriggerIsArmedAsAsked() throws {
+        let output = try Scenario.systemWatchStartLine(sandbox, capabilities: sandbox.unit.capabilities)
+        #expect(output.contains("PSI trigger some 150ms 1s"), "\(output)")
+        #expect(!output.contains("multiples of 2s"))
+    }
+
+    @Test func withoutCapSysResourcePSIWindowsFallBackToMultiplesOf2s() throws {
+        let output = try Scenario.systemWatchStartLine(
+            sandbox, capabilities: sandbox.capabilities(without: "CAP_SYS_RESOURCE"))
+        #expect(output.contains("multiples of 2s"), "\(output)")
+        #expect(output.contains("PSI trigger some 300ms 2s"))
+    }
+}
+
+// MARK: - The environment file's examples
+
+/// Splits a value the way systemd splits `$VAR` in ExecStart= (EXTRACT_UNQUOTE | EXTRACT_RELAX): at
+/// whitespace, '…' and "…" grouping words, a backslash escaping the next character outside '…'.
+func systemdWords(_ value: String) -> [String] {
+    var words: [String] = []
+    var word: String?
+    var quote: Character?
+    var escaped = false
+    for character in value {
+        if escaped {
+            word = (word ?? "") + String(character)
+            escaped = false
+        } else if character == "\\" && quote != "'" {
+            escaped = true
+            word = word ?? ""
+        } else if let open = quote {
+            if character == open { quote = nil } else { word = (word ?? "") + String(character) }
+        } else if character == "'" || character == "\"" {
+            quote = character
+            word = word ?? ""
+        } else if character == " " || character == "\t" {
+            if let finished = word { words.append(finished) }
+            word = nil
+        } else {
+            word = (word ?? "") + String(character)
+        }
+    }
+    if let finished = word { words.append(finished) }
+    return words
+}
+
+@Suite struct ServiceDefaultsTests {
+    /// Every OOMCTL_WATCH_ARGS value in the file, commented out or not, as arguments.
+    static let examples: [[String]] = ProcessRunner.readText(Contrib.defaults).split(separator: "\n").compactMap {
+        line in
+        let assignment = line.drop { $0 == "#" }
+        guard assignment.hasPrefix("OOMCTL_WATCH_ARGS=") else { return nil }
+        var value = assignment.dropFirst("OOMCTL_WATCH_ARGS=".count)
+        if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 { value = value.dropFirst().dropLast() }
+        return value.isEmpty ? nil : systemdWords(String(value))
+    }
+
+    @Test func splittingKeepsQuotedHookCommandsWhole() {
+        #expect(
+            systemdWords(#"/a --hook 'logger -t x OOM now' --x "b c" d\ e"#) == [
+                "/a", "--hook", "logger -t x OOM now", "--x", "b c", "d e",
+            ])
+        #expect(Self.examples.count >= 5, "\(Self.examples)")
+    }
+
+    /// Parsed (and validated: hook programs exist, the snapshot directory exists) as watch would parse
+    /// them under the unit, with the hooks and the state directory where an install puts them.
+    @Test(arguments: ServiceDefaultsTests.examples)
+    func everyExampleIsAcceptedByWatch(arguments: [String]) throws {
+        let state = FixtureTree()
+        let localized = arguments.map {
+            $0.replacing(Contrib.installedHooks, with: Contrib.root + "/contrib/hooks")
+                .replacing("/var/lib/oomctl", with: state.root)
+        }
+        _ = try Oomctl.parseAsRoot(["watch"] + localized)
+    }
+}
