@@ -528,3 +528,141 @@ func systemdWords(_ value: String) -> [String] {
         _ = try Oomctl.parseAsRoot(["watch"] + localized)
     }
 }
+
+// MARK: - scripts/install
+
+/// Every regular file below `root`, by path relative to it, with its permission bits.
+func installedFiles(_ root: String, under relative: String = "") -> [String: mode_t] {
+    var files: [String: mode_t] = [:]
+    for name in directoryEntries(root + relative) {
+        let path = relative + "/" + name
+        var info = stat()
+        guard lstat(root + path, &info) == 0 else { continue }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            files.merge(installedFiles(root, under: path)) { $1 }
+        } else {
+            files[path] = info.st_mode & 0o7777
+        }
+    }
+    return files
+}
+
+@Suite(.serialized) struct InstallScriptTests {
+    static let binary = ProcessRunner.oomctlPath
+
+    /// What an install with PREFIX=/usr/local must leave below DESTDIR.
+    static var expectedTree: [String: mode_t] {
+        var files: [String: mode_t] = [
+            "/usr/local/bin/oomctl": 0o755,
+            "/usr/local/share/bash-completion/completions/oomctl": 0o644,
+            "/usr/local/share/zsh/site-functions/_oomctl": 0o644,
+            "/usr/local/share/fish/vendor_completions.d/oomctl.fish": 0o644,
+            "/usr/local/lib/systemd/system/oomctl-watch.service": 0o644,
+            "/usr/local/lib/systemd/catalog/oomctl.catalog": 0o644,
+            "/etc/default/oomctl-watch": 0o644,
+        ]
+        for hook in directoryEntries(Contrib.root + "/contrib/hooks") {
+            files["/usr/local/libexec/oomctl/hooks/" + hook] = 0o755
+        }
+        for page in directoryEntries(Contrib.root + "/man") where page.hasSuffix(".1") {
+            files["/usr/local/share/man/man1/" + page] = 0o644
+        }
+        return files
+    }
+
+    func install(_ arguments: [String] = [], destination: String) -> CommandResult {
+        ProcessRunner.run(
+            Contrib.install, arguments, environment: ["DESTDIR": destination, "OOMCTL_BINARY": Self.binary])
+    }
+
+    @Test func installTwiceThenUninstallKeepingAnEditedEnvironmentFile() throws {
+        let destination = FixtureTree()
+        let first = install(destination: destination.root)
+        #expect(first.status == 0, "\(first)")
+        #expect(installedFiles(destination.root) == Self.expectedTree, "\(first)")
+        #expect(first.standardOutput.contains("installed \(destination.root)/usr/local/bin/oomctl\n"))
+        let unit = UnitSettings(path: destination.root + "/usr/local/lib/systemd/system/oomctl-watch.service")
+        #expect(unit.value("ExecStart") == "/usr/local/bin/oomctl watch $OOMCTL_WATCH_ARGS")
+        #expect(unit.value("EnvironmentFile") == "-/etc/default/oomctl-watch")
+        #expect(
+            ProcessRunner.run("/usr/bin/cmp", [Self.binary, destination.root + "/usr/local/bin/oomctl"]).status == 0)
+        for hook in directoryEntries(Contrib.root + "/contrib/hooks") {
+            #expect(
+                ProcessRunner.readText(destination.root + Contrib.installedHooks + "/" + hook)
+                    == ProcessRunner.readText(Contrib.hook(hook)))
+        }
+
+        // The administrator configures the service; a second install changes nothing and keeps that.
+        let defaults = destination.root + "/etc/default/oomctl-watch"
+        let edited = ProcessRunner.readText(defaults) + "OOMCTL_WATCH_ARGS=\"--system\"\n"
+        destination.file("etc/default/oomctl-watch", edited)
+        let second = install(destination: destination.root)
+        #expect(second.status == 0, "\(second)")
+        #expect(installedFiles(destination.root) == Self.expectedTree)
+        #expect(ProcessRunner.readText(defaults) == edited)
+        #expect(second.standardOutput.contains("kept \(defaults) (it exists"), "\(second)")
+
+        let removal = install(["--uninstall"], destination: destination.root)
+        #expect(removal.status == 0, "\(removal)")
+        #expect(installedFiles(destination.root) == ["/etc/default/oomctl-watch": 0o644], "only the edited file")
+        #expect(removal.standardOutput.contains("kept \(defaults) (changed since it was installed)"))
+        #expect(access(destination.root + "/usr/local/libexec/oomctl", F_OK) != 0, "its own directories go too")
+    }
+
+    @Test func uninstallRemovesAnUnchangedEnvironmentFile() {
+        let destination = FixtureTree()
+        #expect(install(destination: destination.root).status == 0)
+        let removal = install(["--uninstall"], destination: destination.root)
+        #expect(removal.status == 0 && installedFiles(destination.root).isEmpty, "\(removal)")
+        #expect(removal.standardOutput.contains("uninstall: \(Self.expectedTree.count) files removed"))
+    }
+
+    /// journalctl finds the installed catalog under PREFIX/lib/systemd/catalog: every entry is listed.
+    @Test(.enabled(if: access("/bin/journalctl", X_OK) == 0, "journalctl is not installed"))
+    func journalctlFindsTheInstalledCatalog() {
+        let destination = FixtureTree()
+        #expect(install(destination: destination.root).status == 0)
+        let update = ProcessRunner.run("/bin/journalctl", ["--root=" + destination.root, "--update-catalog"])
+        #expect(update.status == 0, "\(update)")
+        let listed = ProcessRunner.run("/bin/journalctl", ["--root=" + destination.root, "--list-catalog"])
+        for id in MessageID.allCases {
+            #expect(listed.standardOutput.contains(id.rawValue + " oomctl: "), "\(id) \(listed)")
+        }
+    }
+
+    /// Installed with a PREFIX (no DESTDIR), the unit names the installed binary, environment file and
+    /// hooks, and systemd-analyze verify finds nothing to complain about.
+    @Test(.enabled(if: access("/usr/bin/systemd-analyze", X_OK) == 0, "systemd-analyze is not installed"))
+    func theInstalledUnitVerifiesCleanAndNamesTheInstalledFiles() {
+        let prefix = FixtureTree()
+        let result = ProcessRunner.run(
+            Contrib.install, ["--prefix", prefix.root, "--sysconfdir", prefix.root + "/etc"],
+            environment: ["OOMCTL_BINARY": Self.binary])
+        #expect(result.status == 0, "\(result)")
+        let path = prefix.root + "/lib/systemd/system/oomctl-watch.service"
+        let unit = UnitSettings(path: path)
+        #expect(unit.value("ExecStart") == prefix.root + "/bin/oomctl watch $OOMCTL_WATCH_ARGS")
+        #expect(unit.value("EnvironmentFile") == "-" + prefix.root + "/etc/default/oomctl-watch")
+        let defaults = ProcessRunner.readText(prefix.root + "/etc/default/oomctl-watch")
+        #expect(defaults.contains(prefix.root + "/libexec/oomctl/hooks/log-vm-statistics"))
+        #expect(!defaults.contains(Contrib.installedHooks))
+        // Documentation=man:… is checked only where the man pages are installed system-wide.
+        let verify = ProcessRunner.run("/usr/bin/systemd-analyze", ["verify", "--man=no", path])
+        #expect(verify.status == 0 && verify.standardOutput.isEmpty && verify.standardError.isEmpty, "\(verify)")
+    }
+
+    @Test(arguments: [
+        (["--prefix", "relative/dir"], Int32(64), "is not an absolute path"),
+        (["--prefix", "/opt/my oomctl"], 64, "holds whitespace, quotes or one of"),
+        (["--sysconfdir", "/etc;x"], 64, "holds whitespace, quotes or one of"),
+        (["--binary", "/nonexistent/oomctl"], 66, "no oomctl binary at /nonexistent/oomctl"),
+        (["--frobnicate"], 64, "unknown argument: --frobnicate"),
+    ])
+    func badArgumentsInstallNothing(arguments: [String], status: Int32, message: String) {
+        let destination = FixtureTree()
+        let result = install(arguments, destination: destination.root)
+        #expect(result.status == status, "\(result)")
+        #expect(result.standardError.contains(message), "\(result)")
+        #expect(installedFiles(destination.root).isEmpty)
+    }
+}
