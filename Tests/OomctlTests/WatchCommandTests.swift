@@ -10,10 +10,13 @@ final class RunningWatch {
     let errorPath = ProcessRunner.temporaryPath("watch.err")
     private var stopped = false
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// `launcher`: a command that execs its arguments (e.g. setpriv with options and `--`), so that `pid`
+    /// is watch's own PID.
+    init(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = []) throws {
+        let command = launcher + [ProcessRunner.oomctlPath, "watch"] + arguments
         guard
             let pid = ProcessRunner.spawn(
-                ProcessRunner.oomctlPath, ["watch"] + arguments, environment: environment, standardOutput: outputPath,
+                command[0], Array(command.dropFirst()), environment: environment, standardOutput: outputPath,
                 standardError: errorPath)
         else { throw SystemCallError("spawn", path: "oomctl watch", errno: errno) }
         self.pid = pid
