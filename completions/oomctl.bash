@@ -385,7 +385,7 @@ _oomctl_reserve() {
 _oomctl_simulate() {
     repeating_flags=()
     non_repeating_flags=(--process --dry-run --json --version -h --help)
-    repeating_options=(--hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
+    repeating_options=(--exec --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
     non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval)
     __oomctl_offer_flags_options 0
 
@@ -418,6 +418,9 @@ _oomctl_simulate() {
         return
         ;;
     '--hogs')
+        return
+        ;;
+    '--exec')
         return
         ;;
     '--timeout')

@@ -31,7 +31,7 @@ function __oomctl_parse_tokens -S
         case 'reserve'
             __oomctl_parse_subcommand 2 'pid=' 'clear' 'list' 'under=' 'json' 'q/quiet' 'version' 'h/help'
         case 'simulate'
-            __oomctl_parse_subcommand 0 'from=' 'policy=' 'under=' 'parent=' 'limit=' 'reserve=' 'hog-size=' 'hog-rate=' 'hogs=' 'timeout=' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'json' 'version' 'h/help'
+            __oomctl_parse_subcommand 0 'from=' 'policy=' 'under=' 'parent=' 'limit=' 'reserve=' 'hog-size=' 'hog-rate=' 'hogs=' 'exec=+' 'timeout=' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'json' 'version' 'h/help'
         case 'help'
             __oomctl_parse_subcommand -r 1 'version'
         end
@@ -169,6 +169,7 @@ complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options 
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" hog-size' -l 'hog-size' -d 'How much each hog allocates (default: twice the limit).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" hog-rate' -l 'hog-rate' -d 'How fast each hog allocates, per second (default: as fast as it can).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" hogs' -l 'hogs' -d 'How many hogs to start in the sandbox.' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'exec' -d 'Also run this command in the sandbox, started before the hogs and killed at the end (repeatable): the workload to rehearse a hook against.' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" timeout' -l 'timeout' -d 'Stop (and clean up) a sandbox run still going after this long.' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" on' -l 'on' -d 'Events to handle: oom, oom-kill, high, max, pressure (default: oom on v1; oom-kill,high,max on v2).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" pressure' -l 'pressure' -d 'A PSI trigger for --on pressure, e.g. "some 150ms 1s".' -rfka ''

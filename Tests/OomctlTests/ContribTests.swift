@@ -55,35 +55,30 @@ func permissions(_ path: String) -> mode_t? {
     return lstat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
 }
 
-extension RunningWatch {
-    /// The JSON record of the first finished hook.
-    var finishedHook: [String: String]? { records.first { $0["messageID"] == MessageID.hookFinished.rawValue } }
-}
-
+/// The example hooks rehearsed as an operator would: `oomctl simulate` drives a throwaway cgroup (below
+/// the test's own) into a real OOM and runs the hook in watch's pipeline.
 @Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
 struct ContribHookTests {
     @Test func logVMStatisticsWritesOneFileWithEverySectionThenTheKillFollows() throws {
-        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        let test = try TestCgroup()
         defer { test.destroy() }
         let directory = FixtureTree()
         let logs = directory.root + "/logs"
-        let watch = try RunningWatch(
-            [
-                test.path.description, "--hook", Contrib.hook("log-vm-statistics"), "--kill", "triggering", "--json",
-                "--no-self-protection",
-            ],
+        let (result, json) = try simulate(
+            ["--limit", "32M", "--hook", Contrib.hook("log-vm-statistics"), "--kill", "triggering"], in: test,
             environment: ["VM_STATISTICS_DIR": logs])
-        let hog = try test.spawnHog("100M")
-        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(15)) == 128 + SIGKILL)
-        #expect(watch.waitFor { $0.records.contains { $0["outcome"] == "killed" } }, "\(watch.output)")
-        #expect(watch.finishedHook?["exit_status"] == "1", "logging resolves nothing")
+        #expect(result.status == 0, "\(result)")
+        let hook = try #require(json.entries("hook-finished").first)
+        #expect(hook.exitStatus == 1, "logging resolves nothing: \(hook)")
+        #expect(json.outcomes == ["killed"] && json.hogsKilledByOomctl == 1, "\(json.events)")
+        #expect(childCgroups(of: test).isEmpty)
 
         let files = directoryEntries(logs)
-        try #require(files.count == 1, "\(files) \(watch.output)")
+        try #require(files.count == 1, "\(files) \(hook)")
         #expect(files[0].hasPrefix("vm-statistics-") && files[0].contains("Z-1-"), "UTC time, then handling id 1")
         #expect(permissions(logs + "/" + files[0]) == 0o600 && permissions(logs) == 0o700)
         let text = ProcessRunner.readText(logs + "/" + files[0])
-        #expect(text.hasPrefix("oomctl oom in \(test.path) at "), "\(text.prefix(200))")
+        #expect(text.hasPrefix("oomctl oom in \(json.sandbox) at "), "\(text.prefix(200))")
         let sections = vmStatisticsSections(text)
         #expect(
             Set(sections.keys)
@@ -99,48 +94,46 @@ struct ContribHookTests {
     }
 
     @Test func dumpHeapProfileSignalsOnlyProcessesWithAHandler() throws {
-        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        let test = try TestCgroup()
         defer { test.destroy() }
-        // A process in a v1 OOM cannot allocate, so it could not write its profile: watch grants the
-        // reserve before the hooks run.
-        let reserve = ProcessRunner.oomctl(["reserve", test.path.description, "16M"])
-        defer { _ = ProcessRunner.oomctl(["reserve", test.path.description, "--clear"]) }
-        #expect(reserve.status == 0, "\(reserve)")
         let directory = FixtureTree()
         let profile = directory.root + "/profile"
-        let profiler = try test.spawn([
-            "/bin/sh", "-c", #"trap 'echo dumped >"$1"' USR1; sleep 600 & while :; do wait $!; done"#, "sh", profile,
-        ])
-        let watch = try RunningWatch(
+        // The workload: a process with a USR1 handler that "dumps its heap profile". A process in a v1 OOM
+        // cannot allocate, so it could not write the profile: the sandbox gets a reserve, which the
+        // pipeline grants before the hooks run. The hog allocates slowly, so it is still there (without a
+        // handler) when the hook runs, and is never sent the USR1 that would kill it.
+        let profiler = "trap 'echo dumped >\(profile)' USR1; sleep 600 & while :; do wait $!; done"
+        let (result, json) = try simulate(
             [
-                test.path.description, "--hook", Contrib.hook("dump-heap-profile"), "--kill", "triggering", "--delay",
-                "10s", "--json", "--no-self-protection",
-            ],
-            environment: ["HEAP_PROFILE_WAIT": "0.5"])
-        let hog = try test.spawnHog("40M")
+                "--limit", "32M", "--reserve", "16M", "--hog-size", "100M", "--hog-rate", "40M", "--exec", profiler,
+                "--hook", Contrib.hook("dump-heap-profile"), "--kill", "triggering", "--delay", "10s",
+            ], in: test, environment: ["HEAP_PROFILE_WAIT": "0.5"])
+        #expect(result.status == 0, "\(result)")
+        let started = try #require(json.entries("started").first?.pid)
+        let hog = try #require(json.entries("hog-started").first?.pid)
+        #expect(ProcessRunner.readText(profile) == "dumped\n", "\(json.events)")
+        let hook = try #require(json.entries("hook-finished").first)
+        let output = hook.output ?? ""
+        #expect(output.contains("sent USR1 to \(started)(sh)"), "\(output)")
         #expect(
-            ProcessRunner.wait(for: hog, timeout: .seconds(15)) == 128 + SIGKILL,
-            "killed by watch, not by a USR1 it has no handler for")
-        #expect(watch.waitFor { $0.records.contains { $0["outcome"] == "killed" } }, "\(watch.output)")
-        #expect(ProcessRunner.readText(profile) == "dumped\n", "\(watch.output)")
-        let output = watch.finishedHook?["output"] ?? ""
-        #expect(output.contains("sent USR1 to \(profiler)(sh)"), "\(output)")
-        #expect(output.contains("not signalled (no handler for USR1):") && output.contains(" \(hog)(oomctl)"))
-        #expect(watch.finishedHook?["exit_status"] == "1")
+            output.contains("not signalled (no handler for USR1):") && output.contains(" \(hog)(oomctl)"), "\(output)")
+        #expect(hook.exitStatus == 1)
+        let hogExit = try #require(json.entries("hog-exited").first)
+        #expect(hogExit.signal == SIGKILL && hogExit.killedBy == "oomctl", "killed by the pipeline, not by USR1")
+        #expect(childCgroups(of: test).isEmpty)
     }
 
     @Test func throttleMemoryHighOnV1SaysItNeedsV2ThenTheKillFollows() throws {
-        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        let test = try TestCgroup()
         defer { test.destroy() }
-        let watch = try RunningWatch([
-            test.path.description, "--hook", Contrib.hook("throttle-memory-high"), "--kill", "triggering", "--json",
-            "--no-self-protection",
-        ])
-        let hog = try test.spawnHog("100M")
-        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(15)) == 128 + SIGKILL)
-        #expect(watch.waitFor { $0.records.contains { $0["outcome"] == "killed" } }, "\(watch.output)")
-        #expect(watch.finishedHook?["exit_status"] == "1")
-        #expect(watch.finishedHook?["output"]?.contains("memory.high needs cgroup v2 (this cgroup is on v1)") == true)
+        let (result, json) = try simulate(
+            ["--limit", "32M", "--hook", Contrib.hook("throttle-memory-high"), "--kill", "triggering"], in: test)
+        #expect(result.status == 0, "\(result)")
+        let hook = try #require(json.entries("hook-finished").first)
+        #expect(hook.exitStatus == 1)
+        #expect(hook.output?.contains("memory.high needs cgroup v2 (this cgroup is on v1)") == true, "\(hook)")
+        #expect(json.outcomes == ["killed"] && json.hogsKilledByOomctl == 1)
+        #expect(childCgroups(of: test).isEmpty)
     }
 }
 

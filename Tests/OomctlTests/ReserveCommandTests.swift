@@ -169,16 +169,18 @@ struct ReserveCommandTests {
         try test.write("memory.memsw.limit_in_bytes", String(32 << 20))
         #expect(ProcessRunner.oomctl(["reserve", test.path.description, "16M", "-q"]).status == 0)
         let watch = try RunningWatch([test.path.description, "--json", "--no-self-protection"])
-        let hog = try test.spawnHog("40M", extra: ["--hold", "300ms"])
+        // The hog holds its memory long enough for the raised limits to be read under a loaded machine.
+        let hog = try test.spawnHog("40M", extra: ["--hold", "2s"])
         #expect(
             watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.reserveGranted.rawValue } },
             "\(watch.output)")
-        #expect(try memory(test.path).memswLimit() == ByteCount(48 << 20), "memsw raised with the limit")
+        #expect(
+            try memory(test.path).memswLimit() == ByteCount(48 << 20), "memsw raised with the limit: \(watch.output)")
         #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 0, "the hog completes")
         #expect(
             watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.reserveRestored.rawValue } },
             "\(watch.output)")
-        #expect(try limit(test) == ByteCount(32 << 20))
+        #expect(try limit(test) == ByteCount(32 << 20), "\(watch.output)")
         #expect(try memory(test.path).memswLimit() == ByteCount(32 << 20), "memsw back too")
         #expect(watch.stop() == 0)
     }

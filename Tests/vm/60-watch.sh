@@ -42,7 +42,7 @@ rm -f /tmp/snaps/* /tmp/oomhook.*
 # cgroup name is interpolated into a command line.
 start_watch /tmp/w-oom.json /w/oom --on oom-kill --snapshot-dir /tmp/snaps \
     --hook 'env | grep ^OOMCTL_ | sort >/tmp/oomhook.env.$OOMCTL_HANDLING_ID; cat >/tmp/oomhook.in.$OOMCTL_HANDLING_ID' \
-    --hook 'echo "$OOMCTL_EVENT" >/tmp/oomhook.second'
+    --hook 'echo "$OOMCTL_EVENT" >/tmp/oomhook.second; cat /proc/self/oom_score_adj >/tmp/oomhook.adj'
 run_in_cg /w/oom dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null
 status=$?
 if [ $status = 137 ]; then pass oom-hog-killed; else fail oom-hog-killed "dd exit status $status, not 137"; fi
@@ -53,6 +53,9 @@ check oom-hook-ran test -s /tmp/oomhook.env.1
 # The first hook exits 0 and usage is back under the limit, but the kernel resolved this OOM, not the
 # hook: the second hook runs too (it used to be skipped as "resolved by hook").
 check oom-second-hook-ran grep -qx oom-kill /tmp/oomhook.second
+# watch protects itself with oom_score_adj -1000; its hooks must stay killable (0), children included.
+check oom-watch-score-adj-protected grep -qx -e -1000 /proc/$WATCH/oom_score_adj
+check oom-hook-score-adj-zero grep -qx 0 /tmp/oomhook.adj
 check oom-hook-env-event grep -qx 'OOMCTL_EVENT=oom-kill' /tmp/oomhook.env.1
 check oom-hook-env-cgroup grep -qx 'OOMCTL_CGROUP=/w/oom' /tmp/oomhook.env.1
 check oom-hook-env-version grep -qx 'OOMCTL_CGROUP_VERSION=2' /tmp/oomhook.env.1

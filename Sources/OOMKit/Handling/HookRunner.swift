@@ -33,7 +33,8 @@ public struct HookResult: Sendable, Codable {
 /// Runs user hooks (`/bin/sh -c CMD`) without blocking the event loop.
 ///
 /// Each hook is spawned with posix_spawn (no fork of the handler's address space) in a process group
-/// of its own, with an empty signal mask and default signal dispositions (the handler blocks SIGTERM
+/// of its own, with oom_score_adj back at 0 (not the handler's -1000), an empty signal mask and
+/// default signal dispositions (the handler blocks SIGTERM
 /// for its signalfd; a hook must not inherit that), context in OOMCTL_* environment variables and a
 /// JSON document on stdin — never interpolated into the command. Its exit is a pidfd in the loop, its
 /// output a non-blocking pipe read into a bounded buffer, its timeout a timerfd that kills the whole
@@ -113,6 +114,10 @@ public final class HookRunner {
             close(outputPipe[0])
             throw SystemCallError("start hook", path: command, errno: error.errno)
         }
+        // The handler protects itself with oom_score_adj -1000, which a child inherits: a runaway hook
+        // must stay killable by the kernel. Raising the value needs no privilege; the hook's shell has
+        // only just started (posix_spawn returns once it has exec'd), before it can fork anything.
+        if FileIO.ownOOMScoreAdjustment() < 0 { FileIO.writeOOMScoreAdjustment(0, process: String(pid)) }
         Self.feed(input, to: inputPipe[1])
         let handle: ProcessHandle
         let timer: DeadlineTimer

@@ -97,10 +97,17 @@ public final class MemorySandbox {
 
     deinit { destroy() }
 
+    /// Starts `/bin/sh -c command` inside the sandbox, as ``start(_:arguments:)`` does: the shell waits
+    /// for the go line, then execs the command, whose stdin is then at end-of-file.
+    public func startShellCommand(_ command: String) throws(SandboxError) -> StartedProcess {
+        try start("/bin/sh", arguments: ["sh", "-c", #"read -r _; exec /bin/sh -c "$0""#, command])
+    }
+
     /// Starts `executable` with `arguments` (argv[0] included) inside the sandbox: spawned with its
-    /// stdin on a pipe, moved into the sandbox's cgroup.procs, then sent one byte on that pipe. A
-    /// program that reads that byte before doing anything (`oomctl hog --wait-for-start`) therefore
-    /// runs its work entirely inside the sandbox. Its stdout and stderr go to /dev/null.
+    /// stdin on a pipe, moved into the sandbox's cgroup.procs, then sent a newline on that pipe, which
+    /// is then closed. A program that reads that byte before doing anything (`oomctl hog
+    /// --wait-for-start`, or `sh -c 'read -r _; exec …'`) therefore runs its work entirely inside the
+    /// sandbox. Its stdout and stderr go to /dev/null.
     public func start(_ executable: String, arguments: [String]) throws(SandboxError) -> StartedProcess {
         var ends: [Int32] = [-1, -1]
         guard oomctl_pipe_cloexec(&ends) == 0 else {
@@ -137,7 +144,8 @@ public final class MemorySandbox {
         }
         let process = StartedProcess(pid: pid, handle: handle)
         started.append(process)
-        var go: UInt8 = 1
+        // A newline, so that a shell can wait for it with `read` as well.
+        var go = UInt8(ascii: "\n")
         _ = write(ends[1], &go, 1)
         return process
     }

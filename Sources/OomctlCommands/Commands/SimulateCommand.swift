@@ -33,6 +33,7 @@ struct SimulateCommand: ParsableCommand {
               oomctl simulate --kill none --delay 500ms        # watch the kernel killer take over
               oomctl simulate --reserve 16M --hog-rate 32M --hook ./free-caches.sh --json
               oomctl simulate --hogs 3 --hog-size 40M --limit 96M --kill largest --process
+              oomctl simulate --exec 'exec java -jar app.jar' --hook ./dump-heap.sh --reserve 16M
               oomctl snapshot --top 10000 -o before.json
               oomctl simulate --from before.json --policy priority
               oomctl simulate --from before.json --under /batch.slice --process --json
@@ -88,6 +89,14 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How many hogs to start in the sandbox.", valueName: "N"))
     var hogs = 1
 
+    @Option(
+        name: .customLong("exec"),
+        help: ArgumentHelp(
+            "Also run this command in the sandbox, started before the hogs and killed at the end (repeatable): "
+                + "the workload to rehearse a hook against.",
+            valueName: "CMD"))
+    var commands: [String] = []
+
     @Option(help: ArgumentHelp("Stop (and clean up) a sandbox run still going after this long.", valueName: "DURATION"))
     var timeout = "30s"
 
@@ -104,7 +113,7 @@ struct SimulateCommand: ParsableCommand {
             let sandboxOnly: [(Bool, String)] = [
                 (parent != nil, "--parent"), (limit != "64M", "--limit"), (reserve != nil, "--reserve"),
                 (hogSize != nil, "--hog-size"), (hogRate != nil, "--hog-rate"), (hogs != 1, "--hogs"),
-                (timeout != "30s", "--timeout"), (!handling.hook.isEmpty, "--hook"),
+                (timeout != "30s", "--timeout"), (!commands.isEmpty, "--exec"), (!handling.hook.isEmpty, "--hook"),
                 (!handling.postKill.isEmpty, "--post-kill"), (handling.kill != nil, "--kill"),
                 (handling.on != nil, "--on"), (handling.snapshotDir != nil, "--snapshot-dir"),
                 (handling.dryRun, "--dry-run"), (handling.delay != "1s", "--delay"),
@@ -158,7 +167,7 @@ struct SimulateCommand: ParsableCommand {
         return SandboxSettings(
             parent: parent, limit: limit, reserve: reserve,
             hogSize: try hogSize.map { try size($0, "--hog-size") } ?? ByteCount(limit.bytes * 2),
-            hogRate: try hogRate.map { try size($0, "--hog-rate") }, hogs: hogs, timeout: duration)
+            hogRate: try hogRate.map { try size($0, "--hog-rate") }, hogs: hogs, timeout: duration, commands: commands)
     }
 
     func run() throws {

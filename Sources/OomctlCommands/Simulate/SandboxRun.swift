@@ -11,6 +11,8 @@ struct SandboxSettings {
     var hogRate: ByteCount?
     var hogs: Int
     var timeout: Duration
+    /// Commands started in the sandbox before the hogs (the workload a hook is rehearsed against).
+    var commands: [String] = []
 }
 
 /// `oomctl simulate` without --from: a throwaway memory cgroup, memory hogs driving it into a real OOM,
@@ -80,6 +82,7 @@ final class SandboxRun {
                 throw error
             }
             try armTimeout()
+            try startCommands(in: sandbox)
             try startHogs(in: sandbox)
         } catch {
             session.shutDown()
@@ -134,6 +137,25 @@ final class SandboxRun {
             self.result?.timedOut = true
             self.record("timed-out", "still running after \(self.settings.timeout.compactDescription); stopping")
             self.session.shutDown()
+        }
+    }
+
+    /// The --exec commands: started before the hogs, killed at clean-up; the run does not wait for them.
+    private func startCommands(in sandbox: MemorySandbox) throws {
+        for command in settings.commands {
+            let process = try sandbox.startShellCommand(command)
+            record("started", "PID \(process.pid): \(command)", pid: process.pid)
+            try session.loop.add(process.handle.descriptor) { [unowned self] _ in
+                guard let status = self.sandbox?.reap(process) else { return }
+                self.session.loop.remove(process.handle.descriptor)
+                let signal = status & 0x7F
+                record(
+                    "exited",
+                    signal == 0
+                        ? "PID \(process.pid) exited with status \((status >> 8) & 0xFF): \(command)"
+                        : "PID \(process.pid) killed by signal \(signal): \(command)", pid: process.pid,
+                    exitStatus: signal == 0 ? (status >> 8) & 0xFF : nil, signal: signal == 0 ? nil : signal)
+            }
         }
     }
 

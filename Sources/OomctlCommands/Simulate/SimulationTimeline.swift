@@ -5,7 +5,7 @@ import OOMKit
 struct TimelineEntry: Codable, Sendable {
     /// Milliseconds since the sandbox was created.
     var atMilliseconds: Double
-    /// What happened: created, reserve, hog-started, detected, reserve-granted, snapshot, hook-started,
+    /// What happened: created, reserve, started and exited (--exec commands), hog-started, detected, reserve-granted, snapshot, hook-started,
     /// hook-finished, decided, killed, fell-back, reserve-restored, handled, failed, hog-exited,
     /// timed-out, interrupted, removed.
     var event: String
