@@ -52,17 +52,10 @@ func simulate(
 
 /// The child cgroups of the test cgroup: a sandbox run must leave none.
 func childCgroups(of test: TestCgroup) -> [String] {
-    guard let directory = opendir(test.directory) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-        let name = withUnsafeBytes(of: entry.pointee.d_name) {
-            String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
+    directoryEntries(test.directory).filter { name in
+        var info = stat()
+        return lstat(test.directory + "/" + name, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
-    return names
 }
 
 /// `oomctl simulate` sandbox runs on the real v1 hierarchy, each below a test cgroup of its own.

@@ -16,7 +16,9 @@ jqcheck reserve-v2 /tmp/s1.json '.cgroupVersion == 2 and .swapDisabled == true'
 jqcheck reserve-high-set /tmp/s1.json '[.timeline[] | select(.event == "reserve")][0].message | test("memory.high 48M")'
 jqcheck reserve-high-detected /tmp/s1.json '[.timeline[] | select(.event == "detected")][0].message | startswith("high")'
 jqcheck reserve-killed-by-oomctl /tmp/s1.json '.hogsKilledByOomctl == 1 and .hogsKilledByKernel == 0'
-jqcheck reserve-outcome /tmp/s1.json '.outcomes[0] == "killed"'
+# A first high event may find usage back under memory.high (the kernel throttled and reclaimed):
+# that handling ends "resolved"; a later one kills.
+jqcheck reserve-outcome /tmp/s1.json '.outcomes | any(. == "killed")'
 jqcheck reserve-removed /tmp/s1.json '.removed == true and .timeline[-1].event == "removed"'
 check reserve-no-sandbox-left no_sandbox_left
 figure reserve-detected-after "$(jq -r '.detectedAfterMilliseconds' /tmp/s1.json) ms from hog start to the first high event (TCG guest)"
@@ -55,3 +57,17 @@ if [ $status = 130 ]; then pass sigint-exit-130; else fail sigint-exit-130 "exit
 check sigint-interrupted-line grep -q interrupted /tmp/s4.out
 check sigint-no-sandbox-left no_sandbox_left
 check sigint-no-hog-left sh -c '! pgrep -f "oomctl hog"'
+
+# --- the example hooks rehearsed in sandbox runs, as an operator would before deploying them --------
+HOOKS=/usr/local/libexec/oomctl/hooks
+rm -rf /tmp/sim-vmstats
+VM_STATISTICS_DIR=/tmp/sim-vmstats oomctl simulate --reserve 16M --hog-rate 32M --hook $HOOKS/log-vm-statistics \
+    --kill triggering --timeout 60s --json >/tmp/s5.json 2>/tmp/s5.json.err
+status=$?
+if [ $status = 0 ]; then pass vmstats-run; else fail vmstats-run "exit $status: $(head -c 300 /tmp/s5.json.err)"; fi
+jqcheck vmstats-hook-exit-1 /tmp/s5.json '[.timeline[] | select(.event == "hook-finished")][0].exitStatus == 1'
+jqcheck vmstats-then-killed /tmp/s5.json '.outcomes[0] == "killed" and .hogsKilledByOomctl == 1'
+sandbox=$(jq -r .sandbox /tmp/s5.json)
+check vmstats-file-for-the-sandbox sh -c "grep -q '^oomctl high in $sandbox at ' /tmp/sim-vmstats/vm-statistics-*"
+check vmstats-no-sandbox-left no_sandbox_left
+
