@@ -205,10 +205,24 @@ def sample(pid):
             "threads": threads}
 
 
+def smaps_rollup(pid):
+    """Pss and private (USS) KiB: what a process costs beyond the pages it shares (watch and its guardian
+    run the same binary, so the guardian's file pages are mostly watch's)."""
+    values = {}
+    for line in read(f"/proc/{pid}/smaps_rollup").splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[key] = int(parts[0])
+    return {"pss_kib": values.get("Pss", 0),
+            "private_kib": values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)}
+
+
 def footprint(pid):
     f = status_fields(pid)
     return {"rss_kib": kib(f, "VmRSS"), "lck_kib": kib(f, "VmLck"), "hwm_kib": kib(f, "VmHWM"),
-            "anon_kib": kib(f, "RssAnon"), "file_kib": kib(f, "RssFile"), "threads": int(f.get("Threads", 0))}
+            "anon_kib": kib(f, "RssAnon"), "file_kib": kib(f, "RssFile"), "threads": int(f.get("Threads", 0)),
+            **smaps_rollup(pid)}
 
 
 def idle(args):
@@ -216,7 +230,7 @@ def idle(args):
     log = read(args.watch_log)
     guardian = re.search(r"guardian pid (\d+)", log)
     started = re.search(r"memory locked \(resident ([^,)]+)(?:, locked ([^)]+))?\)", log)
-    watching = re.search(r'"cgroups":"(\d+)"', log)
+    watching = re.search(r'"cgroups":"?(\d+)', log)
     procs = {"watch": args.watch, "earlyoom": args.earlyoom, "nohang": args.nohang}
     if guardian:
         procs["watch guardian"] = int(guardian.group(1))
@@ -325,8 +339,10 @@ def report(args):
               f"{idle_['children']} empty children), earlyoom and nohang, together for {idle_['seconds']} s ==")
         print("   wake-ups = voluntary + nonvoluntary context switches of every thread (/proc/PID/task/*/status);")
         print("   CPU = schedstat run time of every thread; memory from /proc/PID/status at the end of the window")
+        print("   Pss = resident pages divided among the processes sharing them; private = pages no other "
+              "process maps (what stopping it would free)")
         print(f"   {'':<16}{'wakeups/s':>10}{'slices/s':>10}{'CPU ms':>9}{'CPU ms/s':>9}{'VmRSS KiB':>11}"
-              f"{'VmLck KiB':>11}{'VmHWM KiB':>11}{'threads':>8}")
+              f"{'VmLck KiB':>11}{'VmHWM KiB':>11}{'Pss KiB':>9}{'private':>9}{'threads':>8}")
         for name in ("watch", "watch guardian", "earlyoom", "nohang"):
             v = p.get(name)
             if not v:
@@ -334,7 +350,7 @@ def report(args):
             f = v["footprint"]
             print(f"   {name:<16}{v['wakeups_per_s']:>10.2f}{v['timeslices_per_s']:>10.2f}{v['cpu_ms']:>9.2f}"
                   f"{v['cpu_ms'] / v['span_s']:>9.3f}{f['rss_kib']:>11,}{f['lck_kib']:>11,}{f['hwm_kib']:>11,}"
-                  f"{f['threads']:>8}")
+                  f"{f.get('pss_kib', 0):>9,}{f.get('private_kib', 0):>9,}{f['threads']:>8}")
         print(f"   per-window wake-ups/s: " + "; ".join(
             f"{n} {v['wakeups_per_s_windows']}" for n, v in p.items()))
         if idle_.get("watch_reported"):
