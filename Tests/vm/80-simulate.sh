@@ -8,13 +8,15 @@ no_sandbox_left() { ! ls -d $CG/oomctl-simulate-* $CG/simp/oomctl-simulate-* 2>/
 jqcheck() { _c=$1; _f=$2; shift 2; if jq -e "$@" "$_f" >/dev/null 2>&1; then pass "$_c"; else fail "$_c" "jq $* on: $(jq -c '[.timeline[]|.event]' "$_f" 2>&1 | head -c 300) $(head -c 300 "$_f.err")"; fi; }
 
 # --- a reserve: high events, and oomctl's kill comes before the kernel's --------------------------
-oomctl simulate --reserve 16M --hog-rate 32M --kill triggering --timeout 60s --json >/tmp/s1.json 2>/tmp/s1.json.err
+oomctl simulate --reserve 16M --hog-rate 32M --hook 'echo looked; exit 3' --kill triggering --timeout 60s \
+    --json >/tmp/s1.json 2>/tmp/s1.json.err
 status=$?
 if [ $status = 0 ]; then pass reserve-run; else fail reserve-run "exit $status: $(head -c 300 /tmp/s1.json.err)"; fi
 jqcheck reserve-at-root /tmp/s1.json '.sandbox | startswith("/oomctl-simulate-")'
 jqcheck reserve-v2 /tmp/s1.json '.cgroupVersion == 2 and .swapDisabled == true'
 jqcheck reserve-high-set /tmp/s1.json '[.timeline[] | select(.event == "reserve")][0].message | test("memory.high 48M")'
 jqcheck reserve-high-detected /tmp/s1.json '[.timeline[] | select(.event == "detected")][0].message | startswith("high")'
+jqcheck reserve-failing-hook /tmp/s1.json '[.timeline[] | select(.event == "hook-finished")][0] | .exitStatus == 3 and .output == "looked\n"'
 jqcheck reserve-killed-by-oomctl /tmp/s1.json '.hogsKilledByOomctl == 1 and .hogsKilledByKernel == 0'
 # A first high event may find usage back under memory.high (the kernel throttled and reclaimed):
 # that handling ends "resolved"; a later one kills.
@@ -23,11 +25,14 @@ jqcheck reserve-removed /tmp/s1.json '.removed == true and .timeline[-1].event =
 check reserve-no-sandbox-left no_sandbox_left
 figure reserve-detected-after "$(jq -r '.detectedAfterMilliseconds' /tmp/s1.json) ms from hog start to the first high event (TCG guest)"
 
-# --- no reserve: the kernel kills at memory.max, the timeline says so ----------------------------
-oomctl simulate --kill triggering --timeout 60s --json >/tmp/s2.json 2>/tmp/s2.json.err
+# --- --kill none, no reserve: v2 has no deadline to fall back at; the kernel kills at memory.max and
+# the timeline reports it (the oom-kill event, the hog killed by the kernel) -----------------------
+oomctl simulate --kill none --timeout 60s --json >/tmp/s2.json 2>/tmp/s2.json.err
 status=$?
 if [ $status = 0 ]; then pass kernel-run; else fail kernel-run "exit $status: $(head -c 300 /tmp/s2.json.err)"; fi
-jqcheck kernel-killed-hog /tmp/s2.json '.hogsKilledByKernel + .hogsKilledByOomctl == 1'
+jqcheck kernel-killed-hog /tmp/s2.json '.hogsKilledByKernel == 1 and .hogsKilledByOomctl == 0'
+jqcheck kernel-oom-kill-reported /tmp/s2.json '[.timeline[] | select(.event == "detected") | .message] | any(startswith("oom-kill"))'
+jqcheck kernel-no-fallback /tmp/s2.json '.fellBack == false'
 jqcheck kernel-removed /tmp/s2.json '.removed == true'
 check kernel-no-sandbox-left no_sandbox_left
 
