@@ -194,6 +194,21 @@ struct SimulateSandboxTests {
         #expect(childCgroups(of: test).isEmpty)
     }
 
+    @Test func withoutPermissionItIsNoPermissionAndCreatesNothing() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let denied = ProcessRunner.run(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", ProcessRunner.oomctlPath, "simulate", "--parent",
+                test.path.description,
+            ])
+        #expect(denied.status == 77, "\(denied)")
+        #expect(
+            denied.standardError.contains("cannot create cgroup") && denied.standardError.contains("Permission denied"))
+        #expect(childCgroups(of: test).isEmpty)
+    }
+
     @Test func theReadableTimelineEndsInASummary() throws {
         let test = try TestCgroup()
         defer { test.destroy() }

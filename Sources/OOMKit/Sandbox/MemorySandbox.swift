@@ -7,6 +7,8 @@ public enum SandboxError: OOMKitError {
     case memoryNotDelegated(CgroupPath)
     /// The limit is not a usable size for a sandbox.
     case unusableLimit(ByteCount)
+    /// Creating the cgroup was refused (EACCES/EPERM).
+    case notPermitted(CgroupPath, SystemCallError)
     /// A cgroup operation failed.
     case cgroup(CgroupError)
     /// A process could not be started or moved in.
@@ -16,6 +18,7 @@ public enum SandboxError: OOMKitError {
         switch self {
         case .memoryNotDelegated: .unavailable
         case .unusableLimit: .badInput
+        case .notPermitted: .permissionDenied
         case .cgroup(let error): error.kind
         case .process(let error): error.kind
         }
@@ -29,6 +32,9 @@ public enum SandboxError: OOMKitError {
                 + "choose a parent that delegates it, or enable it there: echo +memory > cgroup.subtree_control"
         case .unusableLimit(let limit):
             return "a sandbox needs a finite limit of at least 4M, not \(limit)"
+        case .notPermitted(let parent, let error):
+            return "\(error.description); creating a cgroup below \(parent.description.visibleControlCharacters) "
+                + "needs root, or a parent delegated to you (--parent)"
         case .cgroup(let error):
             return error.description
         case .process(let error):
@@ -80,7 +86,13 @@ public final class MemorySandbox {
             guard delegated.contains("memory") else { throw .memoryNotDelegated(parent.path) }
         }
         let created: Cgroup
-        do { created = try parent.cgroup.makeChild(named: name) } catch { throw .cgroup(error) }
+        do {
+            created = try parent.cgroup.makeChild(named: name)
+        } catch .system(let error) where error.errno == EACCES || error.errno == EPERM {
+            throw .notPermitted(parent.path, error)
+        } catch {
+            throw .cgroup(error)
+        }
         do {
             let memory = try MemoryCgroup(created)
             try memory.setLimit(limit)
