@@ -45,6 +45,9 @@ public final class HookRunner {
 
     private let loop: EventLoop
     private var running: [Int32: Run] = [:]
+    /// Whether this process runs below oom_score_adj 0, read once at the first hook (self-protection
+    /// sets it after the runner exists, and nothing changes it later): no file read per hook after that.
+    private lazy var ownScoreIsProtected = FileIO.ownOOMScoreAdjustment() < 0
 
     private final class Run {
         let command: String
@@ -117,7 +120,7 @@ public final class HookRunner {
         // The handler protects itself with oom_score_adj -1000, which a child inherits: a runaway hook
         // must stay killable by the kernel. Raising the value needs no privilege; the hook's shell has
         // only just started (posix_spawn returns once it has exec'd), before it can fork anything.
-        if FileIO.ownOOMScoreAdjustment() < 0 { FileIO.writeOOMScoreAdjustment(0, process: String(pid)) }
+        if ownScoreIsProtected { FileIO.writeOOMScoreAdjustment(0, process: String(pid)) }
         Self.feed(input, to: inputPipe[1])
         let handle: ProcessHandle
         let timer: DeadlineTimer
@@ -140,7 +143,7 @@ public final class HookRunner {
         timer.arm(after: timeout)
         try loop.add(outputPipe[0]) { [unowned self] _ in self.drain(run) }
         try loop.add(handle.descriptor) { [unowned self] _ in self.finish(run) }
-        try loop.add(timer.descriptor) { [unowned self] _ in
+        try loop.add(timer.descriptor) { _ in
             run.timer.acknowledge()
             run.timedOut = true
             // The whole group: a hook's children die with it. The leader is unreaped, so the group ID
@@ -177,12 +180,12 @@ public final class HookRunner {
         loop.remove(run.timer.descriptor)
         close(run.outputDescriptor)
         running[run.pid] = nil
-        let signal = status & 0x7F
+        let termination = ChildProcess.Termination(waitStatus: status)
         let duration = ContinuousClock().now - run.startedAt
         run.completion(
             HookResult(
-                command: run.command, exitStatus: signal == 0 ? (status >> 8) & 0xFF : nil,
-                signal: signal == 0 ? nil : signal, timedOut: run.timedOut,
+                command: run.command, exitStatus: termination.exitStatus, signal: termination.signal,
+                timedOut: run.timedOut,
                 output: String(decoding: run.output, as: UTF8.self), droppedOutputBytes: run.dropped,
                 startLatencyMicroseconds: run.startLatency.totalNanoseconds / 1000,
                 durationMicroseconds: duration.totalNanoseconds / 1000))

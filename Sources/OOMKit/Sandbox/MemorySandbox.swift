@@ -137,21 +137,23 @@ public final class MemorySandbox {
             throw .process(error)
         }
         close(ends[0])
-        do {
-            try memory.cgroup.write("cgroup.procs", String(pid))
-        } catch {
+        /// Kills and reaps a child that never got going (it is still waiting for the go line).
+        func abandon() {
             Glibc.kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
+        }
+        do {
+            try memory.cgroup.write("cgroup.procs", String(pid))
+        } catch {
+            abandon()
             throw .cgroup(error)
         }
         let handle: ProcessHandle
         do {
             handle = try ProcessHandle(pid: pid)
         } catch {
-            Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
+            abandon()
             throw .process(error)
         }
         let process = StartedProcess(pid: pid, handle: handle)
@@ -162,12 +164,12 @@ public final class MemorySandbox {
         return process
     }
 
-    /// Reaps a started process that has exited; returns its wait status (nil if it is still running).
-    public func reap(_ process: StartedProcess) -> Int32? {
+    /// Reaps a started process that has exited; returns how it ended (nil if it is still running).
+    public func reap(_ process: StartedProcess) -> ChildProcess.Termination? {
         var status: Int32 = 0
         guard waitpid(process.pid, &status, WNOHANG) == process.pid else { return nil }
         started.removeAll { $0.pid == process.pid }
-        return status
+        return ChildProcess.Termination(waitStatus: status)
     }
 
     /// Kills whatever still runs in the sandbox (the started processes by pidfd, anything they started

@@ -60,6 +60,25 @@ public enum ChildProcess {
         return pid
     }
 
+    /// How a child ended, from the status waitpid(2) gave.
+    public enum Termination: Sendable, Equatable {
+        /// It exited with this status.
+        case exited(Int32)
+        /// A signal ended it.
+        case signaled(Int32)
+
+        /// Decodes a wait status (WIFEXITED / WEXITSTATUS / WTERMSIG).
+        public init(waitStatus: Int32) {
+            let signal = waitStatus & 0x7F
+            self = signal == 0 ? .exited((waitStatus >> 8) & 0xFF) : .signaled(signal)
+        }
+
+        /// The exit status, when it exited.
+        public var exitStatus: Int32? { if case .exited(let status) = self { status } else { nil } }
+        /// The signal, when one ended it.
+        public var signal: Int32? { if case .signaled(let signal) = self { signal } else { nil } }
+    }
+
     /// This process's environment without the variables whose names start with `excludedPrefix`.
     public static func inheritedEnvironment(excluding excludedPrefix: String) -> [String: String] {
         var environment: [String: String] = [:]

@@ -62,13 +62,13 @@ final class SandboxRun {
         let sandbox = try MemorySandbox(below: parent, in: system, limit: settings.limit)
         self.sandbox = sandbox
         createdAt = clock.now
-        var result = SimulationResult(
+        let initial = SimulationResult(
             sandbox: sandbox, limit: settings.limit, hogs: settings.hogs, hogSize: settings.hogSize,
             hogRate: settings.hogRate)
-        self.result = result
+        result = initial
         record(
             "created",
-            "\(sandbox.memory.cgroup.filesystemPath) (cgroup v\(result.cgroupVersion), limit \(settings.limit)"
+            "\(sandbox.memory.cgroup.filesystemPath) (cgroup v\(initial.cgroupVersion), limit \(settings.limit)"
                 + (sandbox.swapDisabled ? ", swap off" : ", no per-cgroup swap limit") + ")",
             cgroup: sandbox.memory.path)
         do {
@@ -91,12 +91,11 @@ final class SandboxRun {
         }
         session.run()
         if let signal = session.stoppedBySignal {
-            self.result?.interruptedBy = signal
+            result?.interruptedBy = signal
             record("interrupted", "stopped by signal \(signal); cleaning up")
         }
         finish(sandbox)
-        result = self.result ?? result
-        return result
+        return result ?? initial
     }
 
     // MARK: Set-up
@@ -146,15 +145,16 @@ final class SandboxRun {
             let process = try sandbox.startShellCommand(command)
             record("started", "PID \(process.pid): \(command)", pid: process.pid)
             try session.loop.add(process.handle.descriptor) { [unowned self] _ in
-                guard let status = self.sandbox?.reap(process) else { return }
+                guard let termination = self.sandbox?.reap(process) else { return }
                 self.session.loop.remove(process.handle.descriptor)
-                let signal = status & 0x7F
+                let how =
+                    switch termination {
+                    case .exited(let status): "exited with status \(status)"
+                    case .signaled(let signal): "killed by signal \(signal)"
+                    }
                 record(
-                    "exited",
-                    signal == 0
-                        ? "PID \(process.pid) exited with status \((status >> 8) & 0xFF): \(command)"
-                        : "PID \(process.pid) killed by signal \(signal): \(command)", pid: process.pid,
-                    exitStatus: signal == 0 ? (status >> 8) & 0xFF : nil, signal: signal == 0 ? nil : signal)
+                    "exited", "PID \(process.pid) \(how): \(command)", pid: process.pid,
+                    exitStatus: termination.exitStatus, signal: termination.signal)
             }
         }
     }
@@ -175,12 +175,11 @@ final class SandboxRun {
     // MARK: Events
 
     private func hogExited(_ process: MemorySandbox.StartedProcess) {
-        guard let sandbox, let status = sandbox.reap(process) else { return }
+        guard let sandbox, let termination = sandbox.reap(process) else { return }
         session.loop.remove(process.handle.descriptor)
         running[process.pid] = nil
-        let signal = status & 0x7F
-        if signal == 0 {
-            let code = (status >> 8) & 0xFF
+        switch termination {
+        case .exited(let code):
             result?.hogsFinished += 1
             record(
                 "hog-exited",
@@ -188,7 +187,7 @@ final class SandboxRun {
                     ? "PID \(process.pid) finished: it allocated all \(settings.hogSize) (the OOM was resolved under it)"
                     : "PID \(process.pid) exited with status \(code)", pid: process.pid, exitStatus: code,
                 killedBy: "nobody")
-        } else {
+        case .signaled(let signal):
             let byOomctl = killedByOomctl.contains(process.pid)
             if byOomctl { result?.hogsKilledByOomctl += 1 } else { result?.hogsKilledByKernel += 1 }
             let who = byOomctl ? "oomctl" : signal == SIGKILL ? "the kernel OOM killer" : "signal \(signal)"
