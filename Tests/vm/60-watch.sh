@@ -13,6 +13,12 @@ jq_lines() {
     if jq -s -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
     else fail "$1" "jq -s '$3' is not true on $2: $(tail -c 600 "$2" | tr '\n' ' ') $(head -c 200 /tmp/jq.err)"; fi
 }
+# wait_jq_lines CHECK FILE FILTER: like jq_lines, but waits up to 20 s for FILTER to become true (for a
+# line that comes when a handling ends, e.g. after its hooks have run).
+wait_jq_lines() {
+    if wait_for 20 sh -c 'jq -s -e "$1" "$2" >/dev/null 2>&1' sh "$3" "$2"; then pass "$1"
+    else jq_lines "$1" "$2" "$3"; fi
+}
 # has_line FILE MESSAGE_ID: whether FILE holds a JSON line with that messageID.
 has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
 
@@ -86,7 +92,8 @@ check_event dflt-oom-kill-counted /w/dflt oom_kill -ge 1
 if wait_for 20 grep -qx oom-kill /tmp/dflthook.log; then pass dflt-oom-kill-hook
 else fail dflt-oom-kill-hook "hook saw: $(tr '\n' ' ' </tmp/dflthook.log 2>/dev/null); lines: $(grep -o '"event":"[a-z-]*"\|"coalesced":"[0-9]*"' /tmp/w-dflt.json | tr '\n' ' ')"; fi
 check dflt-max-hook-first sh -c 'head -n 1 /tmp/dflthook.log | grep -qx max'
-jq_lines dflt-oom-kill-reported /tmp/w-dflt.json "any(.[]; .messageID == \"$MSG_FINISHED\" and .outcome == \"reported\") and any(.[]; .messageID == \"$MSG_DETECTED\" and .event == \"oom-kill\")"
+# The oom-kill handling finishes after its hook (which sleeps 0.3 s): wait for its own finished line.
+wait_jq_lines dflt-oom-kill-reported /tmp/w-dflt.json "[.[] | select(.messageID == \"$MSG_DETECTED\" and .event == \"oom-kill\") | .handling_id] as \$ids | any(.[]; .messageID == \"$MSG_FINISHED\" and .outcome == \"reported\" and (.handling_id as \$h | any(\$ids[]; . == \$h)))"
 stop_watch dflt-watch-stopped /tmp/w-dflt.json
 
 # --- high → hook, coalesced under a storm --------------------------------------------------------------
