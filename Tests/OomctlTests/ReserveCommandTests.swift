@@ -158,7 +158,7 @@ struct ReserveCommandTests {
         #expect(records[hook]["output"] == "reserve \(16 << 20)\n")
         #expect(!watch.output.contains("killed"))
         #expect(try limit(test) == ByteCount(32 << 20), "the original limit is back")
-        #expect(try memory(test.path).cgroup.extendedAttribute(ReserveGrants.markerAttribute) == nil)
+        #expect(try memory(test.path).cgroup.extendedAttribute(ReserveGrantMarker.attribute) == nil)
         #expect(watch.stop() == 0)
     }
 
@@ -250,11 +250,11 @@ struct ReserveCommandTests {
         let deadPID = try #require(dead)
         _ = ProcessRunner.wait(for: deadPID)
         try memory(test.path).cgroup.setExtendedAttribute(
-            ReserveGrants.markerAttribute, Array("\(deadPID) \(32 << 20) -".utf8))
+            ReserveGrantMarker.attribute, Array("\(deadPID) \(32 << 20) -".utf8))
         let watch = try RunningWatch([test.path.description, "--no-self-protection"])
         #expect(watch.output.contains("restored the memory limit that a previous watch left raised"), "\(watch.output)")
         #expect(try limit(test) == ByteCount(32 << 20))
-        #expect(try memory(test.path).cgroup.extendedAttribute(ReserveGrants.markerAttribute) == nil)
+        #expect(try memory(test.path).cgroup.extendedAttribute(ReserveGrantMarker.attribute) == nil)
         #expect(watch.stop() == 0)
     }
 }

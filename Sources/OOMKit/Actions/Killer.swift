@@ -116,53 +116,87 @@ public struct Killer: Sendable {
         if pid == selfPID { throw .refused("PID \(pid) is oomctl itself") }
     }
 
-    /// Kills every process in `memory` and its descendants and waits until they have exited.
-    public func kill(_ memory: MemoryCgroup, options: KillOptions = .init()) throws(KillError) -> KillReport {
-        try checkAllowed(memory.path)
-        let clock = ContinuousClock()
-        let before = try? memory.usage()
-        let start = clock.now
-        var signalled: [Int32: ProcessHandle] = [:]
-        var rounds = 0
-        var method = KillReport.Method.pidfdLoop
+    /// What a kill is aimed at.
+    public enum Target: Sendable {
+        /// Every process in the cgroup and its descendants.
+        case cgroup(MemoryCgroup)
+        /// One process.
+        case process(Int32)
+    }
 
-        if options.signal != SIGKILL {
-            rounds += try signalUntilConverged(memory, signal: options.signal, signalled: &signalled)
-            _ = ProcessHandle.waitForExit(Array(signalled.values), timeout: options.grace)
-            signalled.removeAll()
+    /// Kills every process in `memory` and its descendants and waits until they have exited (blocking:
+    /// for commands; the handler uses ``start(_:options:in:completion:)`` so that its loop never waits).
+    public func kill(_ memory: MemoryCgroup, options: KillOptions = .init()) throws(KillError) -> KillReport {
+        try killWaiting(.cgroup(memory), options: options)
+    }
+
+    /// Kills one process through a pidfd and waits for it to exit (blocking, as ``kill(_:options:)``).
+    public func kill(pid: Int32, options: KillOptions = .init()) throws(KillError) -> KillReport {
+        try killWaiting(.process(pid), options: options)
+    }
+
+    /// Starts a kill in `loop`: the victims are signalled now, and their exits are waited for through
+    /// their pidfds in the loop, with the grace period and the timeout as timerfds. `completion` is
+    /// called once, from the loop. A victim that cannot die quickly (stuck in the kernel, frozen) delays
+    /// only this kill, never anything else in the loop. Throws when nothing could be signalled (a
+    /// refusal, no such process, a cgroup that cannot be read). Keep the operation until its completion
+    /// has been called: releasing it cancels the kill's waiting (not its signals).
+    @discardableResult
+    public func start(
+        _ target: Target, options: KillOptions = .init(), in loop: EventLoop,
+        completion: @escaping (Result<KillReport, KillError>) -> Void
+    ) throws(KillError) -> KillOperation {
+        let operation = try KillOperation(
+            killer: self, target: target, options: options, loop: loop, completion: completion)
+        try operation.begin()
+        return operation
+    }
+
+    /// The blocking kill: the same operation on a loop of its own, run until it completes.
+    private func killWaiting(_ target: Target, options: KillOptions) throws(KillError) -> KillReport {
+        let loop: EventLoop
+        do { loop = try EventLoop() } catch { throw .system(error) }
+        var outcome: Result<KillReport, KillError>?
+        let operation = try start(target, options: options, in: loop) { outcome = $0 }
+        while outcome == nil { loop.runOnce() }
+        withExtendedLifetime(operation) {}
+        switch outcome {
+        case .success(let report): return report
+        case .failure(let error): throw error
+        case nil: throw .refused("the kill did not complete")
         }
-        if memory.version == .v2 && memory.cgroup.hasFile("cgroup.kill") {
-            // Open pidfds first so we can wait for exactly these processes, then kill the subtree at once.
+    }
+
+    /// One signalling pass over a target: the handles of the processes signalled, the method and rounds.
+    struct Signalled {
+        var handles: [Int32: ProcessHandle] = [:]
+        var method: KillReport.Method
+        var rounds = 0
+    }
+
+    /// Signals every process of a cgroup subtree: with SIGKILL on v2 through cgroup.kill (pidfds opened
+    /// first, so exactly these processes are waited for), otherwise by the pidfd loop.
+    func signalCgroup(_ memory: MemoryCgroup, signal: Int32) throws(KillError) -> Signalled {
+        var signalled = Signalled(method: .pidfdLoop)
+        if signal == SIGKILL && memory.version == .v2 && memory.cgroup.hasFile("cgroup.kill") {
             for pid in try processIDs(below: memory) where pid != selfPID {
-                if let handle = try? ProcessHandle(pid: pid) { signalled[pid] = handle }
+                if let handle = try? ProcessHandle(pid: pid) { signalled.handles[pid] = handle }
             }
             do {
                 try memory.cgroup.write("cgroup.kill", "1")
             } catch {
                 throw .cgroup(error)
             }
-            method = .cgroupKill
-            rounds += 1
+            signalled.method = .cgroupKill
+            signalled.rounds = 1
         } else {
-            rounds += try signalUntilConverged(memory, signal: SIGKILL, signalled: &signalled)
+            signalled.rounds = try signalUntilConverged(memory, signal: signal, signalled: &signalled.handles)
         }
-        let handles = Array(signalled.values)
-        // Every victim is signalled before any memory is reaped: process_mrelease does the teardown in
-        // this thread, so reaping one by one while signalling serialised what the dying processes do in
-        // parallel (measured: 1.41x the shell loop's time against 1.14x). Now it only helps victims that
-        // have not run their exit yet.
-        let released = handles.reduce(0) { $0 + ($1.releaseMemory() ? 1 : 0) }
-        let survivors = ProcessHandle.waitForExit(handles, timeout: options.timeout).map(\.pid).sorted()
-        let elapsed = clock.now - start
-        if !survivors.isEmpty { throw .survivors(survivors, after: options.timeout) }
-        return KillReport(
-            cgroup: memory.path, pid: nil, method: method, signalledPIDs: signalled.keys.sorted(), rounds: rounds,
-            memoryReleased: released, usageBefore: before, usageAfter: try? memory.usage(),
-            elapsedMicroseconds: elapsed.totalNanoseconds / 1000, survivors: [])
+        return signalled
     }
 
-    /// Kills one process through a pidfd and waits for it to exit.
-    public func kill(pid: Int32, options: KillOptions = .init()) throws(KillError) -> KillReport {
+    /// Opens a pidfd on a process about to be killed, refusing kernel threads.
+    func openVictim(_ pid: Int32) throws(KillError) -> ProcessHandle {
         try checkAllowed(pid: pid)
         guard pid > 0 else { throw .noSuchProcess(pid) }
         let handle: ProcessHandle
@@ -171,27 +205,18 @@ public struct Killer: Sendable {
         } catch {
             throw error.kind == .notFound ? .noSuchProcess(pid) : .system(error)
         }
-        let files = ProcFS(path: system.procPath).process(pid)
-        if (try? files.isKernelThread()) == true { throw .refused("PID \(pid) is a kernel thread") }
-        let cgroup = try? system.memoryCgroupPath(ofProcess: pid)
-        let before = (try? files.sample())?.footprint
-        let clock = ContinuousClock()
-        let start = clock.now
-        if options.signal != SIGKILL {
-            guard try send(options.signal, to: handle) else { throw .noSuchProcess(pid) }
-            _ = ProcessHandle.waitForExit([handle], timeout: options.grace)
+        if (try? ProcFS(path: system.procPath).process(pid).isKernelThread()) == true {
+            throw .refused("PID \(pid) is a kernel thread")
         }
-        if !handle.hasExited, try !send(SIGKILL, to: handle), options.signal == SIGKILL {
-            throw .noSuchProcess(pid)
+        return handle
+    }
+
+    func send(_ signal: Int32, to handle: ProcessHandle) throws(KillError) -> Bool {
+        do {
+            return try handle.send(signal)
+        } catch {
+            throw .system(error)
         }
-        let released = handle.releaseMemory() ? 1 : 0
-        let survivors = ProcessHandle.waitForExit([handle], timeout: options.timeout)
-        let elapsed = clock.now - start
-        if !survivors.isEmpty { throw .survivors([pid], after: options.timeout) }
-        return KillReport(
-            cgroup: cgroup, pid: pid, method: .pidfd, signalledPIDs: [pid], rounds: 1, memoryReleased: released,
-            usageBefore: before, usageAfter: .zero, elapsedMicroseconds: elapsed.totalNanoseconds / 1000,
-            survivors: [])
     }
 
     /// The pidfd loop: list the processes of the subtree, open a pidfd for each new one, list again and
@@ -221,16 +246,8 @@ public struct Killer: Sendable {
         }
     }
 
-    private func send(_ signal: Int32, to handle: ProcessHandle) throws(KillError) -> Bool {
-        do {
-            return try handle.send(signal)
-        } catch {
-            throw .system(error)
-        }
-    }
-
     /// Every process in the cgroup and its descendants.
-    private func processIDs(below memory: MemoryCgroup) throws(KillError) -> [Int32] {
+    func processIDs(below memory: MemoryCgroup) throws(KillError) -> [Int32] {
         do {
             return try Self.subtreeProcessIDs(memory)
         } catch {

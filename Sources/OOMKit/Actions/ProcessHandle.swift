@@ -37,22 +37,4 @@ public final class ProcessHandle: Sendable {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         return poll(&entry, 1, 0) > 0
     }
-
-    /// Waits until every process has exited or the deadline passes, sleeping in poll(2) (no busy
-    /// loop). Returns the processes still running.
-    public static func waitForExit(_ handles: [ProcessHandle], timeout: Duration) -> [ProcessHandle] {
-        var pending = handles
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while !pending.isEmpty {
-            let remaining = deadline - clock.now
-            var entries = pending.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
-            let milliseconds = Int32(clamping: max(0, remaining.totalMilliseconds))
-            let ready = poll(&entries, nfds_t(entries.count), milliseconds)
-            if ready < 0 && errno != EINTR { break }
-            pending = zip(pending, entries).filter { $0.1.revents == 0 }.map(\.0)
-            if milliseconds == 0 { break }
-        }
-        return pending
-    }
 }

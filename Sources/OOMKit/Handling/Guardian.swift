@@ -16,8 +16,9 @@ public final class GuardianClient {
     public let pid: Int32
     private let pipe: Int32
 
-    /// Starts `executable guardian` (the oomctl binary in its hidden guardian mode).
-    public init(executable: String) throws(SystemCallError) {
+    /// Starts the guardian process (the oomctl binary in its hidden guardian mode, or any program that
+    /// runs ``Guardian/run(input:patience:log:)`` when started as `launch` says).
+    public init(launch: GuardianLaunch) throws(SystemCallError) {
         var ends: [Int32] = [-1, -1]
         guard oomctl_pipe_cloexec(&ends) == 0 else {
             throw SystemCallError("create", path: "the guardian pipe", errno: errno)
@@ -25,7 +26,7 @@ public final class GuardianClient {
         // Its own process group: a Ctrl-C meant for watch does not reach it.
         let spawned = Result { () throws(SystemCallError) in
             try ChildProcess.spawn(
-                executable, arguments: [executable, "guardian"], redirections: [(ends[0], 0)], ownProcessGroup: true)
+                launch.executable, arguments: launch.arguments, redirections: [(ends[0], 0)], ownProcessGroup: true)
         }
         close(ends[0])
         let pid: Int32
@@ -33,7 +34,7 @@ public final class GuardianClient {
         case .success(let spawnedPID): pid = spawnedPID
         case .failure(let error):
             close(ends[1])
-            throw SystemCallError("start the guardian", path: executable, errno: error.errno)
+            throw SystemCallError("start the guardian", path: launch.executable, errno: error.errno)
         }
         self.pid = pid
         self.pipe = ends[1]
@@ -42,16 +43,13 @@ public final class GuardianClient {
     deinit { close(pipe) }
 
     /// Tells the guardian that the killer is disabled on this memory.oom_control file.
-    public func protect(_ oomControlPath: String) { send("+" + oomControlPath) }
-
-    /// Tells the guardian that the killer has been restored on this file.
-    public func release(_ oomControlPath: String) { send("-" + oomControlPath) }
+    public func protect(_ oomControlPath: String) { send(.killerDisabled(path: oomControlPath)) }
 
     /// Tells the guardian to write `value` to `path` if watch dies (a limit raised by a reserve grant).
-    public func restoreOnExit(_ path: String, value: String) { send("=" + path + " " + value) }
+    public func restoreOnExit(_ path: String, value: String) { send(.restoreOnExit(path: path, value: value)) }
 
-    /// Tells the guardian that `path` no longer needs restoring.
-    public func cancelRestore(_ path: String) { send("-" + path) }
+    /// Tells the guardian that `path` needs nothing any more (restored, or its cgroup is gone).
+    public func forget(_ path: String) { send(.forget(path: path)) }
 
     /// Closes the pipe after everything was restored, and reaps the guardian. With `wait` false (a limit
     /// is still waiting for usage to drop), the guardian is left to finish that on its own.
@@ -62,17 +60,34 @@ public final class GuardianClient {
         waitpid(pid, &status, 0)
     }
 
-    private func send(_ line: String) {
-        let bytes = Array((line + "\n").utf8)
+    private func send(_ message: GuardianMessage) {
+        let bytes = message.encoded
         _ = bytes.withUnsafeBytes { write(pipe, $0.baseAddress, $0.count) }
     }
 }
 
 /// The guardian process's main loop (see ``GuardianClient``).
 public enum Guardian {
-    /// Reads lines from `input` until end of file: `+PATH` (write `0` to PATH, a memory.oom_control),
-    /// `=PATH VALUE` (write VALUE to PATH, a limit a reserve grant raised) and `-PATH` (forget PATH). Then
-    /// writes the kernel killers back first, and then every saved value in the order given, retrying a
+    /// The argument ``GuardianLaunch/thisProgram(argument:)`` starts a program with by default.
+    public static let defaultArgument = "guardian"
+
+    /// Runs the guardian and exits when this process was started as one (its only argument is
+    /// `argument`); returns at once otherwise. Call it first thing in `main` of a program whose
+    /// ``WatchService`` uses ``GuardianLaunch/thisProgram(argument:)``.
+    public static func runIfRequested(argument: String = defaultArgument) {
+        guard CommandLine.arguments.count == 2, CommandLine.arguments[1] == argument else { return }
+        run(input: STDIN_FILENO) { message in
+            let line = Array((message + "\n").utf8)
+            _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
+        exit(0)
+    }
+
+    /// How often a value the kernel refuses with EBUSY is tried again.
+    static let retryInterval = Duration.milliseconds(50)
+
+    /// Reads ``GuardianMessage`` lines from `input` until end of file, then writes the kernel killers
+    /// still listed back first, and then every saved value in the order given, retrying a
     /// value the kernel refuses with EBUSY (usage still above a limit) every 50 ms for up to `patience`.
     /// Returns the paths it restored.
     @discardableResult
@@ -91,19 +106,19 @@ public enum Guardian {
             guard count > 0 else { break }
             pendingLine += buffer.prefix(count)
             while let newline = pendingLine.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: pendingLine[..<newline], as: UTF8.self)
+                let message = GuardianMessage(line: pendingLine[..<newline])
                 pendingLine.removeSubrange(...newline)
-                guard let first = line.first else { continue }
-                let path = String(line.dropFirst())
-                if first == "+" && !listed.contains(path) { listed.append(path) }
-                if first == "-" {
+                switch message {
+                case .killerDisabled(let path):
+                    if !listed.contains(path) { listed.append(path) }
+                case .restoreOnExit(let path, let value):
+                    values.removeAll { $0.path == path }
+                    values.append((path, value))
+                case .forget(let path):
                     listed.removeAll { $0 == path }
                     values.removeAll { $0.path == path }
-                }
-                if first == "=", let space = path.lastIndex(of: " ") {
-                    let target = String(path[..<space])
-                    values.removeAll { $0.path == target }
-                    values.append((target, String(path[path.index(after: space)...])))
+                case nil:
+                    log("oomctl guardian: ignored a line that is not a message")
                 }
             }
         }
@@ -134,27 +149,9 @@ public enum Guardian {
                     log("oomctl guardian: cannot restore \(path) to \(value): \(String(cString: strerror(code)))")
                     break
                 }
-                usleep(50_000)
+                usleep(UInt32(retryInterval.totalNanoseconds / 1000))
             }
         }
         return restored
-    }
-}
-
-extension FileIO {
-    /// Sets the oom_score_adj of a process (`self` for this one); returns false when not allowed.
-    @discardableResult
-    public static func writeOOMScoreAdjustment(_ value: Int, process: String = "self") -> Bool {
-        let descriptor = open("/proc/\(process)/oom_score_adj", O_WRONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        let text = String(value)
-        return text.withCString { Glibc.write(descriptor, $0, strlen($0)) } > 0
-    }
-
-    /// This process's oom_score_adj (0 when it cannot be read).
-    public static func ownOOMScoreAdjustment() -> Int {
-        guard let bytes = try? FileIO.read(path: "/proc/self/oom_score_adj") else { return 0 }
-        return Int(String(decoding: bytes, as: UTF8.self).split(separator: "\n").first ?? "") ?? 0
     }
 }

@@ -24,13 +24,19 @@ public enum HandlingStep: Sendable {
 /// detect → reserve grant (v1) → snapshot → hooks → decide and act → post-kill hooks → deadline fallback
 /// → restore the reserve → report.
 ///
-/// Every cgroup's handling is its own state machine: a hook that hangs delays only its own cgroup,
-/// never another. Events for a cgroup already being handled (or handled less than
+/// Every cgroup's handling is its own state machine (``Handling``, whose ``Handling/Phase`` says where it
+/// is): a hook that hangs, or a victim that cannot die quickly, delays only its own cgroup, never
+/// another. Events for a cgroup already being handled (or handled less than
 /// ``HandlingOptions/minimumInterval`` ago) are coalesced into a counter, not handled again — except a
 /// v2 `oom-kill`: the kernel has killed something, which a handling of the `high` or `max` events that
 /// led up to it (often read from the same memory.events change) must not swallow. It waits for the
 /// running handling of its cgroup to finish and is then handled on its own, whatever the interval.
 public final class Handler {
+    /// How often a v1 OOM is looked at after its pipeline ran (a fallback, a reserve grant) until it ends.
+    static let resolutionPollInterval = Duration.milliseconds(20)
+    /// How long that looking lasts at most (1,500 × 20 ms = 30 s); then the killer is re-armed anyway.
+    static let resolutionPollLimit = 1500
+
     private let system: CgroupSystem
     private let loop: EventLoop
     private let hooks: HookRunner
@@ -64,8 +70,11 @@ public final class Handler {
     /// Handlings in progress.
     public var activeCount: Int { active.count }
 
-    /// Kills running hooks (shutdown).
-    public func cancelAll() { hooks.killAll() }
+    /// Kills running hooks and stops waiting for victims (shutdown).
+    public func cancelAll() {
+        hooks.killAll()
+        for handling in active.values { handling.cancelKill() }
+    }
 
     /// Starts handling an event, or coalesces it into the one in progress.
     public func handle(_ event: OOMEvent) {
@@ -80,8 +89,7 @@ public final class Handler {
         if active[event.cgroup] != nil && event.kind == .oomKill {
             var pending =
                 pendingKills[event.cgroup]
-                ?? OOMEvent(
-                    kind: .oomKill, cgroup: event.cgroup, count: 0, detectedAt: event.detectedAt)
+                ?? OOMEvent(kind: .oomKill, cgroup: event.cgroup, count: 0, detectedAt: event.detectedAt)
             pending.count += event.count
             pendingKills[event.cgroup] = pending
             return
@@ -122,19 +130,37 @@ public final class Handler {
         if let pending = pendingKills.removeValue(forKey: handling.report.cgroup) { handle(pending) }
     }
 
-    /// The state of one event's handling.
+    /// The handling of one event: a state machine driven by the loop. The pipeline below reads top to
+    /// bottom in the order it runs; each step records facts (``HandlingFacts``), and the outcome is
+    /// derived from them once, in ``finish()``.
     fileprivate final class Handling {
+        /// Where a handling is.
+        enum Phase: Equatable {
+            /// Running the hooks before the action; the next one to start.
+            case hooks(next: Int)
+            /// Deciding, and waiting for the victim to die (the kill runs in the loop).
+            case acting
+            /// Running the post-kill hooks; the next one to start.
+            case postKillHooks(next: Int)
+            /// v1: the pipeline has run, the OOM is not over yet; waiting for it to end or for the
+            /// deadline's fallback.
+            case awaitingResolution
+            case finished
+        }
+
         let event: OOMEvent
         let memory: MemoryCgroup
         unowned let handler: Handler
         var report: HandlingReport
-        var deadline: DeadlineTimer?
-        var recheck: DeadlineTimer?
-        var pipelineDone = false
-        var done = false
-        var resolutionChecks = 0
+        private(set) var phase = Phase.hooks(next: 0)
+        private var facts = HandlingFacts()
+        private var deadline: DeadlineTimer?
+        private var recheck: DeadlineTimer?
+        private var resolutionChecks = 0
+        /// The kill in flight (in ``Phase/acting``).
+        private var kill: KillOperation?
         /// The reserve this handling granted (v1), taken back when it finishes.
-        var grant: ReserveGrant?
+        private var grant: ReserveGrant?
 
         init(id: Int, event: OOMEvent, memory: MemoryCgroup, handler: Handler, coalescedBefore: UInt64) {
             self.event = event
@@ -142,10 +168,16 @@ public final class Handler {
             self.handler = handler
             report = HandlingReport(id: id, cgroup: event.cgroup, event: event.kind, count: event.count)
             report.coalesced = coalescedBefore
+            facts.kernelWaits = isV1OOM
         }
 
         private var options: HandlingOptions { handler.options }
+        /// A v1 OOM: the kernel waits for userspace (its killer is disabled), so a deadline applies.
         private var isV1OOM: Bool { memory.version == .v1 && event.kind == .oom }
+        /// After an oom-kill the kernel has already resolved the OOM: nothing userspace does resolves it.
+        private var kernelActed: Bool { event.kind == .oomKill }
+
+        // MARK: 1. Detect
 
         func begin() {
             report.usage = try? memory.usage()
@@ -154,18 +186,12 @@ public final class Handler {
             if isV1OOM && !options.dryRun { armDeadline() }
             grantReserve()
             writeSnapshot()
-            runHook(at: 0, from: options.hooks, post: false)
+            runNextHook()
         }
 
-        func cgroupRemoved() {
-            guard !done else { return }
-            report.outcome = .removed
-            finish()
-        }
+        // MARK: 2. Reserve (v1)
 
-        // MARK: Steps
-
-        /// v1: lets the cgroup overdraw its reserve while the OOM is handled (limit + reserve).
+        /// Lets the cgroup overdraw its reserve while the OOM is handled (limit + reserve).
         private func grantReserve() {
             guard isV1OOM, !options.dryRun, let reserves = handler.reserves else { return }
             do {
@@ -178,15 +204,7 @@ public final class Handler {
             }
         }
 
-        /// Takes the grant back once usage fits the original limit (at once, or by the grants' retries).
-        private func restoreReserve() {
-            guard let grant, let reserves = handler.reserves else { return }
-            let id = report.id
-            let onStep = handler.onStep
-            reserves.restore(grant.cgroup) { grant, problem in
-                onStep(.reserveRestored(id: id, grant: grant, problem: problem))
-            }
-        }
+        // MARK: 3. Snapshot
 
         private func writeSnapshot() {
             guard let directory = options.snapshotDirectory else { return }
@@ -205,71 +223,92 @@ public final class Handler {
             }
         }
 
-        private func runHook(at index: Int, from commands: [String], post: Bool) {
-            guard !done else { return }
+        // MARK: 4. Hooks (and, after a kill, the post-kill hooks)
+
+        /// Starts the next hook of the current phase, or moves on when there is none left.
+        private func runNextHook() {
+            let commands: [String]
+            let index: Int
+            switch phase {
+            case .hooks(let next): (commands, index) = (options.hooks, next)
+            case .postKillHooks(let next): (commands, index) = (options.postKillHooks, next)
+            case .acting, .awaitingResolution, .finished: return
+            }
             guard index < commands.count else {
-                if post { completePipeline() } else { act() }
-                return
+                if case .hooks = phase { return act() }
+                return pipelineDone()
             }
             let command = commands[index]
+            let post = phase == .postKillHooks(next: index)
+            phase = post ? .postKillHooks(next: index + 1) : .hooks(next: index + 1)
             handler.onStep(.hookStarted(id: report.id, cgroup: report.cgroup, command: command))
+            let context = HookContext(event: event.kind, memory: memory, report: report, dryRun: options.dryRun)
             do {
                 try handler.hooks.start(
-                    command, environment: environment(), input: JSONOutput.encode(hookInput(), pretty: false),
-                    timeout: options.hookTimeout, detectedAt: event.detectedAt
-                ) { [self] result in
-                    if post { report.postKillHooks.append(result) } else { report.hooks.append(result) }
-                    handler.onStep(.hookFinished(id: report.id, cgroup: report.cgroup, result: result))
-                    // After an oom-kill the kernel has already resolved the OOM: a hook cannot have, so
-                    // every hook runs and the outcome stays "reported".
-                    if !post && result.succeeded && event.kind != .oomKill && isResolved() {
-                        report.outcome = .resolvedByHook
-                        completePipeline()
-                    } else {
-                        runHook(at: index + 1, from: commands, post: post)
-                    }
-                }
+                    command, environment: context.environment, input: context.input, timeout: options.hookTimeout,
+                    detectedAt: event.detectedAt
+                ) { [self] result in hookFinished(result, post: post) }
             } catch {
                 fail("hook '\(command)': \(error.description)")
-                runHook(at: index + 1, from: commands, post: post)
+                runNextHook()
             }
         }
 
+        private func hookFinished(_ result: HookResult, post: Bool) {
+            guard phase != .finished else { return }
+            if post { report.postKillHooks.append(result) } else { report.hooks.append(result) }
+            handler.onStep(.hookFinished(id: report.id, cgroup: report.cgroup, result: result))
+            // A hook that exits 0 and leaves the OOM resolved ends the handling: nothing is killed.
+            if !post && result.succeeded && !kernelActed && isResolved() {
+                facts.resolvedByHook = true
+                return pipelineDone()
+            }
+            runNextHook()
+        }
+
+        // MARK: 5. Decide and act
+
         private func act() {
-            guard !done else { return }
-            if isResolved() && event.kind != .oomKill {
-                report.outcome = .resolved
-                return completePipeline()
+            phase = .acting
+            if isResolved() && !kernelActed {
+                facts.action = .alreadyResolved
+                return pipelineDone()
             }
-            guard case .kill(let policy) = options.action, event.kind != .oomKill else {
-                report.outcome = isV1OOM ? .fellBackToKernel : .reported
-                return completePipeline()
+            guard case .kill(let policy) = options.action, !kernelActed else {
+                facts.action = .nothingToDo
+                return pipelineDone()
             }
-            guard let decision = decide(policy) else { return completePipeline() }
+            guard let decision = decide(policy) else {
+                facts.action = .failed
+                return pipelineDone()
+            }
             report.decision = decision
             handler.onStep(.decided(id: report.id, cgroup: report.cgroup, decision: decision))
             if options.dryRun {
-                report.outcome = .dryRun
-                return completePipeline()
+                facts.action = .decidedOnly
+                return pipelineDone()
             }
-            guard let victim = decision.victim else { return completePipeline() }
-            let killer = Killer(system: handler.system)
-            do {
-                let result: KillReport
+            guard let victim = decision.victim else {
+                facts.action = .failed
+                return pipelineDone()
+            }
+            do throws(KillError) {
+                let target: Killer.Target
                 switch victim.target {
                 case .cgroup(let path):
-                    result = try killer.kill(MemoryCgroup.open(path, in: handler.system), options: options.kill)
-                case .process(let pid, _, _): result = try killer.kill(pid: pid, options: options.kill)
+                    do { target = .cgroup(try MemoryCgroup.open(path, in: handler.system)) } catch {
+                        throw .cgroup(error)
+                    }
+                case .process(let pid, _, _): target = .process(pid)
                 }
-                report.kill = result
-                report.outcome = .killed
-                handler.onStep(.killed(id: report.id, cgroup: report.cgroup, report: result))
-            } catch let error as any OOMKitError {
-                fail("kill \(victim.target): \(error.description)")
+                kill = try Killer(system: handler.system).start(target, options: options.kill, in: handler.loop) {
+                    [self] result in victimKilled(result, target: victim.target)
+                }
             } catch {
-                fail("kill \(victim.target): \(error)")
+                fail("kill \(victim.target): \(error.description)")
+                facts.action = .failed
+                startPostKillHooks()
             }
-            runHook(at: 0, from: options.postKillHooks, post: true)
         }
 
         /// The policy's victim below the cgroup; when the cgroup has nothing below it to choose from,
@@ -278,52 +317,54 @@ public final class Handler {
             var policy = policy
             policy.triggering = memory.path
             policy.overlimit.formUnion(handler.reserves?.grantedCgroups ?? [])
-            if policy.selfCgroup == nil {
-                policy.selfCgroup = try? handler.system.memoryCgroupPath(ofProcess: getpid())
-            }
-            let snapshot: Snapshot
             do {
-                snapshot = try SnapshotCollector(system: handler.system)
-                    .collect(root: memory.path, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
+                return try PolicyEngine.decideLive(
+                    under: memory.path, in: handler.system, options: policy,
+                    fallBackToTriggering: options.killTriggeringWhenNoCandidates)
             } catch {
-                fail("decide: \(error.description)")
-                return nil
-            }
-            var outcome = Self.decide(policy, in: snapshot, under: memory.path)
-            if case .failure(.noCandidates) = outcome, policy.policy != .triggering,
-                options.killTriggeringWhenNoCandidates
-            {
-                policy.policy = .triggering
-                outcome = Self.decide(policy, in: snapshot, under: memory.path)
-            }
-            switch outcome {
-            case .success(let decision): return decision
-            case .failure(let error):
                 fail("decide: \(error.description)")
                 return nil
             }
         }
 
-        private static func decide(
-            _ policy: PolicyOptions, in snapshot: Snapshot, under root: CgroupPath
-        )
-            -> Result<Decision, PolicyError>
-        {
-            do {
-                return .success(try PolicyEngine(options: policy).decide(in: snapshot, under: root))
-            } catch {
-                return .failure(error)
+        /// The kill's completion, from the loop: every victim exited, or the timeout passed.
+        private func victimKilled(_ result: Result<KillReport, KillError>, target: Candidate.Target) {
+            kill = nil
+            guard phase == .acting else { return }
+            switch result {
+            case .success(let killed):
+                report.kill = killed
+                facts.action = .killed
+                handler.onStep(.killed(id: report.id, cgroup: report.cgroup, report: killed))
+            case .failure(let error):
+                fail("kill \(target): \(error.description)")
+                facts.action = .failed
             }
+            startPostKillHooks()
         }
+
+        /// Stops waiting for a victim (shutdown).
+        func cancelKill() {
+            kill?.cancel()
+            kill = nil
+        }
+
+        private func startPostKillHooks() {
+            phase = .postKillHooks(next: 0)
+            runNextHook()
+        }
+
+        // MARK: 6. Fallback (v1)
 
         /// The steps have run; a v1 OOM that is not yet resolved waits for the deadline's fallback. When
         /// the kernel killer is back (a fallback) or a granted reserve lets the stalled tasks run on, the
         /// OOM can end before the deadline: it is looked for every 20 ms, so the grant goes back and the
         /// handling ends as soon as it does.
-        private func completePipeline() {
-            pipelineDone = true
+        private func pipelineDone() {
+            guard phase != .finished else { return }
             if isV1OOM && !options.dryRun && !isResolved() {
-                if report.fellBack || grant != nil { watchForResolution() }
+                phase = .awaitingResolution
+                if facts.fellBack || grant != nil { watchForResolution() }
                 return
             }
             finish()
@@ -339,19 +380,19 @@ public final class Handler {
             }
         }
 
-        /// The deadline passed with the OOM unresolved: hand it to the kernel killer.
+        /// The deadline passed: unless the OOM is over, hand it to the kernel killer. This can come in any
+        /// phase (a hook or a victim still running): the deadline does not wait for userspace.
         private func fallBack() {
-            guard !done, !report.fellBack, isV1OOM else { return }
+            guard phase != .finished, !facts.fellBack, isV1OOM else { return }
             if isResolved() {
                 // It went away before the deadline (a granted reserve let the tasks finish).
-                if report.outcome == .fellBackToKernel { report.outcome = .resolved }
-                if pipelineDone { finish() }
+                if phase == .awaitingResolution { finish() }
                 return
             }
             do {
                 try memory.setOOMKillDisabled(false)
+                facts.fellBack = true
                 report.fellBack = true
-                if report.outcome != .killed { report.outcome = .fellBackToKernel }
                 handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: options.delay))
             } catch {
                 fail("fallback: \(error.description)")
@@ -367,30 +408,48 @@ public final class Handler {
             try? handler.loop.add(timer.descriptor) { [self] _ in
                 timer.acknowledge()
                 resolutionChecks += 1
-                if isResolved() || !memory.cgroup.isAlive || resolutionChecks > 1500 {
+                if isResolved() || !memory.cgroup.isAlive || resolutionChecks > Handler.resolutionPollLimit {
                     if memory.cgroup.isAlive { handler.rearm(memory) }
-                    if pipelineDone { finish() } else { handler.loop.remove(timer.descriptor) }
+                    if phase == .awaitingResolution { finish() } else { handler.loop.remove(timer.descriptor) }
                 } else {
-                    timer.arm(after: .milliseconds(20))
+                    timer.arm(after: Handler.resolutionPollInterval)
                 }
             }
-            timer.arm(after: .milliseconds(20))
+            timer.arm(after: Handler.resolutionPollInterval)
+        }
+
+        // MARK: 7. Restore and report
+
+        func cgroupRemoved() {
+            guard phase != .finished else { return }
+            facts.removed = true
+            finish()
         }
 
         private func finish() {
-            guard !done else { return }
-            done = true
+            guard phase != .finished else { return }
+            phase = .finished
+            cancelKill()
             if let deadline { handler.loop.remove(deadline.descriptor) }
             if let recheck { handler.loop.remove(recheck.descriptor) }
             restoreReserve()
             report.durationMicroseconds = (handler.clock.now - event.detectedAt).totalNanoseconds / 1000
-            if report.outcome == .failed && report.errors.isEmpty { report.outcome = .reported }
-            // Resolved before the deadline (a granted reserve let the tasks finish): no fallback happened.
-            if report.outcome == .fellBackToKernel && !report.fellBack { report.outcome = .resolved }
+            report.outcome = HandlingOutcome(facts)
             handler.finished(self)
         }
 
+        /// Takes the grant back once usage fits the original limit (at once, or by the grants' retries).
+        private func restoreReserve() {
+            guard let grant, let reserves = handler.reserves else { return }
+            let id = report.id
+            let onStep = handler.onStep
+            reserves.restore(grant.cgroup) { grant, problem in
+                onStep(.reserveRestored(id: id, grant: grant, problem: problem))
+            }
+        }
+
         private func fail(_ message: String) {
+            facts.failed = true
             report.errors.append(message)
             handler.onStep(.failed(id: report.id, cgroup: report.cgroup, message: message))
         }
@@ -411,59 +470,6 @@ public final class Handler {
                 let ceiling = high.flatMap { $0.isUnlimited ? nil : $0 } ?? (try? memory.limit()) ?? .unlimited
                 return usage < ceiling
             }
-        }
-
-        // MARK: Hook context
-
-        /// The hook's environment: context only, never interpolated into the command.
-        private func environment() -> [String: String] {
-            var environment: [String: String] = [
-                "OOMCTL_EVENT": event.kind.rawValue,
-                "OOMCTL_CGROUP": memory.path.description,
-                "OOMCTL_CGROUP_PATH": memory.cgroup.filesystemPath,
-                "OOMCTL_CGROUP_VERSION": String(memory.version.rawValue),
-                "OOMCTL_HANDLING_ID": String(report.id),
-                "OOMCTL_COUNT": String(report.count),
-                "OOMCTL_DRY_RUN": options.dryRun ? "1" : "0",
-            ]
-            if let usage = try? memory.usage() { environment["OOMCTL_USAGE"] = String(usage.bytes) }
-            if let limit = report.limit {
-                environment["OOMCTL_LIMIT"] = limit.isUnlimited ? "max" : String(limit.bytes)
-            }
-            if let reserve = report.reserve { environment["OOMCTL_RESERVE"] = String(reserve.bytes) }
-            if let snapshot = report.snapshotPath { environment["OOMCTL_SNAPSHOT"] = snapshot }
-            if let kill = report.kill {
-                environment["OOMCTL_VICTIM_CGROUP"] = kill.cgroup?.description
-                environment["OOMCTL_VICTIM_PIDS"] = kill.signalledPIDs.map(String.init).joined(separator: " ")
-                environment["OOMCTL_FREED_BYTES"] = kill.freed.map { String($0.bytes) }
-                if let pid = kill.pid { environment["OOMCTL_VICTIM_PID"] = String(pid) }
-            }
-            return environment
-        }
-
-        private struct HookInput: Encodable {
-            var event: OOMEvent.Kind
-            var cgroup: CgroupPath
-            var cgroupPath: String
-            var version: Int
-            var handlingID: Int
-            var count: UInt64
-            var usage: ByteCount?
-            var limit: ByteCount?
-            /// v1: the reserve granted for this OOM (OOMCTL_RESERVE).
-            var reserve: ByteCount?
-            var snapshot: String?
-            var decision: Decision?
-            var kill: KillReport?
-            var dryRun: Bool
-        }
-
-        private func hookInput() -> HookInput {
-            HookInput(
-                event: event.kind, cgroup: memory.path, cgroupPath: memory.cgroup.filesystemPath,
-                version: memory.version.rawValue, handlingID: report.id, count: report.count,
-                usage: try? memory.usage(), limit: report.limit, reserve: report.reserve, snapshot: report.snapshotPath,
-                decision: report.decision, kill: report.kill, dryRun: options.dryRun)
         }
 
         private static func fileSafe(_ path: CgroupPath) -> String {

@@ -59,6 +59,61 @@ public enum HandlingOutcome: String, Sendable, Codable {
     case failed
 }
 
+/// The facts a handling records as it goes, from which its ``HandlingOutcome`` is derived once, when it
+/// finishes (``HandlingOutcome/init(_:)``): nothing is written provisionally and corrected later.
+public struct HandlingFacts: Sendable, Equatable {
+    /// What the action step found or did.
+    public enum Action: Sendable, Equatable {
+        /// The handling ended before its action step (the cgroup was removed, or a hook resolved it).
+        case notReached
+        /// The OOM was over by the time the action was due.
+        case alreadyResolved
+        /// No action was asked for (`none`), or the kernel had already acted (an oom-kill event).
+        case nothingToDo
+        /// `dry run`: the victim was chosen, not killed.
+        case decidedOnly
+        case killed
+        /// The decision or the kill failed (see the report's errors).
+        case failed
+    }
+
+    /// A v1 OOM, where the kernel waits for userspace (and a fallback can happen).
+    public var kernelWaits = false
+    /// The cgroup was removed while it was handled.
+    public var removed = false
+    /// A hook exited 0 and left the OOM resolved.
+    public var resolvedByHook = false
+    public var action = Action.notReached
+    /// The deadline passed unresolved and the kernel killer was re-enabled.
+    public var fellBack = false
+    /// Some step failed.
+    public var failed = false
+
+    public init() {}
+}
+
+extension HandlingOutcome {
+    /// The outcome the facts add up to. What userspace did weighs more than what happened after it: a
+    /// kill stays a kill when the deadline's fallback came too, a fallback outweighs an earlier failed step.
+    public init(_ facts: HandlingFacts) {
+        if facts.removed {
+            self = .removed
+            return
+        }
+        switch facts.action {
+        case .killed: self = .killed
+        case .decidedOnly: self = .dryRun
+        case _ where facts.resolvedByHook: self = .resolvedByHook
+        case _ where facts.fellBack: self = .fellBackToKernel
+        case .alreadyResolved: self = .resolved
+        // v1 with nothing to do: the OOM ended before the deadline (a granted reserve, someone else freed
+        // memory); elsewhere the handling only reported what the kernel did.
+        case .nothingToDo: self = facts.kernelWaits ? .resolved : .reported
+        case .failed, .notReached: self = facts.failed ? .failed : .reported
+        }
+    }
+}
+
 /// The timeline of one handled event: what is printed, journaled and passed to post-kill hooks.
 public struct HandlingReport: Sendable, Codable {
     /// A number unique within this watch run.
@@ -82,6 +137,7 @@ public struct HandlingReport: Sendable, Codable {
     public var postKillHooks: [HookResult] = []
     /// Whether the deadline passed and the kernel killer was re-enabled.
     public var fellBack = false
+    /// Derived from the handling's ``HandlingFacts`` when it finishes.
     public var outcome: HandlingOutcome = .failed
     /// From detection to the end of handling.
     public var durationMicroseconds: Int64 = 0

@@ -4,9 +4,6 @@ import Glibc
 /// on restore, through the ``GuardianClient`` if `watch` dies, and at the next start-up from a marker
 /// attribute if even the guardian was gone.
 public final class KernelKillerControl {
-    /// The attribute marking a cgroup whose killer a `watch` process disabled; its value is that PID.
-    public static let markerAttribute = "trusted.oomctl.killer_disabled_by"
-
     private let guardian: GuardianClient?
     private var disabled: [CgroupPath: MemoryCgroup] = [:]
 
@@ -23,7 +20,8 @@ public final class KernelKillerControl {
         // The guardian learns of it first: if we die between the two steps it restores a killer that
         // was still enabled, which is harmless.
         guardian?.protect(Self.controlPath(memory))
-        try? memory.cgroup.setExtendedAttribute(Self.markerAttribute, Array(String(getpid()).utf8))
+        try? memory.cgroup.setExtendedAttribute(
+            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: getpid()).encoded)
         try memory.setOOMKillDisabled(true)
         disabled[memory.path] = memory
     }
@@ -32,8 +30,8 @@ public final class KernelKillerControl {
     public func restore(_ path: CgroupPath) {
         guard let memory = disabled.removeValue(forKey: path) else { return }
         try? memory.setOOMKillDisabled(false)
-        try? memory.cgroup.removeExtendedAttribute(Self.markerAttribute)
-        guardian?.release(Self.controlPath(memory))
+        try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
+        guardian?.forget(Self.controlPath(memory))
     }
 
     /// Re-enables it everywhere (shutdown).
@@ -44,7 +42,7 @@ public final class KernelKillerControl {
     /// Forgets a cgroup that was removed.
     public func forget(_ path: CgroupPath) {
         guard let memory = disabled.removeValue(forKey: path) else { return }
-        guardian?.release(Self.controlPath(memory))
+        guardian?.forget(Self.controlPath(memory))
     }
 
     /// Re-enables the killer on cgroups a crashed `watch` left disabled: those carrying the marker with
@@ -52,12 +50,10 @@ public final class KernelKillerControl {
     public static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
         var restored: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
-            guard let value = memory.cgroup.extendedAttribute(markerAttribute),
-                let pid = Int32(String(decoding: value, as: UTF8.self)), pid != getpid(), kill(pid, 0) != 0,
-                errno == ESRCH
+            guard let marker = KillerDisabledMarker.read(from: memory.cgroup), MarkerFields.ownerIsGone(marker.pid)
             else { continue }
             try? memory.setOOMKillDisabled(false)
-            try? memory.cgroup.removeExtendedAttribute(markerAttribute)
+            try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
             restored.append(memory.path)
         }
         return restored

@@ -22,9 +22,6 @@ public struct ReserveGrant: Sendable, Hashable {
 /// - the marker attribute `trusted.oomctl.reserve_granted` (`PID LIMIT MEMSW`) lets the next start restore
 ///   what even a dead guardian left behind (``restoreLeftovers(_:)``).
 public final class ReserveGrants {
-    /// The marker attribute on a cgroup whose reserve is granted: `PID LIMIT MEMSW` (`-` for no memsw).
-    public static let markerAttribute = "trusted.oomctl.reserve_granted"
-
     private let store: ReserveStore
     private let guardian: GuardianClient?
     private let loop: EventLoop
@@ -62,17 +59,17 @@ public final class ReserveGrants {
         // The guardian and the marker first: if we die between the steps, what they restore is harmless.
         guardian?.restoreOnExit(Self.limitPath(memory), value: String(limit.bytes))
         if let memsw { guardian?.restoreOnExit(Self.memswPath(memory), value: String(memsw.bytes)) }
-        let marker = "\(getpid()) \(limit.bytes) \(memsw.map { String($0.bytes) } ?? "-")"
-        try? memory.cgroup.setExtendedAttribute(Self.markerAttribute, Array(marker.utf8))
+        let marker = ReserveGrantMarker(pid: getpid(), originalLimit: limit, originalMemsw: memsw)
+        try? memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, marker.encoded)
         do {
             // memsw must stay at or above the memory limit: raise it first.
             if let memsw { try memory.setMemswLimit(memsw + record.bytes) }
             try memory.setLimit(grant.raisedLimit)
         } catch {
             if let memsw { try? memory.setMemswLimit(memsw) }
-            try? memory.cgroup.removeExtendedAttribute(Self.markerAttribute)
-            guardian?.cancelRestore(Self.limitPath(memory))
-            guardian?.cancelRestore(Self.memswPath(memory))
+            try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
+            guardian?.forget(Self.limitPath(memory))
+            guardian?.forget(Self.memswPath(memory))
             throw error
         }
         granted[memory.path] = (grant, memory)
@@ -140,9 +137,9 @@ public final class ReserveGrants {
         } catch {
             return error.isBusy ? .busy : .failed(error.description)
         }
-        try? memory.cgroup.removeExtendedAttribute(Self.markerAttribute)
-        guardian?.cancelRestore(Self.limitPath(memory))
-        guardian?.cancelRestore(Self.memswPath(memory))
+        try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
+        guardian?.forget(Self.limitPath(memory))
+        guardian?.forget(Self.memswPath(memory))
         granted[grant.cgroup] = nil
         return .restored
     }
@@ -166,8 +163,8 @@ public final class ReserveGrants {
     public func forget(_ path: CgroupPath) {
         cancelRetry(path)
         guard let entry = granted.removeValue(forKey: path) else { return }
-        guardian?.cancelRestore(Self.limitPath(entry.memory))
-        guardian?.cancelRestore(Self.memswPath(entry.memory))
+        guardian?.forget(Self.limitPath(entry.memory))
+        guardian?.forget(Self.memswPath(entry.memory))
     }
 
     /// Restores the limits a dead `watch` left raised: cgroups carrying the marker with the PID of a process
@@ -176,15 +173,12 @@ public final class ReserveGrants {
         var restored: [CgroupPath] = []
         var busy: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
-            guard let value = memory.cgroup.extendedAttribute(markerAttribute) else { continue }
-            let fields = String(decoding: value, as: UTF8.self).split(separator: " ")
-            guard fields.count == 3, let pid = Int32(fields[0]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
-                let limit = UInt64(fields[1])
+            guard let marker = ReserveGrantMarker.read(from: memory.cgroup), MarkerFields.ownerIsGone(marker.pid)
             else { continue }
             do {
-                try memory.setLimit(ByteCount(limit))
-                if let memsw = UInt64(fields[2]) { try memory.setMemswLimit(ByteCount(memsw)) }
-                try? memory.cgroup.removeExtendedAttribute(markerAttribute)
+                try memory.setLimit(marker.originalLimit)
+                if let memsw = marker.originalMemsw { try memory.setMemswLimit(memsw) }
+                try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
                 restored.append(memory.path)
             } catch {
                 busy.append(memory.path)
@@ -196,12 +190,9 @@ public final class ReserveGrants {
     /// Whether a cgroup's reserve is granted now by a live `watch` (from the marker attribute), and the
     /// original limit.
     public static func grantedNow(_ memory: MemoryCgroup) -> (pid: Int32, originalLimit: ByteCount)? {
-        guard let value = memory.cgroup.extendedAttribute(markerAttribute) else { return nil }
-        let fields = String(decoding: value, as: UTF8.self).split(separator: " ")
-        guard fields.count == 3, let pid = Int32(fields[0]), let limit = UInt64(fields[1]),
-            kill(pid, 0) == 0 || errno == EPERM
+        guard let marker = ReserveGrantMarker.read(from: memory.cgroup), !MarkerFields.ownerIsGone(marker.pid)
         else { return nil }
-        return (pid, ByteCount(limit))
+        return (marker.pid, marker.originalLimit)
     }
 
     static func limitPath(_ memory: MemoryCgroup) -> String {

@@ -8,6 +8,14 @@ public enum ChildProcess {
     /// Where a child's standard descriptors come from: `(parent descriptor, child descriptor)`.
     public typealias Redirection = (from: Int32, to: Int32)
 
+    /// This process's executable (/proc/self/exe), to start it again in another mode (the guardian,
+    /// a sandbox's memory hog).
+    public static var currentExecutable: String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return String(decoding: buffer.prefix(max(count, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Spawns `executable` with `arguments` (argv[0] included).
     ///
     /// - Parameters:

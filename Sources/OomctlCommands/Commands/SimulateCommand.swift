@@ -187,7 +187,9 @@ struct SimulateCommand: ParsableCommand {
         let live = !json
         let run = try SandboxRun(
             system: system, settings: settings, options: try handling.resolvedHandlingOptions(in: system),
-            kinds: { try handling.eventKinds(version: $0) }, pressure: try handling.pressureTrigger(),
+            events: WatchConfiguration.Events(
+                v1: try handling.eventKinds(version: .v1), v2: try handling.eventKinds(version: .v2)),
+            pressure: try handling.pressureTrigger(),
             onEntry: { entry in if live { Terminal.print(entry.line) } })
         let result = try run.run()
         if json {
@@ -210,8 +212,7 @@ struct SimulateCommand: ParsableCommand {
         options.selfCgroup = snapshot.takenByPID.flatMap { pid in
             snapshot.cgroups.first { $0.processIDs.contains(pid) }?.path
         }
-        options.triggering = root
-        let decision = try PolicyEngine(options: options).decide(in: snapshot, under: root)
+        let decision = try PolicyEngine.decide(in: snapshot, under: root, options: options)
         if json {
             Terminal.write(bytes: JSONOutput.encode(decision))
         } else {

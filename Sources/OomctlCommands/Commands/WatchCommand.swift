@@ -184,37 +184,44 @@ struct WatchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let system = try CgroupSystem.fromEnvironment()
-            var targets: [CgroupPath] = try cgroups.map { try system.memoryCgroupPath(for: $0) }
-            targets += try pid.map { try system.memoryCgroupPath(ofProcess: $0) }
             let requested: LogMode? = json ? .json : log.flatMap(LogMode.init(rawValue:))
             LoggingSetup.bootstrap(LogSelection.resolve(requested: requested))
-            let options = try handling.resolvedHandlingOptions(in: system, defaultPolicy: defaultPolicy)
-            if self.system {
-                let session = try SystemWatchSession(
-                    system: system, thresholds: try systemThresholds(),
-                    trigger: try PressureTrigger(parsing: handling.pressure),
-                    cooldown: try Duration(parsing: cooldown),
-                    maxCheckInterval: try Duration(parsing: maxCheckInterval).nonZero)
-                try session.start(
-                    options: options, under: try under.map { try system.memoryCgroupPath(for: $0) },
-                    selfProtection: !noSelfProtection)
-                session.run()
-                return
-            }
-            let session = try WatchSession(
-                system: system, options: options, kinds: { try handling.eventKinds(version: $0) },
-                pressure: try handling.pressureTrigger(),
-                recursive: recursive, selfProtection: !noSelfProtection,
-                selfReserve: try selfReserveSize(), protectSelf: protectSelf)
-            do {
-                try session.start(targets)
-            } catch {
-                // Whatever was disabled before the failure is restored now, not only by the guardian.
-                session.abandon()
-                throw error
-            }
-            session.run()
+            let configuration = try watchConfiguration(in: system)
+            let service = try WatchService(system: system, configuration: configuration)
+            let steps = StepReporter()
+            let notices = NoticeReporter(configuration: configuration, procPath: system.procPath)
+            service.onStep = { steps.report($0) }
+            service.onNotice = { notices.report($0) }
+            try service.start()
+            service.run()
         }
+    }
+
+    /// The service's configuration: the arguments resolved on the live system.
+    func watchConfiguration(in system: CgroupSystem) throws -> WatchConfiguration {
+        let scope: WatchConfiguration.Scope
+        if self.system {
+            scope = .system(
+                WatchConfiguration.SystemScope(
+                    thresholds: try systemThresholds(), trigger: try PressureTrigger(parsing: handling.pressure),
+                    cooldown: try Duration(parsing: cooldown),
+                    maxCheckInterval: try Duration(parsing: maxCheckInterval).nonZero,
+                    under: try under.map { try system.memoryCgroupPath(for: $0) }))
+        } else {
+            var targets: [CgroupPath] = try cgroups.map { try system.memoryCgroupPath(for: $0) }
+            targets += try pid.map { try system.memoryCgroupPath(ofProcess: $0) }
+            scope = .cgroups(targets, recursive: recursive)
+        }
+        return WatchConfiguration(
+            scope: scope,
+            events: WatchConfiguration.Events(
+                v1: try handling.eventKinds(version: .v1), v2: try handling.eventKinds(version: .v2)),
+            pressure: try handling.pressureTrigger(),
+            handling: try handling.resolvedHandlingOptions(in: system, defaultPolicy: defaultPolicy),
+            selfProtection: noSelfProtection
+                ? nil
+                : WatchConfiguration.SelfProtectionOptions(
+                    reserve: try selfReserveSize(), protectOwnCgroup: protectSelf))
     }
 }
 

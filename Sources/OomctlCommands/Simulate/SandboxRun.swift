@@ -16,14 +16,20 @@ struct SandboxSettings {
 }
 
 /// `oomctl simulate` without --from: a throwaway memory cgroup, memory hogs driving it into a real OOM,
-/// and the same handling pipeline as `watch` (a ``WatchSession`` on the sandbox), reported as a
+/// and the same handling pipeline as `watch` (a ``WatchService`` on the sandbox), reported as a
 /// timeline. Everything it creates is removed however the run ends: done, timed out, interrupted by
-/// SIGINT/SIGTERM/SIGHUP (blocked from the start and read from the session's signalfd), or an error.
+/// SIGINT/SIGTERM/SIGHUP (blocked from the start and read from a signalfd), or an error.
 final class SandboxRun {
     private let system: CgroupSystem
     private let settings: SandboxSettings
     private let options: HandlingOptions
-    private let session: WatchSession
+    /// Blocked from the start; read in the service's loop once it exists.
+    private let signals: SignalSource
+    private let events: WatchConfiguration.Events
+    private let pressure: PressureTrigger?
+    /// The service handling the sandbox's OOMs (made once the sandbox exists).
+    private var service: WatchService?
+    private var interruptedBy: Int32?
     private let executable: String
     private let onEntry: (TimelineEntry) -> Void
     private let clock = ContinuousClock()
@@ -37,21 +43,20 @@ final class SandboxRun {
     private var settle: DeadlineTimer?
     private var timeout: DeadlineTimer?
 
-    /// Creates the session first, so that SIGINT and SIGTERM are blocked (and so end in a cleanup)
+    /// Blocks SIGINT, SIGTERM and SIGHUP first (into a signalfd), so that they end in a clean-up
     /// before anything exists to clean up.
     init(
-        system: CgroupSystem, settings: SandboxSettings, options: HandlingOptions,
-        kinds: @escaping (CgroupVersion) throws -> Set<OOMEvent.Kind>, pressure: PressureTrigger?,
-        onEntry: @escaping (TimelineEntry) -> Void
+        system: CgroupSystem, settings: SandboxSettings, options: HandlingOptions, events: WatchConfiguration.Events,
+        pressure: PressureTrigger?, onEntry: @escaping (TimelineEntry) -> Void
     ) throws {
         self.system = system
         self.settings = settings
         self.options = options
+        self.events = events
+        self.pressure = pressure
         self.onEntry = onEntry
-        executable = WatchSession.executablePath()
-        session = try WatchSession(
-            system: system, options: options, kinds: kinds, pressure: pressure, recursive: false,
-            selfProtection: false)
+        signals = try SignalSource()
+        executable = ChildProcess.currentExecutable
         createdAt = clock.now
     }
 
@@ -73,30 +78,43 @@ final class SandboxRun {
             cgroup: sandbox.memory.path)
         do {
             try setReserve(on: sandbox.memory)
-            session.observer = { [unowned self] step in self.observe(step) }
-            session.logsSteps = false
-            do {
-                try session.start([sandbox.memory.path])
-            } catch {
-                session.abandon()
-                throw error
+            // The same service as watch, on the sandbox; its steps make the timeline (nothing is logged).
+            let service = try WatchService(
+                system: system,
+                configuration: WatchConfiguration(
+                    scope: .cgroups([sandbox.memory.path], recursive: false), events: events, pressure: pressure,
+                    handling: options, selfProtection: nil, handlesSignals: false))
+            self.service = service
+            service.onStep = { [unowned self] step in self.observe(step) }
+            try service.loop.add(signals.descriptor) { [unowned self] _ in
+                self.interruptedBy = self.signals.read()
+                self.service?.stop()
             }
+            try service.start()
             try armTimeout()
             try startCommands(in: sandbox)
             try startHogs(in: sandbox)
         } catch {
-            session.shutDown()
+            service?.stop()
             finish(sandbox)
             throw error
         }
-        session.run()
-        if let signal = session.stoppedBySignal {
+        service?.run()
+        if let signal = interruptedBy {
             result?.interruptedBy = signal
             record("interrupted", "stopped by signal \(signal); cleaning up")
         }
         finish(sandbox)
         return result ?? initial
     }
+
+    /// The service's loop (the hogs' pidfds and the timers sit in it).
+    private var loop: EventLoop {
+        guard let service else { preconditionFailure("the sandbox run has no service yet") }
+        return service.loop
+    }
+
+    private var activeHandlings: Int { service?.activeHandlings ?? 0 }
 
     // MARK: Set-up
 
@@ -131,11 +149,11 @@ final class SandboxRun {
         let timer = try DeadlineTimer()
         timeout = timer
         timer.arm(after: settings.timeout)
-        try session.loop.add(timer.descriptor) { [unowned self] _ in
+        try loop.add(timer.descriptor) { [unowned self] _ in
             timer.acknowledge()
             self.result?.timedOut = true
             self.record("timed-out", "still running after \(self.settings.timeout.compactDescription); stopping")
-            self.session.shutDown()
+            self.service?.stop()
         }
     }
 
@@ -144,9 +162,9 @@ final class SandboxRun {
         for command in settings.commands {
             let process = try sandbox.startShellCommand(command)
             record("started", "PID \(process.pid): \(command)", pid: process.pid)
-            try session.loop.add(process.handle.descriptor) { [unowned self] _ in
+            try loop.add(process.handle.descriptor) { [unowned self] _ in
                 guard let termination = self.sandbox?.reap(process) else { return }
-                self.session.loop.remove(process.handle.descriptor)
+                self.loop.remove(process.handle.descriptor)
                 let how =
                     switch termination {
                     case .exited(let status): "exited with status \(status)"
@@ -168,7 +186,7 @@ final class SandboxRun {
             if firstHogStartedAt == nil { firstHogStartedAt = clock.now }
             let rate = settings.hogRate.map { " at \($0)/s" } ?? " as fast as it can"
             record("hog-started", "PID \(process.pid) allocates \(settings.hogSize)\(rate)", pid: process.pid)
-            try session.loop.add(process.handle.descriptor) { [unowned self] _ in self.hogExited(process) }
+            try loop.add(process.handle.descriptor) { [unowned self] _ in self.hogExited(process) }
         }
     }
 
@@ -176,7 +194,7 @@ final class SandboxRun {
 
     private func hogExited(_ process: MemorySandbox.StartedProcess) {
         guard let sandbox, let termination = sandbox.reap(process) else { return }
-        session.loop.remove(process.handle.descriptor)
+        loop.remove(process.handle.descriptor)
         running[process.pid] = nil
         switch termination {
         case .exited(let code):
@@ -201,19 +219,22 @@ final class SandboxRun {
     /// Done when every hog has exited and no handling is in progress; after a short settle time, so that
     /// events the kernel reports after the fact (v2 oom_kill) still reach the timeline.
     private func checkDone() {
-        guard running.isEmpty, session.activeHandlings == 0, settle == nil else { return }
-        guard let timer = try? DeadlineTimer() else { return session.shutDown() }
+        guard running.isEmpty, activeHandlings == 0, settle == nil else { return }
+        guard let timer = try? DeadlineTimer() else {
+            service?.stop()
+            return
+        }
         settle = timer
         timer.arm(after: .milliseconds(150))
         do {
-            try session.loop.add(timer.descriptor) { [unowned self] _ in
+            try loop.add(timer.descriptor) { [unowned self] _ in
                 timer.acknowledge()
-                self.session.loop.remove(timer.descriptor)
+                self.loop.remove(timer.descriptor)
                 self.settle = nil
-                if self.running.isEmpty && self.session.activeHandlings == 0 { self.session.shutDown() }
+                if self.running.isEmpty && self.activeHandlings == 0 { self.service?.stop() }
             }
         } catch {
-            session.shutDown()
+            service?.stop()
         }
     }
 

@@ -40,17 +40,13 @@ struct PolicyArguments: ParsableArguments {
         return options
     }
 
-    /// Ranks the descendants of `--under` on the live system: a fresh snapshot of that subtree (every
-    /// process with its details), so the decision is made exactly as `simulate --from` would make it.
+    /// Ranks the descendants of `--under` on the live system, exactly as the handler and
+    /// `simulate --from` decide (``PolicyEngine/decideLive(under:in:options:fallBackToTriggering:)``).
     func decide(in system: CgroupSystem) throws -> Decision {
         guard let under else { throw ValidationError("--under CGROUP is required") }
         let root = try system.memoryCgroupPath(for: under)
-        var options = try options(resolve: { text throws(CgroupError) in try system.memoryCgroupPath(for: text) })
-        options.selfCgroup = try? system.memoryCgroupPath(ofProcess: getpid())
-        options.triggering = root
-        let snapshot = try SnapshotCollector(system: system)
-            .collect(root: root, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
-        return try PolicyEngine(options: options).decide(in: snapshot, under: root)
+        let options = try options(resolve: { text throws(CgroupError) in try system.memoryCgroupPath(for: text) })
+        return try PolicyEngine.decideLive(under: root, in: system, options: options)
     }
 }
 

@@ -1,0 +1,205 @@
+import Glibc
+
+/// A kill in progress, driven by an ``EventLoop``: the victims are signalled at once, and their exits
+/// are waited for through their pidfds in the loop, with the grace period (a first signal other than
+/// SIGKILL) and the timeout as a timerfd. Nothing here blocks: a victim that cannot die quickly (in D
+/// state, in a frozen cgroup) delays only its own kill.
+///
+/// Made by ``Killer/start(_:options:in:completion:)``; its completion is called exactly once, always
+/// from the loop (never from inside `start`), unless the operation is cancelled first.
+public final class KillOperation {
+    private enum Stage {
+        /// The first signal was sent; waiting up to the grace period before SIGKILL.
+        case grace
+        /// SIGKILL was sent; waiting up to the timeout for every victim to exit.
+        case dying
+        case done
+    }
+
+    private let killer: Killer
+    private let target: Killer.Target
+    private let options: KillOptions
+    private let loop: EventLoop
+    private let completion: (Result<KillReport, KillError>) -> Void
+    private let timer: DeadlineTimer
+    private let clock = ContinuousClock()
+    private let startedAt: ContinuousClock.Instant
+    private var stage = Stage.grace
+    /// The victims not yet seen to exit in the current stage.
+    private var pending: [Int32: ProcessHandle] = [:]
+    private var signalled: Set<Int32> = []
+    private var method = KillReport.Method.pidfdLoop
+    private var rounds = 0
+    private var released = 0
+    private var usageBefore: ByteCount?
+    /// The process being killed, for a process target (opened once, before any signal).
+    private var victim: ProcessHandle?
+    private var victimCgroup: CgroupPath?
+
+    init(
+        killer: Killer, target: Killer.Target, options: KillOptions, loop: EventLoop,
+        completion: @escaping (Result<KillReport, KillError>) -> Void
+    ) throws(KillError) {
+        self.killer = killer
+        self.target = target
+        self.options = options
+        self.loop = loop
+        self.completion = completion
+        do { timer = try DeadlineTimer() } catch { throw .system(error) }
+        startedAt = clock.now
+    }
+
+    deinit { detach() }
+
+    /// Whether the operation has completed (or was cancelled).
+    public var isDone: Bool { stage == .done }
+
+    /// Sends the first signal (throws when nothing could be signalled: a refusal, no such process, an
+    /// unreadable cgroup).
+    func begin() throws(KillError) {
+        switch target {
+        case .cgroup(let memory):
+            try killer.checkAllowed(memory.path)
+            usageBefore = try? memory.usage()
+        case .process(let pid):
+            let handle = try killer.openVictim(pid)
+            victim = handle
+            victimCgroup = try? killer.system.memoryCgroupPath(ofProcess: pid)
+            usageBefore = (try? ProcFS(path: killer.system.procPath).process(pid).sample())?.footprint
+        }
+        try loopAdd(timer.descriptor) { [unowned self] in self.timerFired() }
+        guard options.signal != SIGKILL else { return try sendKill() }
+        switch target {
+        case .cgroup(let memory):
+            let first = try killer.signalCgroup(memory, signal: options.signal)
+            rounds += first.rounds
+            try wait(for: first.handles, stage: .grace, upTo: options.grace)
+        case .process(let pid):
+            guard let victim, try killer.send(options.signal, to: victim) else { throw .noSuchProcess(pid) }
+            try wait(for: [pid: victim], stage: .grace, upTo: options.grace)
+        }
+    }
+
+    /// Stops waiting; the completion is not called.
+    public func cancel() {
+        stage = .done
+        detach()
+    }
+
+    // MARK: Stages
+
+    private func sendKill() throws(KillError) {
+        var handles: [Int32: ProcessHandle]
+        switch target {
+        case .cgroup(let memory):
+            let pass = try killer.signalCgroup(memory, signal: SIGKILL)
+            rounds += pass.rounds
+            method = pass.method
+            handles = pass.handles
+        case .process(let pid):
+            guard let victim else { throw .noSuchProcess(pid) }
+            method = .pidfd
+            rounds = 1
+            if !victim.hasExited, try !killer.send(SIGKILL, to: victim), options.signal == SIGKILL {
+                throw .noSuchProcess(pid)
+            }
+            handles = [pid: victim]
+        }
+        // Every victim is signalled before any memory is reaped: process_mrelease does the teardown in
+        // this thread, so reaping one by one while signalling serialised what the dying processes do in
+        // parallel (measured: 1.41x the shell loop's time against 1.14x). Now it only helps victims that
+        // have not run their exit yet.
+        released += handles.values.reduce(0) { $0 + ($1.releaseMemory() ? 1 : 0) }
+        try wait(for: handles, stage: .dying, upTo: options.timeout)
+    }
+
+    /// Waits in the loop for these processes to exit, up to `limit`. When none is left to wait for, the
+    /// timer fires at once: the stage still ends from the loop.
+    private func wait(
+        for handles: [Int32: ProcessHandle], stage: Stage, upTo limit: Duration
+    ) throws(KillError) {
+        self.stage = stage
+        signalled.formUnion(handles.keys)
+        pending = handles
+        for (pid, handle) in handles {
+            try loopAdd(handle.descriptor) { [unowned self] in self.exited(pid) }
+        }
+        timer.arm(after: pending.isEmpty ? .nanoseconds(1) : limit)
+    }
+
+    private func exited(_ pid: Int32) {
+        guard let handle = pending.removeValue(forKey: pid) else { return }
+        loop.remove(handle.descriptor)
+        if pending.isEmpty { stageEnded() }
+    }
+
+    private func timerFired() {
+        timer.acknowledge()
+        switch stage {
+        case .grace:
+            stopWaiting()
+            stageEnded()
+        case .dying:
+            guard !pending.isEmpty else { return stageEnded() }
+            let survivors = pending.keys.sorted()
+            complete(.failure(.survivors(survivors, after: options.timeout)))
+        case .done:
+            break
+        }
+    }
+
+    private func stageEnded() {
+        timer.disarm()
+        switch stage {
+        case .grace:
+            do { try sendKill() } catch { complete(.failure(error)) }
+        case .dying:
+            complete(.success(report()))
+        case .done:
+            break
+        }
+    }
+
+    private func report() -> KillReport {
+        let elapsed = clock.now - startedAt
+        switch target {
+        case .cgroup(let memory):
+            return KillReport(
+                cgroup: memory.path, pid: nil, method: method, signalledPIDs: signalled.sorted(), rounds: rounds,
+                memoryReleased: released, usageBefore: usageBefore, usageAfter: try? memory.usage(),
+                elapsedMicroseconds: elapsed.totalNanoseconds / 1000, survivors: [])
+        case .process(let pid):
+            return KillReport(
+                cgroup: victimCgroup, pid: pid, method: .pidfd, signalledPIDs: [pid], rounds: 1,
+                memoryReleased: released, usageBefore: usageBefore, usageAfter: .zero,
+                elapsedMicroseconds: elapsed.totalNanoseconds / 1000, survivors: [])
+        }
+    }
+
+    private func complete(_ result: Result<KillReport, KillError>) {
+        guard stage != .done else { return }
+        stage = .done
+        detach()
+        completion(result)
+    }
+
+    // MARK: Loop registrations
+
+    private func stopWaiting() {
+        for handle in pending.values { loop.remove(handle.descriptor) }
+        pending = [:]
+    }
+
+    private func detach() {
+        stopWaiting()
+        loop.remove(timer.descriptor)
+    }
+
+    private func loopAdd(_ descriptor: Int32, _ handler: @escaping () -> Void) throws(KillError) {
+        do {
+            try loop.add(descriptor) { _ in handler() }
+        } catch {
+            throw .system(error)
+        }
+    }
+}

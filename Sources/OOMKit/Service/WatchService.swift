@@ -1,0 +1,310 @@
+import Glibc
+
+/// The OOM handler as a service: what `oomctl watch` runs, for any Swift program.
+///
+/// It composes the event loop, the ``OOMWatcher`` (or, for the system scope, a PSI trigger on system
+/// memory), the ``Handler`` pipeline, the v1 kernel-killer control with its guardian process, reserve
+/// grants, the recovery of what a crashed predecessor left behind, v2 memory.high reconciliation, and
+/// self-protection (a warm-up of the handling path, then mlockall, a self reserve, oom_score_adj,
+/// memory.min of its own cgroup). Whatever it changed is restored however it stops: ``stop()``, a signal,
+/// an error during start-up, or — through the guardian — its own death.
+///
+/// ```swift
+/// Guardian.runIfRequested()  // this program is also its own guardian
+/// var handling = HandlingOptions()
+/// handling.action = .kill(PolicyOptions())
+/// let service = try WatchService(
+///     system: CgroupSystem(), configuration: WatchConfiguration(scope: .cgroups([path], recursive: false),
+///     handling: handling))
+/// service.onStep = { step in print(step) }
+/// try service.start()
+/// service.run()  // until SIGTERM, SIGINT or SIGHUP
+/// ```
+///
+/// Single-threaded and synchronous by design: call it from one thread; every callback comes from
+/// ``run()``.
+public final class WatchService {
+    public let system: CgroupSystem
+    public let configuration: WatchConfiguration
+    /// The loop everything runs on; a program may add its own sources to it.
+    public let loop: EventLoop
+    /// Every step of every handling.
+    public var onStep: (HandlingStep) -> Void = { _ in }
+    /// Everything else worth telling (see ``WatchNotice``).
+    public var onNotice: (WatchNotice) -> Void = { _ in }
+    /// The signal that stopped the service, if one did.
+    public private(set) var stoppedBySignal: Int32?
+
+    private let signals: SignalSource?
+    private var watcher: OOMWatcher?
+    private var handler: Handler?
+    private var systemWatch: SystemMemoryWatch?
+    private var killers = KernelKillerControl(guardian: nil)
+    private var guardian: GuardianClient?
+    private var reserves: ReserveGrants?
+    /// The handler's own v2 cgroup and the memory.min it had before it was protected.
+    private var protectedSelf: (memory: MemoryCgroup, previous: ByteCount)?
+    private var running = false
+
+    /// Prepares the loop (and, with ``WatchConfiguration/handlesSignals``, blocks SIGTERM, SIGINT and
+    /// SIGHUP into a signalfd, so that from here on a signal ends in a clean stop). Nothing is watched
+    /// or changed before ``start()``.
+    public init(system: CgroupSystem, configuration: WatchConfiguration) throws(SystemCallError) {
+        self.system = system
+        self.configuration = configuration
+        SelfProtection.raiseFileLimit()
+        loop = try EventLoop()
+        signals = configuration.handlesSignals ? try SignalSource() : nil
+    }
+
+    /// Handlings in progress.
+    public var activeHandlings: Int { (handler?.activeCount ?? 0) + (systemWatch?.activeCount ?? 0) }
+
+    /// The guardian process, when one runs.
+    public var guardianPID: Int32? { guardian?.pid }
+
+    /// Starts watching. On failure everything changed so far is restored before the error is thrown
+    /// (an ``OOMKitError``: a cgroup that cannot be opened or watched, a guardian that cannot start, …).
+    public func start() throws {
+        precondition(!running, "WatchService.start() called twice")
+        running = true
+        do {
+            switch configuration.scope {
+            case .cgroups(let targets, let recursive): try startWatching(targets, recursive: recursive)
+            case .system(let scope): try startWatchingSystem(scope)
+            }
+        } catch {
+            restore()
+            running = false
+            throw error
+        }
+    }
+
+    /// Runs the loop until the service stops (``stop()`` or a signal).
+    public func run() { loop.run() }
+
+    /// Stops: kills running hooks, restores every kernel killer, reserve grant and memory.min, stops the
+    /// guardian, and makes ``run()`` return.
+    public func stop() {
+        guard running else { return }
+        running = false
+        handler?.cancelAll()
+        systemWatch?.cancelAll()
+        restore()
+        loop.stop()
+    }
+
+    // MARK: The cgroup scope
+
+    private func startWatching(_ targets: [CgroupPath], recursive: Bool) throws {
+        let memories = try targets.map { path throws(CgroupError) in try MemoryCgroup.open(path, in: system) }
+        var all: [MemoryCgroup] = []
+        for memory in memories {
+            all.append(memory)
+            if recursive { all += try Self.descendants(of: memory) }
+        }
+        recoverLeftovers(all)
+        let options = configuration.handling
+        let handlesV1OOMs = configuration.events.v1.contains(.oom) && all.contains { $0.version == .v1 }
+        if !options.dryRun && handlesV1OOMs {
+            let client = try GuardianClient(launch: configuration.guardian)
+            guardian = client
+            killers = KernelKillerControl(guardian: client)
+            reserves = ReserveGrants(store: ReserveStore(system: system), guardian: client, loop: loop)
+        }
+        let handler = Handler(
+            system: system, loop: loop, options: options, reserves: reserves,
+            rearm: { [unowned self] memory in try? killers.disable(memory) },
+            onStep: { [unowned self] step in report(step) })
+        self.handler = handler
+        let watcher = try OOMWatcher(loop: loop)
+        self.watcher = watcher
+        watcher.onEvent = { event in handler.handle(event) }
+        watcher.onChildCreated = { [unowned self] child in adopt(child) }
+        for memory in all { try add(memory, recursive: recursive) }
+        try listenForSignals()
+
+        warmUp(below: memories.first)
+        let protection = protectSelf()
+        let hierarchy = all.first?.cgroup.hierarchy
+        onNotice(
+            .started(
+                WatchStartReport(
+                    cgroups: all.count, hierarchy: hierarchy,
+                    kinds: hierarchy.map { configuration.events.kinds(for: $0.version) } ?? [],
+                    protection: protection, protectedCgroup: protectedCgroupReport, guardianPID: guardian?.pid)))
+    }
+
+    /// Re-enables kernel killers and restores limits that a watch that died (with its guardian) left.
+    private func recoverLeftovers(_ memories: [MemoryCgroup]) {
+        for path in KernelKillerControl.restoreLeftovers(memories) { onNotice(.leftoverKillerRestored(path)) }
+        let leftovers = ReserveGrants.restoreLeftovers(memories)
+        for path in leftovers.restored { onNotice(.leftoverReserveRestored(path)) }
+        for path in leftovers.busy { onNotice(.leftoverReserveStillRaised(path)) }
+    }
+
+    private func add(_ memory: MemoryCgroup, recursive: Bool) throws(CgroupError) {
+        guard let watcher else { return }
+        if memory.version == .v2 && Reserves(system: system).store.read(memory) != nil {
+            reconcileHigh(memory)
+            // Writes to memory.max are reported by inotify: no timer, no polling.
+            try watcher.onModification(of: "memory.max", in: memory) { [unowned self] in
+                if memory.cgroup.isAlive { reconcileHigh(memory) }
+            }
+        }
+        let wanted = configuration.events.kinds(for: memory.version)
+        if !configuration.handling.dryRun && wanted.contains(.oom) { try killers.disable(memory) }
+        try watcher.watch(memory, for: wanted.union([.removed]), pressure: configuration.pressure)
+        if recursive { try watcher.followChildren(of: memory) }
+    }
+
+    private func adopt(_ child: MemoryCgroup) {
+        do {
+            try add(child, recursive: true)
+            onNotice(.watchingNewCgroup(child.path))
+        } catch {
+            onNotice(.cannotWatchNewCgroup(child.path, reason: error.description))
+        }
+    }
+
+    /// v2: memory.high follows a changed memory.max, so the reserve stays what `oomctl reserve` set.
+    private func reconcileHigh(_ memory: MemoryCgroup) {
+        do {
+            guard let (old, new) = try Reserves(system: system).reconcile(memory) else { return }
+            onNotice(.highFollowsMax(memory.path, old: old, new: new))
+        } catch {
+            onNotice(.highNotReconciled(memory.path, reason: "\(error)"))
+        }
+    }
+
+    private static func descendants(of memory: MemoryCgroup) throws(CgroupError) -> [MemoryCgroup] {
+        var result: [MemoryCgroup] = []
+        for child in try memory.children() {
+            result.append(child)
+            result += try descendants(of: child)
+        }
+        return result
+    }
+
+    private func report(_ step: HandlingStep) {
+        if case .removed(let cgroup) = step {
+            killers.forget(cgroup)
+            reserves?.forget(cgroup)
+        }
+        onStep(step)
+    }
+
+    // MARK: The system scope
+
+    private func startWatchingSystem(_ scope: WatchConfiguration.SystemScope) throws {
+        let watch = try SystemMemoryWatch(
+            system: system, scope: scope, loop: loop, onNotice: { [unowned self] in onNotice($0) })
+        systemWatch = watch
+        try watch.start(options: configuration.handling, onStep: { [unowned self] in onStep($0) })
+        try listenForSignals()
+        warmUp(below: try? MemoryCgroup.open(watch.root, in: system))
+        let protection = protectSelf()
+        onNotice(
+            .started(
+                WatchStartReport(
+                    cgroups: 0, hierarchy: try? system.memoryHierarchy(), kinds: [.pressure],
+                    systemTrigger: watch.armedTrigger, systemRoot: watch.root, protection: protection,
+                    protectedCgroup: protectedCgroupReport, guardianPID: nil)))
+        // A machine already short of memory acts at once.
+        watch.evaluate(reason: "start-up")
+    }
+
+    // MARK: Signals and stopping
+
+    private func listenForSignals() throws(SystemCallError) {
+        guard let signals else { return }
+        try loop.add(signals.descriptor) { [unowned self] _ in
+            let signal = signals.read()
+            stoppedBySignal = signal
+            stop()
+            onNotice(.stopped(signal: signal))
+        }
+    }
+
+    /// Puts back everything the service changed: memory.min, kernel killers, then reserve grants (after
+    /// the killers, so that a task stalled at the raised limit can be killed); what usage does not yet
+    /// allow stays with the guardian, which keeps trying after the service is gone.
+    private func restore() {
+        if let (memory, previous) = protectedSelf {
+            try? memory.setMin(previous)
+            protectedSelf = nil
+        }
+        killers.restoreAll()
+        let busy = reserves?.restoreAll() ?? []
+        for path in busy { onNotice(.reserveLeftToGuardian(path)) }
+        guardian?.shutDown(wait: busy.isEmpty)
+        guardian = nil
+    }
+
+    // MARK: Self-protection
+
+    /// Warm-up, then mlockall, the self reserve, oom_score_adj and memory.min, as configured.
+    private func protectSelf() -> SelfProtectionReport? {
+        guard let options = configuration.selfProtection else { return nil }
+        let report = SelfProtection.apply(
+            lockMemory: options.lockMemory, adjustScore: options.adjustScore, selfReserve: options.reserve)
+        report.warnings.forEach { onNotice(.selfProtectionWarning($0)) }
+        if options.protectOwnCgroup { protectOwnCgroup() }
+        return report
+    }
+
+    /// On v2, when the handler (and its guardian) are alone in their cgroup, sets its memory.min to what
+    /// they use now (after warm-up and the self reserve), rounded up to a MiB, so the kernel does not
+    /// reclaim the handler's memory; the previous value comes back at stop.
+    private func protectOwnCgroup() {
+        do {
+            let own = try MemoryCgroup.open(system.memoryCgroupPath(ofProcess: getpid()), in: system)
+            guard own.version == .v2, !own.path.isRoot else {
+                return onNotice(.ownCgroupNotProtected(.notInOwnV2Cgroup))
+            }
+            let allowed = Set([getpid(), guardian?.pid].compactMap { $0 })
+            let others = try own.processIDs().filter { !allowed.contains($0) }
+            guard others.isEmpty else {
+                return onNotice(.ownCgroupNotProtected(.shared(own.path, otherProcesses: others.count)))
+            }
+            let previous = try own.min() ?? .zero
+            let mebibyte: UInt64 = 1 << 20
+            let protection = ByteCount((try own.usage().bytes + mebibyte - 1) / mebibyte * mebibyte)
+            try own.setMin(protection)
+            protectedSelf = (own, previous)
+        } catch {
+            onNotice(.ownCgroupNotProtected(.failed(error.description)))
+        }
+    }
+
+    private var protectedCgroupReport: (path: CgroupPath, minimum: ByteCount)? {
+        guard let (memory, _) = protectedSelf, let minimum = try? memory.min() else { return nil }
+        return (memory.path, minimum)
+    }
+
+    /// Runs the code of a handling once before memory is locked, so that it is resident (and then
+    /// locked) before an OOM needs it: a snapshot, its JSON, a policy decision. On a leaf below the first
+    /// target: the code is the same for one cgroup as for a thousand, and a snapshot of a whole tree
+    /// (1,001 cgroups: ~9 MiB of heap, measured) would stay in the heap that mlockall then locks.
+    private func warmUp(below memory: MemoryCgroup?) {
+        guard configuration.selfProtection?.lockMemory == true, var leaf = memory else { return }
+        while let name = (try? leaf.cgroup.childNames())?.first, let child = try? leaf.cgroup.child(named: name),
+            let next = try? MemoryCgroup(child)
+        {
+            leaf = next
+        }
+        let collector = SnapshotCollector(system: system)
+        guard let snapshot = try? collector.collect(root: leaf.path, options: SnapshotOptions(topProcesses: 5))
+        else { return }
+        _ = snapshot.jsonBytes()
+        // Every policy, as a handling would run it on the cgroup that hit the OOM (on a leaf most find no
+        // candidate below it, which is the path the pipeline's fallback to `triggering` takes too).
+        for policy in PolicyName.allCases {
+            var options = PolicyOptions()
+            options.policy = policy
+            if let decision = try? PolicyEngine.decide(in: snapshot, under: leaf.path, options: options) {
+                _ = JSONOutput.encode(decision)
+            }
+        }
+    }
+}
