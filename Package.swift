@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .executable(name: "oomctl", targets: ["oomctl"]),
         .library(name: "OOMKit", targets: ["OOMKit"]),
+        // A program of one's own on OOMKit alone: one cgroup, a hook, a kill policy, the guardian.
+        .executable(name: "oomkit-example", targets: ["oomkit-example"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -39,6 +41,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "oomctl", dependencies: ["OomctlCommands"]),
+        .executableTarget(name: "oomkit-example", dependencies: ["OOMKit"], path: "Examples/oomkit-example"),
         // Shared by the test targets: real test cgroups, fixture trees, spawning the built binary.
         .target(name: "OOMTestSupport", dependencies: ["OOMKit"], path: "Tests/OOMTestSupport"),
         .testTarget(
