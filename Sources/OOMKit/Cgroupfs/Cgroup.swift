@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// An open handle on one cgroup directory. Every file is opened relative to the directory fd
 /// (`openat`, `O_NOFOLLOW`, `O_CLOEXEC`): no path is resolved twice, no symlink is followed.
@@ -142,7 +143,7 @@ public final class Cgroup: Sendable {
     public func readIfPresent(_ name: String) throws(CgroupError) -> String? {
         do {
             return try read(name)
-        } catch .system(let error) where error.errno == ENOENT {
+        } catch .system(let error) where error.code == .noSuchFileOrDirectory {
             return nil
         }
     }

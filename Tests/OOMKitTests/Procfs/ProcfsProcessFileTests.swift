@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 import Testing
 
 @testable import OOMKit
@@ -213,5 +214,18 @@ import Testing
         #expect(ProcfsError.parse(ParseError("/proc/meminfo", input: "x", reason: "bad")).kind == .badData)
         let exited = ProcfsError.processExited(pid: 9, SystemCallError("read", path: "/proc/9/status", errno: 3))
         #expect(exited.kind == .notFound)
+    }
+
+    @Test func theErrnoIsTyped() {
+        var error = SystemCallError("open", path: "/proc/x", errno: ENOENT)
+        #expect(error.code == .noSuchFileOrDirectory)
+        #expect(error.errno == ENOENT)
+        #expect(error == SystemCallError("open", path: "/proc/x", code: .noSuchFileOrDirectory))
+        error.errno = EPERM
+        #expect(error.code == .notPermitted)
+        #expect(error.kind == .permissionDenied)
+        #expect(error.description == "cannot open '/proc/x': Operation not permitted")
+        #expect(SystemCallError("read", path: "/proc/9/status", code: .noSuchProcess).kind == .notFound)
+        #expect(SystemCallError("write", path: "memory.max", code: .resourceBusy).kind == .ioError)
     }
 }
