@@ -205,16 +205,3 @@ public struct ReserveStore: Sendable {
         return stateDirectory + "/" + String(decoding: name, as: UTF8.self) + ".json"
     }
 }
-
-extension FileIO {
-    /// Creates a directory and its missing parents (an existing one is fine).
-    static func makeDirectories(_ path: String, mode: mode_t) throws(OutputFileError) {
-        var current = ""
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, mode) != 0 && errno != EEXIST {
-                throw OutputFileError(path: current, reason: String(cString: strerror(errno)))
-            }
-        }
-    }
-}

@@ -84,4 +84,15 @@ public enum FileIO {
         }
         if failure != 0 { throw SystemCallError("write", path: displayPath(), errno: failure) }
     }
+
+    /// Creates a directory and its missing parents (an existing one is fine).
+    static func makeDirectories(_ path: String, mode: mode_t) throws(OutputFileError) {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) != 0 && Glibc.errno != EEXIST {
+                throw OutputFileError(path: current, reason: String(cString: strerror(Glibc.errno)))
+            }
+        }
+    }
 }
