@@ -175,14 +175,14 @@ public struct ReserveStore: Sendable {
             }
         }
         let path = statePath(memory)
-        do {
+        do throws(OutputFileError) {
             try FileIO.makeDirectories(stateDirectory, mode: 0o755)
             try AtomicFile.write(Array(value) + [UInt8(ascii: "\n")], to: path, mode: 0o644)
             return .stateFile(path)
         } catch {
             reasons.append(error.description)
-            let privilege = error.reason.contains("Permission denied") || error.reason.contains("not permitted")
-            throw .cannotRecord(memory.path, reason: reasons.joined(separator: "; "), denied: denied && privilege)
+            throw .cannotRecord(
+                memory.path, reason: reasons.joined(separator: "; "), denied: denied && error.isPermissionDenied)
         }
     }
 
