@@ -19,6 +19,17 @@ import Testing
         #expect(status.residentShmem == .zero)
         #expect(status.virtualSize == .kibibytes(2920))
         #expect(status.threads == 1)
+        #expect(status.lockedMemory == .zero)
+    }
+
+    /// A process after mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT), as the handler locks itself,
+    /// read through the fixture's `self` the way ``SelfProtection`` reads its own.
+    @Test func lockedMemoryOfALockedProcess() throws {
+        let status = try ProcfsFixtures.procfs.ownStatus()
+        #expect(status.name == "python3")
+        #expect(status.lockedMemory == .kibibytes(24916))
+        #expect(status.residentSet == .kibibytes(22112))
+        #expect(try ProcessStatus(parsing: "Name:\tx\nPid:\t1\nVmLck:\t   64 kB\n").lockedMemory == .kibibytes(64))
     }
 
     @Test func kernelThreadHasNoMemoryFields() throws {
@@ -29,6 +40,7 @@ import Testing
         #expect(status.residentSet == nil)
         #expect(status.swap == nil)
         #expect(status.virtualSize == nil)
+        #expect(status.lockedMemory == nil)
         #expect(ProcessSample(status: status).footprint == .zero)
     }
 
@@ -52,6 +64,7 @@ import Testing
     @Test(arguments: [
         "", "Name:\tx\n", "Pid:\t1\n", "Name:\tx\nPid:\tabc\n", "Name:\tx\nPid:\t1\nVmRSS:\t12\n",
         "Name:\tx\nPid:\t1\nVmR", "garbage", "Name:\tx\nPid:\t1\nThreads:\tmany\n", "Name:\tx\nPid:\t-1\n",
+        "Name:\tx\nPid:\t1\nVmLck:\t12\n", "Name:\tx\nPid:\t1\nVmLck:\tall kB\n",
     ])
     func rejectsGarbage(text: String) {
         #expect(throws: ParseError.self) { try ProcessStatus(parsing: text) }
