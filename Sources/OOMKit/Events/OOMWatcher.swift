@@ -173,7 +173,7 @@ public final class OOMWatcher {
     ) throws(CgroupError) {
         unwatch(memory.path)
         let watch = Watch(memory: memory, kinds: kinds)
-        do {
+        do throws(CgroupError) {
             switch memory.version {
             case .v1:
                 if kinds.contains(.oom) || kinds.contains(.removed) || kinds.isEmpty {
@@ -184,7 +184,7 @@ public final class OOMWatcher {
                 let path = memory.cgroup.filesystemPath + "/memory.events"
                 let descriptor = inotify_add_watch(inotify, path, UInt32(IN_MODIFY))
                 guard descriptor >= 0 else {
-                    throw CgroupError.system(SystemCallError("watch", path: path, errno: errno))
+                    throw .system(SystemCallError("watch", path: path, errno: errno))
                 }
                 watch.inotifyWatches.append(descriptor)
                 byInotifyWatch[descriptor] = memory.path
@@ -192,11 +192,9 @@ public final class OOMWatcher {
             if kinds.contains(.pressure), let pressure {
                 try armPressureTrigger(pressure, file: "memory.pressure", in: watch)
             }
-        } catch let error as CgroupError {
+        } catch {
             watch.descriptors.forEach { loop.remove($0) }
             throw error
-        } catch {
-            throw .system(SystemCallError("watch", path: memory.cgroup.filesystemPath, errno: EIO))
         }
         watches[memory.path] = watch
     }
