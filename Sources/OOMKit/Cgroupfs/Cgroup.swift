@@ -59,9 +59,12 @@ public final class Cgroup: Sendable {
         return try openChild(name, reportingAs: path.appending(name))
     }
 
+    /// How long ``removeChild(named:patience:)`` waits between two attempts while the kernel answers EBUSY.
+    static let removalRetryInterval = Duration.milliseconds(10)
+
     /// Removes an empty child cgroup (rmdir). The kernel refuses with EBUSY while it holds processes
     /// or children; a memory cgroup whose last task has just exited can also be busy for a moment, so
-    /// EBUSY is retried for up to `patience`.
+    /// EBUSY is retried every 10 ms (`removalRetryInterval`) for up to `patience`.
     public func removeChild(named name: String, patience: Duration = .seconds(2)) throws(CgroupError) {
         let clock = ContinuousClock()
         let giveUp = clock.now + patience
@@ -71,7 +74,7 @@ public final class Cgroup: Sendable {
             guard code == EBUSY, clock.now < giveUp else {
                 throw .system(SystemCallError("remove cgroup", path: filesystemPath + "/" + name, errno: code))
             }
-            usleep(10_000)
+            usleep(useconds_t(clamping: Self.removalRetryInterval.totalNanoseconds / 1000))
         }
     }
 

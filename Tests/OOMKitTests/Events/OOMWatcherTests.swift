@@ -1,9 +1,22 @@
+import CLinux
 import Glibc
 import OOMTestSupport
 import SystemPackage
 import Testing
 
 @testable import OOMKit
+
+/// The offsets OOMWatcher reads inotify records with are those of the C library's struct inotify_event.
+@Suite struct InotifyRecordLayoutTests {
+    @Test func matchesTheCStruct() {
+        typealias Record = OOMWatcher.InotifyRecord
+        #expect(Record.headerSize == MemoryLayout<inotify_event>.size)
+        #expect(Record.watchDescriptorOffset == MemoryLayout<inotify_event>.offset(of: \.wd))
+        #expect(Record.maskOffset == MemoryLayout<inotify_event>.offset(of: \.mask))
+        #expect(Record.nameLengthOffset == MemoryLayout<inotify_event>.offset(of: \.len))
+        #expect(Record.readSize >= Record.headerSize + Int(NAME_MAX) + 1)
+    }
+}
 
 /// A watch that fails reports the error of the call that failed, never one made up for it.
 @Suite struct OOMWatcherFailureTests {
