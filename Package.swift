@@ -46,7 +46,9 @@ let package = Package(
         .target(name: "OOMTestSupport", dependencies: ["OOMKit"], path: "Tests/OOMTestSupport"),
         .testTarget(
             name: "OOMKitTests",
-            dependencies: ["OOMKit", "OOMTestSupport", "CLinux"],
+            dependencies: [
+                "OOMKit", "OOMTestSupport", "CLinux", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             exclude: ["Fixtures"]
         ),
         .testTarget(

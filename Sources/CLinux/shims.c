@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -30,17 +29,6 @@ int oomctl_pidfd_send_signal(int pidfd, int sig, unsigned int flags) {
 int oomctl_process_mrelease(int pidfd, unsigned int flags) {
     return (int)syscall(SYS_process_mrelease, pidfd, flags);
 }
-
-long oomctl_fstatfs_type(int fd) {
-    struct statfs buf;
-    if (fstatfs(fd, &buf) != 0) {
-        return -1;
-    }
-    return (long)buf.f_type;
-}
-
-long oomctl_clock_ticks(void) { return sysconf(_SC_CLK_TCK); }
-long oomctl_page_size(void) { return sysconf(_SC_PAGESIZE); }
 
 int oomctl_epoll_control(int epfd, int op, int fd, uint32_t events, uint64_t token) {
     struct epoll_event event;

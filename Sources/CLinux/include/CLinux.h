@@ -22,13 +22,6 @@ int oomctl_pidfd_send_signal(int pidfd, int sig, unsigned int flags);
 /// process_mrelease(2); returns 0 or -1 with errno set (ENOSYS on kernels before 5.15).
 int oomctl_process_mrelease(int pidfd, unsigned int flags);
 
-/// The statfs(2) f_type of the file system holding fd, or -1 with errno set.
-long oomctl_fstatfs_type(int fd);
-
-/// The CPU clock tick (sysconf(_SC_CLK_TCK)) and page size, for /proc arithmetic.
-long oomctl_clock_ticks(void);
-long oomctl_page_size(void);
-
 /// epoll_ctl(EPOLL_CTL_ADD / MOD / DEL) with a 64-bit token; struct epoll_event is packed on x86_64,
 /// so Swift never touches it directly. op: 1 add, 2 delete, 3 modify (EPOLL_CTL_*).
 int oomctl_epoll_control(int epfd, int op, int fd, uint32_t events, uint64_t token);

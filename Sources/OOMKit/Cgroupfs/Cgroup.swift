@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// An open handle on one cgroup directory. Every file is opened relative to the directory fd
 /// (`openat`, `O_NOFOLLOW`, `O_CLOEXEC`): no path is resolved twice, no symlink is followed.
@@ -58,9 +59,12 @@ public final class Cgroup: Sendable {
         return try openChild(name, reportingAs: path.appending(name))
     }
 
+    /// How long ``removeChild(named:patience:)`` waits between two attempts while the kernel answers EBUSY.
+    static let removalRetryInterval = Duration.milliseconds(10)
+
     /// Removes an empty child cgroup (rmdir). The kernel refuses with EBUSY while it holds processes
     /// or children; a memory cgroup whose last task has just exited can also be busy for a moment, so
-    /// EBUSY is retried for up to `patience`.
+    /// EBUSY is retried every 10 ms (`removalRetryInterval`) for up to `patience`.
     public func removeChild(named name: String, patience: Duration = .seconds(2)) throws(CgroupError) {
         let clock = ContinuousClock()
         let giveUp = clock.now + patience
@@ -70,7 +74,7 @@ public final class Cgroup: Sendable {
             guard code == EBUSY, clock.now < giveUp else {
                 throw .system(SystemCallError("remove cgroup", path: filesystemPath + "/" + name, errno: code))
             }
-            usleep(10_000)
+            usleep(useconds_t(clamping: Self.removalRetryInterval.totalNanoseconds / 1000))
         }
     }
 
@@ -142,7 +146,7 @@ public final class Cgroup: Sendable {
     public func readIfPresent(_ name: String) throws(CgroupError) -> String? {
         do {
             return try read(name)
-        } catch .system(let error) where error.errno == ENOENT {
+        } catch .system(let error) where error.code == .noSuchFileOrDirectory {
             return nil
         }
     }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// Why a cgroup could not be found, opened, read or changed. Every message names the input and says
 /// what to do.
@@ -29,7 +30,7 @@ public enum CgroupError: OOMKitError, Equatable {
     /// A write the kernel refused with EBUSY: on v1, a limit below current usage that reclaim could not
     /// reach yet.
     public var isBusy: Bool {
-        if case .system(let error) = self { return error.errno == EBUSY }
+        if case .system(let error) = self { return error.code == .resourceBusy }
         return false
     }
 

@@ -23,9 +23,11 @@ public final class EventLoop {
     private var tokens: [Int32: UInt64] = [:]
     private var nextToken: UInt64 = 1
     private var stopped = false
+    /// How many ready descriptors one round takes at most (the C shim's limit too); more wait for the next.
+    static let roundCapacity: Int32 = 64
     /// epoll_wait's output, kept between rounds so that waiting allocates nothing.
-    private var readyTokens = [UInt64](repeating: 0, count: 64)
-    private var readyEvents = [UInt32](repeating: 0, count: 64)
+    private var readyTokens = [UInt64](repeating: 0, count: Int(roundCapacity))
+    private var readyEvents = [UInt32](repeating: 0, count: Int(roundCapacity))
 
     public init() throws(SystemCallError) {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -66,7 +68,7 @@ public final class EventLoop {
     @discardableResult
     public func runOnce(timeout: Duration? = nil) -> Int {
         let milliseconds = timeout.map { Int32(clamping: max(0, $0.totalMilliseconds)) } ?? -1
-        let count = oomctl_epoll_wait(epoll, &readyTokens, &readyEvents, 64, milliseconds)
+        let count = oomctl_epoll_wait(epoll, &readyTokens, &readyEvents, Self.roundCapacity, milliseconds)
         guard count > 0 else { return 0 }
         for index in 0..<Int(count) {
             // A handler may have removed a later source in the same round: look each one up afresh.
@@ -105,7 +107,7 @@ public final class DeadlineTimer {
     /// Clears the expiration count after the timer fired (call from its handler).
     public func acknowledge() {
         var expirations: UInt64 = 0
-        _ = read(descriptor, &expirations, 8)
+        _ = read(descriptor, &expirations, MemoryLayout<UInt64>.size)  // one 8-byte count
     }
 }
 

@@ -173,7 +173,7 @@ public final class OOMWatcher {
     ) throws(CgroupError) {
         unwatch(memory.path)
         let watch = Watch(memory: memory, kinds: kinds)
-        do {
+        do throws(CgroupError) {
             switch memory.version {
             case .v1:
                 if kinds.contains(.oom) || kinds.contains(.removed) || kinds.isEmpty {
@@ -184,7 +184,7 @@ public final class OOMWatcher {
                 let path = memory.cgroup.filesystemPath + "/memory.events"
                 let descriptor = inotify_add_watch(inotify, path, UInt32(IN_MODIFY))
                 guard descriptor >= 0 else {
-                    throw CgroupError.system(SystemCallError("watch", path: path, errno: errno))
+                    throw .system(SystemCallError("watch", path: path, errno: errno))
                 }
                 watch.inotifyWatches.append(descriptor)
                 byInotifyWatch[descriptor] = memory.path
@@ -192,11 +192,9 @@ public final class OOMWatcher {
             if kinds.contains(.pressure), let pressure {
                 try armPressureTrigger(pressure, file: "memory.pressure", in: watch)
             }
-        } catch let error as CgroupError {
+        } catch {
             watch.descriptors.forEach { loop.remove($0) }
             throw error
-        } catch {
-            throw .system(SystemCallError("watch", path: memory.cgroup.filesystemPath, errno: EIO))
         }
         watches[memory.path] = watch
     }
@@ -278,7 +276,8 @@ public final class OOMWatcher {
 
     private func readOOMEventfd(_ descriptor: Int32, path: CgroupPath) {
         var count: UInt64 = 0
-        guard read(descriptor, &count, 8) == 8, let watch = watches[path] else { return }
+        let size = MemoryLayout<UInt64>.size  // an eventfd is read as one 8-byte counter
+        guard read(descriptor, &count, size) == size, let watch = watches[path] else { return }
         let now = clock.now
         if !watch.memory.cgroup.isAlive {
             unwatch(path)
@@ -290,24 +289,44 @@ public final class OOMWatcher {
 
     // MARK: v2
 
+    /// The layout of the records read(2) returns from an inotify descriptor (inotify(7)): a fixed
+    /// header, `struct inotify_event { int wd; uint32_t mask; uint32_t cookie; uint32_t len; }`, then
+    /// `len` bytes of NUL-padded name.
+    enum InotifyRecord {
+        /// The size of the header, before the name.
+        static let headerSize = 16
+        /// Where `wd`, the watch descriptor, is (an Int32).
+        static let watchDescriptorOffset = 0
+        /// Where `mask`, the event bits, is (a UInt32).
+        static let maskOffset = 4
+        /// Where `len`, the length of the name that follows the header, is (a UInt32).
+        static let nameLengthOffset = 12
+        /// How much one read takes: many records, and at least one with the longest name.
+        static let readSize = 4096
+    }
+
     private func readInotify() {
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: InotifyRecord.readSize)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
             guard count > 0 else { return }
             var offset = 0
             var changed: [CgroupPath] = []
             var removed: [CgroupPath] = []
-            while offset + 16 <= count {
+            while offset + InotifyRecord.headerSize <= count {
                 let (descriptor, mask, length) = buffer.withUnsafeBytes { bytes in
                     (
-                        bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self),
-                        bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
-                        Int(bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+                        bytes.loadUnaligned(
+                            fromByteOffset: offset + InotifyRecord.watchDescriptorOffset, as: Int32.self),
+                        bytes.loadUnaligned(fromByteOffset: offset + InotifyRecord.maskOffset, as: UInt32.self),
+                        Int(
+                            bytes.loadUnaligned(
+                                fromByteOffset: offset + InotifyRecord.nameLengthOffset, as: UInt32.self))
                     )
                 }
-                let nameBytes = buffer[(offset + 16)..<min(offset + 16 + length, count)].prefix { $0 != 0 }
-                offset += 16 + length
+                let nameStart = offset + InotifyRecord.headerSize
+                let nameBytes = buffer[nameStart..<min(nameStart + length, count)].prefix { $0 != 0 }
+                offset = nameStart + length
                 if let handler = fileWatches[descriptor] {
                     if mask & UInt32(IN_IGNORED) != 0 { fileWatches[descriptor] = nil } else { handler() }
                     continue

@@ -56,9 +56,9 @@ public enum SelfProtection {
                     "cannot set oom_score_adj to -1000 (needs CAP_SYS_RESOURCE); the kernel may kill the handler")
             }
         }
-        if let status = try? ProcFS().process(getpid()).status() {
+        if let status = try? ProcFS().ownStatus() {
             report.resident = status.residentSet
-            report.locked = (try? FileIO.readText(path: "/proc/self/status")).flatMap(Self.lockedMemory)
+            report.locked = status.lockedMemory
         }
         return report
     }
@@ -96,14 +96,5 @@ public enum SelfProtection {
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
         return Int(clamping: limit.rlim_cur)
-    }
-
-    static func lockedMemory(_ status: String) -> ByteCount? {
-        for line in status.split(separator: "\n") where line.hasPrefix("VmLck:") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            let digits = fields.dropFirst().first.map { $0.filter { $0.isNumber } }
-            return digits.flatMap { UInt64($0) }.map { ByteCount.kibibytes($0) }
-        }
-        return nil
     }
 }

@@ -83,6 +83,13 @@ public struct ProcFS: Sendable {
         return release.isEmpty ? nil : String(release)
     }
 
+    /// /proc/self/status: the calling process's own status (VmRSS, VmLck…), through procfs's `self` link,
+    /// which names the caller whatever PID namespace the mount belongs to.
+    public func ownStatus() throws(ProcfsError) -> ProcessStatus {
+        let text = try readText("self/status")
+        return try ProcfsError.parsing { () throws(ParseError) in try ProcessStatus(parsing: text) }
+    }
+
     /// A handle on one process's files. Reads nothing until one of its methods is called.
     public func process(_ pid: Int32) -> ProcessFiles {
         ProcessFiles(pid: pid, procPath: path)

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// The files of one process below /proc/PID. A cheap handle: each method reads its file when called.
 ///
@@ -31,7 +32,7 @@ public struct ProcessFiles: Sendable {
         let text: String
         do {
             text = try readText("smaps_rollup")
-        } catch .processExited(_, let error) where error.errno == ESRCH && exists() {
+        } catch .processExited(_, let error) where error.code == .noSuchProcess && exists() {
             return SmapsRollup()
         }
         return try ProcfsError.parsing { () throws(ParseError) in try SmapsRollup(parsing: text) }
@@ -105,7 +106,7 @@ public struct ProcessFiles: Sendable {
         do {
             return try FileIO.read(path: directory + "/" + name)
         } catch {
-            if error.errno == ESRCH || (error.errno == ENOENT && !exists()) {
+            if error.code == .noSuchProcess || (error.code == .noSuchFileOrDirectory && !exists()) {
                 throw .processExited(pid: pid, error)
             }
             throw .system(error)

@@ -26,12 +26,15 @@ public struct ProcessStatus: Sendable, Hashable, Codable {
     public var virtualSize: ByteCount?
     /// `Threads`.
     public var threads: Int?
+    /// `VmLck`: locked memory (mlock, mlockall).
+    public var lockedMemory: ByteCount?
 
+    /// A status with the given fields; those not given are nil (absent from the file).
     public init(
         name: String, pid: Int32, parentPid: Int32? = nil, uid: UInt32? = nil, state: String? = nil,
         residentSet: ByteCount? = nil, swap: ByteCount? = nil, residentAnon: ByteCount? = nil,
         residentFile: ByteCount? = nil, residentShmem: ByteCount? = nil, virtualSize: ByteCount? = nil,
-        threads: Int? = nil
+        threads: Int? = nil, lockedMemory: ByteCount? = nil
     ) {
         self.name = name
         self.pid = pid
@@ -45,6 +48,7 @@ public struct ProcessStatus: Sendable, Hashable, Codable {
         self.residentShmem = residentShmem
         self.virtualSize = virtualSize
         self.threads = threads
+        self.lockedMemory = lockedMemory
     }
 
     /// Parses the text of /proc/PID/status. `Name` and `Pid` are required; unknown keys are skipped.
@@ -68,7 +72,8 @@ public struct ProcessStatus: Sendable, Hashable, Codable {
             residentFile: try lines.size(bytes, lines.residentFile),
             residentShmem: try lines.size(bytes, lines.residentShmem),
             virtualSize: try lines.size(bytes, lines.virtualSize),
-            threads: try lines.integer(bytes, lines.threads).flatMap { Int(exactly: $0) })
+            threads: try lines.integer(bytes, lines.threads).flatMap { Int(exactly: $0) },
+            lockedMemory: try lines.size(bytes, lines.lockedMemory))
     }
 
     /// The figures of ``ProcessSample`` straight from the bytes of /proc/PID/status: the hot path of a
@@ -112,6 +117,7 @@ public struct ProcessStatus: Sendable, Hashable, Codable {
         var residentShmem: Line?
         var virtualSize: Line?
         var threads: Line?
+        var lockedMemory: Line?
         /// The whole text, for the errors that quote it.
         var all: Range<Int>
 
@@ -173,6 +179,7 @@ public struct ProcessStatus: Sendable, Hashable, Codable {
             case 5:
                 if ProcfsBytes.equals(bytes, key, "VmRSS") { take(&residentSet) }
                 if ProcfsBytes.equals(bytes, key, "State") { take(&state) }
+                if ProcfsBytes.equals(bytes, key, "VmLck") { take(&lockedMemory) }
             case 6:
                 if ProcfsBytes.equals(bytes, key, "VmSwap") { take(&swap) }
                 if ProcfsBytes.equals(bytes, key, "VmSize") { take(&virtualSize) }

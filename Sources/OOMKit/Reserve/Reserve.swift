@@ -175,14 +175,14 @@ public struct ReserveStore: Sendable {
             }
         }
         let path = statePath(memory)
-        do {
+        do throws(OutputFileError) {
             try FileIO.makeDirectories(stateDirectory, mode: 0o755)
             try AtomicFile.write(Array(value) + [UInt8(ascii: "\n")], to: path, mode: 0o644)
             return .stateFile(path)
         } catch {
             reasons.append(error.description)
-            let privilege = error.reason.contains("Permission denied") || error.reason.contains("not permitted")
-            throw .cannotRecord(memory.path, reason: reasons.joined(separator: "; "), denied: denied && privilege)
+            throw .cannotRecord(
+                memory.path, reason: reasons.joined(separator: "; "), denied: denied && error.isPermissionDenied)
         }
     }
 
@@ -203,18 +203,5 @@ public struct ReserveStore: Sendable {
             name.append(digits[Int(byte & 0xF)])
         }
         return stateDirectory + "/" + String(decoding: name, as: UTF8.self) + ".json"
-    }
-}
-
-extension FileIO {
-    /// Creates a directory and its missing parents (an existing one is fine).
-    static func makeDirectories(_ path: String, mode: mode_t) throws(OutputFileError) {
-        var current = ""
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, mode) != 0 && errno != EEXIST {
-                throw OutputFileError(path: current, reason: String(cString: strerror(errno)))
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// Why a sandbox could not be made or started.
 public enum SandboxError: OOMKitError {
@@ -88,7 +89,7 @@ public final class MemorySandbox {
         let created: Cgroup
         do {
             created = try parent.cgroup.makeChild(named: name)
-        } catch .system(let error) where error.errno == EACCES || error.errno == EPERM {
+        } catch .system(let error) where error.code == .permissionDenied || error.code == .notPermitted {
             throw .notPermitted(parent.path, error)
         } catch {
             throw .cgroup(error)

@@ -1,14 +1,25 @@
 import Glibc
+import SystemPackage
 
 /// Why an output file could not be written. Nothing is left behind: no partial file, no temporary file.
 public struct OutputFileError: OOMKitError, Hashable {
+    /// The file that could not be written (or the directory that could not be made).
     public var path: String
+    /// What went wrong, in words, e.g. "cannot create: Permission denied".
     public var reason: String
+    /// The error of the system call that failed; nil when no system call did (a symbolic link refused,
+    /// a path that names no file).
+    public var code: Errno?
 
-    public init(path: String, reason: String) {
+    /// An error for `path`, with the reason in words and the failed call's error code, if any.
+    public init(path: String, reason: String, code: Errno? = nil) {
         self.path = path
         self.reason = reason
+        self.code = code
     }
+
+    /// Whether the write failed for lack of privilege (EACCES or EPERM).
+    public var isPermissionDenied: Bool { code == .permissionDenied || code == .notPermitted }
 
     public var kind: FailureKind { .cannotCreateOutput }
     public var description: String { "cannot write '\(path)': \(reason)" }
@@ -28,7 +39,7 @@ public enum AtomicFile {
             throw OutputFileError(path: path, reason: "not a file name")
         }
         let directory = open(directoryPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { throw OutputFileError(path: path, reason: reason(errno, "open directory")) }
+        guard directory >= 0 else { throw failure(path, errno, "open directory") }
         defer { close(directory) }
 
         var existing = stat()
@@ -43,27 +54,29 @@ public enum AtomicFile {
 
         let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
         let file = openat(directory, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard file >= 0 else { throw OutputFileError(path: path, reason: reason(errno, "create")) }
-        var failure: String?
-        if fchmod(file, mode) != 0 { failure = reason(errno, "set permissions of") }
-        if failure == nil {
+        guard file >= 0 else { throw failure(path, errno, "create") }
+        var error: OutputFileError?
+        if fchmod(file, mode) != 0 { error = failure(path, errno, "set permissions of") }
+        if error == nil {
             let code = FileIO.writeAll(bytes, to: file)
-            if code != 0 { failure = reason(code, "write") }
+            if code != 0 { error = failure(path, code, "write") }
         }
-        if failure == nil, fsync(file) != 0 { failure = reason(errno, "flush") }
-        if close(file) != 0, failure == nil { failure = reason(errno, "close") }
-        if failure == nil, renameat(directory, temporaryName, directory, name) != 0 {
-            failure = reason(errno, "rename into place")
+        if error == nil, fsync(file) != 0 { error = failure(path, errno, "flush") }
+        if close(file) != 0, error == nil { error = failure(path, errno, "close") }
+        if error == nil, renameat(directory, temporaryName, directory, name) != 0 {
+            error = failure(path, errno, "rename into place")
         }
-        if let failure {
+        if let error {
             unlinkat(directory, temporaryName, 0)
-            throw OutputFileError(path: path, reason: failure)
+            throw error
         }
         fsync(directory)
     }
 
-    private static func reason(_ code: Int32, _ operation: String) -> String {
-        "cannot \(operation): \(String(cString: strerror(code)))"
+    /// The error for a failed `operation` on the way to writing `path`, keeping its errno.
+    private static func failure(_ path: String, _ code: Int32, _ operation: String) -> OutputFileError {
+        OutputFileError(
+            path: path, reason: "cannot \(operation): \(String(cString: strerror(code)))", code: Errno(rawValue: code))
     }
 
     /// ("/a/b", "c") for "/a/b/c"; (".", "c") for "c".

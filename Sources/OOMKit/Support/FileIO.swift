@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// Small, allocation-conscious helpers for the pseudo-files of /proc and cgroupfs.
 ///
@@ -83,5 +84,20 @@ public enum FileIO {
             }
         }
         if failure != 0 { throw SystemCallError("write", path: displayPath(), errno: failure) }
+    }
+
+    /// Creates a directory and its missing parents (an existing one is fine). The error names the
+    /// directory that could not be made and keeps the errno of its mkdir(2).
+    static func makeDirectories(_ path: String, mode: mode_t) throws(OutputFileError) {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) != 0 {
+                let code = Glibc.errno
+                guard code != EEXIST else { continue }
+                throw OutputFileError(
+                    path: current, reason: String(cString: strerror(code)), code: Errno(rawValue: code))
+            }
+        }
     }
 }

@@ -1,8 +1,41 @@
+import CLinux
 import Glibc
 import OOMTestSupport
+import SystemPackage
 import Testing
 
 @testable import OOMKit
+
+/// The offsets OOMWatcher reads inotify records with are those of the C library's struct inotify_event.
+@Suite struct InotifyRecordLayoutTests {
+    @Test func matchesTheCStruct() {
+        typealias Record = OOMWatcher.InotifyRecord
+        #expect(Record.headerSize == MemoryLayout<inotify_event>.size)
+        #expect(Record.watchDescriptorOffset == MemoryLayout<inotify_event>.offset(of: \.wd))
+        #expect(Record.maskOffset == MemoryLayout<inotify_event>.offset(of: \.mask))
+        #expect(Record.nameLengthOffset == MemoryLayout<inotify_event>.offset(of: \.len))
+        #expect(Record.readSize >= Record.headerSize + Int(NAME_MAX) + 1)
+    }
+}
+
+/// A watch that fails reports the error of the call that failed, never one made up for it.
+@Suite struct OOMWatcherFailureTests {
+    @Test func aFailedV1RegistrationReportsTheRealErrno() throws {
+        let tree = FixtureTree.hybridV1()
+        tree.v1Cgroup("/job", usage: 1 << 20, limit: 8 << 20)  // a plain directory: no cgroup.event_control
+        let system = try CgroupSystem(root: tree.root)
+        let memory = try MemoryCgroup.open(try CgroupPath("/job"), in: system)
+        let watcher = try OOMWatcher(loop: try EventLoop())
+        let error = #expect(throws: CgroupError.self) { try watcher.watch(memory) }
+        guard case .system(let failure) = error else {
+            Issue.record("expected a system call error, got \(String(describing: error))")
+            return
+        }
+        #expect(failure.code == .noSuchFileOrDirectory)
+        #expect(failure.path == memory.cgroup.filesystemPath + "/cgroup.event_control")
+        #expect(!watcher.isWatching(memory.path))
+    }
+}
 
 @Suite struct PressureTriggerTests {
     @Test func parsesAndFormats() throws {

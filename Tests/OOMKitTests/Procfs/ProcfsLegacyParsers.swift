@@ -42,7 +42,9 @@ enum LegacyProcfs {
             state: values["State"].flatMap { ProcfsText.fields($0).first }.map(String.init),
             residentSet: try size("VmRSS"), swap: try size("VmSwap"), residentAnon: try size("RssAnon"),
             residentFile: try size("RssFile"), residentShmem: try size("RssShmem"), virtualSize: try size("VmSize"),
-            threads: try integer("Threads").flatMap { Int($0) })
+            threads: try integer("Threads").flatMap { Int($0) },
+            // Not in the parser of commit 59dccd0: VmLck came later, parsed like the other sizes.
+            lockedMemory: try size("VmLck"))
     }
 
     private static func statusPid(_ value: Substring) -> Int32? {

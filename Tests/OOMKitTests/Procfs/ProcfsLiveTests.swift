@@ -48,6 +48,9 @@ import Testing
         #expect(try !me.cgroups().isEmpty)
         #expect(try !me.isKernelThread())
         #expect(try procfs.processIDs().contains(pid))
+        let own = try procfs.ownStatus()
+        #expect(own.pid == pid)
+        #expect(own.lockedMemory != nil)
     }
 
     @Test(.enabled(if: (try? FileIO.readText(path: "/proc/2/comm")) == "kthreadd\n", "no kthreadd at PID 2 here"))

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 import Testing
 
 @testable import OOMKit
@@ -18,6 +19,17 @@ import Testing
         #expect(status.residentShmem == .zero)
         #expect(status.virtualSize == .kibibytes(2920))
         #expect(status.threads == 1)
+        #expect(status.lockedMemory == .zero)
+    }
+
+    /// A process after mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT), as the handler locks itself,
+    /// read through the fixture's `self` the way ``SelfProtection`` reads its own.
+    @Test func lockedMemoryOfALockedProcess() throws {
+        let status = try ProcfsFixtures.procfs.ownStatus()
+        #expect(status.name == "python3")
+        #expect(status.lockedMemory == .kibibytes(24916))
+        #expect(status.residentSet == .kibibytes(22112))
+        #expect(try ProcessStatus(parsing: "Name:\tx\nPid:\t1\nVmLck:\t   64 kB\n").lockedMemory == .kibibytes(64))
     }
 
     @Test func kernelThreadHasNoMemoryFields() throws {
@@ -28,6 +40,7 @@ import Testing
         #expect(status.residentSet == nil)
         #expect(status.swap == nil)
         #expect(status.virtualSize == nil)
+        #expect(status.lockedMemory == nil)
         #expect(ProcessSample(status: status).footprint == .zero)
     }
 
@@ -51,6 +64,7 @@ import Testing
     @Test(arguments: [
         "", "Name:\tx\n", "Pid:\t1\n", "Name:\tx\nPid:\tabc\n", "Name:\tx\nPid:\t1\nVmRSS:\t12\n",
         "Name:\tx\nPid:\t1\nVmR", "garbage", "Name:\tx\nPid:\t1\nThreads:\tmany\n", "Name:\tx\nPid:\t-1\n",
+        "Name:\tx\nPid:\t1\nVmLck:\t12\n", "Name:\tx\nPid:\t1\nVmLck:\tall kB\n",
     ])
     func rejectsGarbage(text: String) {
         #expect(throws: ParseError.self) { try ProcessStatus(parsing: text) }
@@ -213,5 +227,18 @@ import Testing
         #expect(ProcfsError.parse(ParseError("/proc/meminfo", input: "x", reason: "bad")).kind == .badData)
         let exited = ProcfsError.processExited(pid: 9, SystemCallError("read", path: "/proc/9/status", errno: 3))
         #expect(exited.kind == .notFound)
+    }
+
+    @Test func theErrnoIsTyped() {
+        var error = SystemCallError("open", path: "/proc/x", errno: ENOENT)
+        #expect(error.code == .noSuchFileOrDirectory)
+        #expect(error.errno == ENOENT)
+        #expect(error == SystemCallError("open", path: "/proc/x", code: .noSuchFileOrDirectory))
+        error.errno = EPERM
+        #expect(error.code == .notPermitted)
+        #expect(error.kind == .permissionDenied)
+        #expect(error.description == "cannot open '/proc/x': Operation not permitted")
+        #expect(SystemCallError("read", path: "/proc/9/status", code: .noSuchProcess).kind == .notFound)
+        #expect(SystemCallError("write", path: "memory.max", code: .resourceBusy).kind == .ioError)
     }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import OOMTestSupport
+import SystemPackage
 import Testing
 
 @testable import OOMKit
@@ -74,6 +75,48 @@ import Testing
         }
         #expect(entries(mountPoint) == ["existing.json"])
         #expect(ProcessRunner.readText(mountPoint + "/existing.json") == "old")
+    }
+
+    @Test func keepsTheErrnoOfTheCallThatFailed() {
+        let tree = FixtureTree()
+        tree.file("victim", "x")
+        tree.symlink("link", to: tree.root + "/victim")
+        let missing = #expect(throws: OutputFileError.self) { try AtomicFile.write([1], to: tree.root + "/missing/x") }
+        #expect(missing?.code == .noSuchFileOrDirectory)
+        #expect(
+            missing?.description
+                == "cannot write '\(tree.root)/missing/x': cannot open directory: No such file or directory")
+        // Refused without a failed system call: no errno to keep.
+        let link = #expect(throws: OutputFileError.self) { try AtomicFile.write([1], to: tree.root + "/link") }
+        #expect(link?.code == nil)
+    }
+
+    @Test func makingDirectoriesKeepsTheErrno() throws {
+        let tree = FixtureTree()
+        tree.file("file", "x")
+        try FileIO.makeDirectories(tree.root + "/a/b", mode: 0o755)
+        try FileIO.makeDirectories(tree.root + "/a/b", mode: 0o755)
+        #expect(throws: OutputFileError(path: tree.root + "/file/c", reason: "Not a directory", code: .notDirectory)) {
+            try FileIO.makeDirectories(tree.root + "/file/c/d", mode: 0o755)
+        }
+    }
+
+    /// Whether a reserve's state file failed for lack of privilege (ReserveError.cannotRecord's `denied`)
+    /// is the errno's to say, not the message's.
+    @Test(arguments: [
+        (Errno.permissionDenied, true), (.notPermitted, true), (.notDirectory, false), (.readOnlyFileSystem, false),
+        (.noSpace, false),
+    ])
+    func privilegeIsTheErrnosToSay(code: Errno, denied: Bool) {
+        let error = OutputFileError(
+            path: "/run/oomctl/reserves", reason: String(cString: strerror(code.rawValue)), code: code)
+        #expect(error.isPermissionDenied == denied)
+        #expect(error.kind == .cannotCreateOutput)
+    }
+
+    @Test func aMessageAloneSaysNothingAboutPrivilege() {
+        #expect(!OutputFileError(path: "/x", reason: "cannot create: Permission denied").isPermissionDenied)
+        #expect(!OutputFileError(path: "/x", reason: "Operation not permitted", code: nil).isPermissionDenied)
     }
 
     @Test func splitsPaths() {
