@@ -136,6 +136,8 @@ public final class OOMWatcher {
         var descriptors: [Int32] = []
         var inotifyWatches: [Int32] = []
         var counters: MemoryEvents?
+        /// The PSI trigger on the cgroup's memory.pressure, with `pressure` events.
+        var pressure: PressureSource?
 
         init(memory: MemoryCgroup, kinds: Set<OOMEvent.Kind>) {
             self.memory = memory
@@ -193,7 +195,13 @@ public final class OOMWatcher {
                 try armPressureTrigger(pressure, file: "memory.pressure", in: watch)
             }
         } catch {
+            // Nothing of a half-made watch stays: its descriptors, inotify watches and PSI trigger go.
             watch.descriptors.forEach { loop.remove($0) }
+            watch.pressure = nil
+            for descriptor in watch.inotifyWatches {
+                inotify_rm_watch(inotify, descriptor)
+                byInotifyWatch[descriptor] = nil
+            }
             throw error
         }
         watches[memory.path] = watch
@@ -203,6 +211,7 @@ public final class OOMWatcher {
     public func unwatch(_ path: CgroupPath) {
         guard let watch = watches.removeValue(forKey: path) else { return }
         watch.descriptors.forEach { loop.remove($0) }
+        watch.pressure = nil
         for descriptor in watch.inotifyWatches {
             inotify_rm_watch(inotify, descriptor)
             byInotifyWatch[descriptor] = nil
@@ -377,20 +386,13 @@ public final class OOMWatcher {
 
     private func armPressureTrigger(_ trigger: PressureTrigger, file: String, in watch: Watch) throws(CgroupError) {
         let cgroup = watch.memory.cgroup
-        let descriptor = openat(cgroup.directoryDescriptor, file, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)
-        guard descriptor >= 0 else {
-            throw .system(SystemCallError("open", path: cgroup.filesystemPath + "/" + file, errno: errno))
-        }
-        watch.descriptors.append(descriptor)
-        do {
-            _ = try trigger.arm(on: descriptor, path: cgroup.filesystemPath + "/" + file)
-        } catch {
-            throw .system(error)
-        }
         let path = watch.memory.path
         do {
-            try loop.add(descriptor, priority: true) { [unowned self] _ in
-                self.onEvent(OOMEvent(kind: .pressure, cgroup: path, count: 1, detectedAt: self.clock.now))
+            watch.pressure = try PressureSource(
+                file: file, in: cgroup.directoryDescriptor, shownPath: cgroup.filesystemPath + "/" + file,
+                trigger: trigger, loop: loop
+            ) { [unowned self] in
+                onEvent(OOMEvent(kind: .pressure, cgroup: path, count: 1, detectedAt: clock.now))
             }
         } catch {
             throw .system(error)
