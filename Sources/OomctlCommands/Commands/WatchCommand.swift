@@ -222,16 +222,3 @@ extension Duration {
     /// Nil for a zero duration ("off").
     fileprivate var nonZero: Duration? { self == .zero ? nil : self }
 }
-
-/// `oomctl guardian` (hidden): the process that re-enables the kernel OOM killer if watch dies.
-struct GuardianCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "guardian",
-        abstract: "Restore the kernel OOM killer on the cgroups listed on stdin when stdin closes (used by watch).",
-        shouldDisplay: false
-    )
-
-    func run() throws {
-        Guardian.run(input: STDIN_FILENO) { Terminal.printError($0) }
-    }
-}
