@@ -212,6 +212,7 @@ _oomctl_watch() {
         return
         ;;
     '--on')
+        __oomctl_add_completions -W 'oom'$'\n''oom-kill'$'\n''high'$'\n''max'$'\n''pressure'
         return
         ;;
     '--pressure')
@@ -227,7 +228,7 @@ _oomctl_watch() {
         return
         ;;
     '--kill')
-        __oomctl_add_completions -W 'largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'$'\n''none'
+        __oomctl_add_completions -W 'none'$'\n''largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'
         return
         ;;
     '--prefer')
@@ -256,6 +257,7 @@ _oomctl_watch() {
         return
         ;;
     '--log')
+        __oomctl_add_completions -W 'journal'$'\n''console'$'\n''json'
         return
         ;;
     '--self-reserve')
@@ -427,6 +429,7 @@ _oomctl_simulate() {
         return
         ;;
     '--on')
+        __oomctl_add_completions -W 'oom'$'\n''oom-kill'$'\n''high'$'\n''max'$'\n''pressure'
         return
         ;;
     '--pressure')
@@ -442,7 +445,7 @@ _oomctl_simulate() {
         return
         ;;
     '--kill')
-        __oomctl_add_completions -W 'largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'$'\n''none'
+        __oomctl_add_completions -W 'none'$'\n''largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'
         return
         ;;
     '--prefer')
