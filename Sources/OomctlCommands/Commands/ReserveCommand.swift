@@ -63,7 +63,7 @@ struct ReserveCommand: ParsableCommand {
     func validate() throws {
         if list {
             guard target.cgroup == nil, target.pid == nil, size == nil, !clear else {
-                throw ValidationError("--list takes no CGROUP, SIZE or --clear; use --under CGROUP")
+                throw ValidationError("--list takes no CGROUP, --pid, SIZE or --clear; use --under CGROUP")
             }
         } else {
             if under != nil { throw ValidationError("--under goes with --list") }
