@@ -339,6 +339,7 @@ _oomctl_kill() {
         return
         ;;
     '--signal')
+        __oomctl_add_completions -W 'HUP'$'\n''INT'$'\n''QUIT'$'\n''ILL'$'\n''TRAP'$'\n''ABRT'$'\n''BUS'$'\n''FPE'$'\n''KILL'$'\n''USR1'$'\n''SEGV'$'\n''USR2'$'\n''PIPE'$'\n''ALRM'$'\n''TERM'$'\n''STKFLT'$'\n''CHLD'$'\n''CONT'$'\n''STOP'$'\n''TSTP'$'\n''TTIN'$'\n''TTOU'$'\n''URG'$'\n''XCPU'$'\n''XFSZ'$'\n''VTALRM'$'\n''PROF'$'\n''WINCH'$'\n''IO'$'\n''PWR'$'\n''SYS'
         return
         ;;
     '--grace')

@@ -53,7 +53,7 @@ struct KillCommand: ParsableCommand {
         help: ArgumentHelp(
             "Signal to send first: a name (TERM, INT, HUP, …; SIG optional) or a number (default: KILL).",
             valueName: "SIGNAL"),
-        transform: SignalArgument.parse)
+        completion: SignalArgument.defaultCompletionKind, transform: SignalArgument.parse)
     var signal: SignalArgument?
 
     @Option(

@@ -242,6 +242,11 @@ struct SignalArgument: ParsedArgument, Hashable, CustomStringConvertible {
         return SignalArgument(number: entry.number)
     }
 
+    /// Completion offers the names, without the aliases (IOT, POLL).
+    static var defaultCompletionKind: CompletionKind {
+        .list(names.map(\.name).filter { $0 != "IOT" && $0 != "POLL" })
+    }
+
     /// The signal's name without `SIG` (`TERM`), else its number.
     var description: String { Self.names.first { $0.number == number }?.name ?? String(number) }
 }
