@@ -212,6 +212,7 @@ _oomctl_watch() {
         return
         ;;
     '--on')
+        __oomctl_add_completions -W 'oom'$'\n''oom-kill'$'\n''high'$'\n''max'$'\n''pressure'
         return
         ;;
     '--pressure')
@@ -227,7 +228,7 @@ _oomctl_watch() {
         return
         ;;
     '--kill')
-        __oomctl_add_completions -W 'largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'$'\n''none'
+        __oomctl_add_completions -W 'none'$'\n''largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'
         return
         ;;
     '--prefer')
@@ -256,6 +257,7 @@ _oomctl_watch() {
         return
         ;;
     '--log')
+        __oomctl_add_completions -W 'journal'$'\n''console'$'\n''json'
         return
         ;;
     '--self-reserve')
@@ -337,6 +339,7 @@ _oomctl_kill() {
         return
         ;;
     '--signal')
+        __oomctl_add_completions -W 'HUP'$'\n''INT'$'\n''QUIT'$'\n''ILL'$'\n''TRAP'$'\n''ABRT'$'\n''BUS'$'\n''FPE'$'\n''KILL'$'\n''USR1'$'\n''SEGV'$'\n''USR2'$'\n''PIPE'$'\n''ALRM'$'\n''TERM'$'\n''STKFLT'$'\n''CHLD'$'\n''CONT'$'\n''STOP'$'\n''TSTP'$'\n''TTIN'$'\n''TTOU'$'\n''URG'$'\n''XCPU'$'\n''XFSZ'$'\n''VTALRM'$'\n''PROF'$'\n''WINCH'$'\n''IO'$'\n''PWR'$'\n''SYS'
         return
         ;;
     '--grace')
@@ -427,6 +430,7 @@ _oomctl_simulate() {
         return
         ;;
     '--on')
+        __oomctl_add_completions -W 'oom'$'\n''oom-kill'$'\n''high'$'\n''max'$'\n''pressure'
         return
         ;;
     '--pressure')
@@ -442,7 +446,7 @@ _oomctl_simulate() {
         return
         ;;
     '--kill')
-        __oomctl_add_completions -W 'largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'$'\n''none'
+        __oomctl_add_completions -W 'none'$'\n''largest'$'\n''priority'$'\n''triggering'$'\n''oom-score'
         return
         ;;
     '--prefer')

@@ -71,4 +71,13 @@ import Testing
         let under = complete("oomctl kill --under /x --policy l")
         #expect(under == ["largest"], "\(under)")
     }
+
+    @Test func bashCompletesTheWordsOfTypedOptions() {
+        let log = complete("oomctl watch /x --log j")
+        #expect(Set(log) == ["journal", "json"], "\(log)")
+        let events = complete("oomctl watch /x --on oom")
+        #expect(Set(events) == ["oom", "oom-kill"], "\(events)")
+        let signals = complete("oomctl kill --pid 5 --signal TE")
+        #expect(signals == ["TERM"], "\(signals)")
+    }
 }

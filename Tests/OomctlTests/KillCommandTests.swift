@@ -3,6 +3,8 @@ import OOMKit
 import OOMTestSupport
 import Testing
 
+@testable import OomctlCommands
+
 /// The parts of `kill --json` output the tests read.
 private struct KillJSON: Decodable {
     struct Report: Decodable {
@@ -164,12 +166,27 @@ struct KillCommandTests {
     @Test(arguments: [
         (["kill"], "exactly one of"), (["kill", "/a", "--pid", "5"], "exactly one of"),
         (["kill", "/a", "--policy", "priority"], "go with --under"),
-        (["kill", "--under", "/a", "--policy", "bogus"], "unknown policy 'bogus'"),
+        (["kill", "/a", "--policy", "largest"], "go with --under"),
+        (
+            ["kill", "--under", "/a", "--policy", "bogus"],
+            "The value 'bogus' is invalid for '--policy <POLICY>'. Please provide one of 'largest', 'priority', "
+                + "'triggering' or 'oom-score'."
+        ),
         (["kill", "--under", "/a", "--prefer", "(unclosed"], "invalid regular expression '(unclosed'"),
-        (["kill", "--pid", "5", "--signal", "NOPE"], "unknown signal 'NOPE'"),
-        (["kill", "--pid", "5", "--grace", "soon"], "invalid duration 'soon'"),
+        (["kill", "--pid", "5", "--signal", "NOPE"], "invalid for '--signal <SIGNAL>': unknown signal 'NOPE'"),
+        (["kill", "--pid", "5", "--signal", "99"], "invalid for '--signal <SIGNAL>': a signal number is 1 to 64"),
+        (
+            ["kill", "--pid", "5", "--signal", "TERM", "--grace", "soon"],
+            "The value 'soon' is invalid for '--grace <DURATION>'"
+        ),
+        (["kill", "--pid", "5", "--timeout", "0"], "invalid for '--timeout <DURATION>': must be above zero"),
+        // --grace is the wait between a first signal and SIGKILL: with SIGKILL first it would do nothing.
+        (["kill", "--pid", "5", "--grace", "3s"], "--grace is the wait after a first --signal other than KILL"),
+        (["kill", "--pid", "5", "--signal", "sigkill", "--grace", "3s"], "--grace is the wait after a first --signal"),
+        (["kill", "--pid", "5", "--signal", "9", "--grace", "3s"], "--grace is the wait after a first --signal"),
         (["kill", "--pid", "0"], "--pid must be a positive"),
-        (["kill", "--under", "/a", "--priority", "x"], "CGROUP=N"),
+        (["kill", "--under", "/a", "--priority", "x"], "invalid for '--priority <CGROUP=N>': takes CGROUP=N"),
+        (["kill", "--under", "/a", "--priority", "=5"], "invalid for '--priority <CGROUP=N>'"),
         (["kill", "/a/../b"], "'..' is not allowed"),
     ])
     func badInputIsAUsageError(arguments: [String], message: String) {
@@ -203,5 +220,30 @@ struct KillCommandTests {
         let missing = ProcessRunner.oomctl(["simulate", "--from", tree.root + "/none.json"])
         #expect(missing.status == 66)
         #expect(missing.standardError.contains("none.json"))
+    }
+}
+
+/// What the parser makes of kill's options, without spawning.
+@Suite struct KillArgumentTests {
+    private func kill(_ arguments: [String]) throws -> KillCommand {
+        try #require(try Oomctl.parseAsRoot(["kill"] + arguments) as? KillCommand)
+    }
+
+    @Test func signalsAreTakenByNameOrNumber() throws {
+        for (text, number) in [
+            ("TERM", SIGTERM), ("sigterm", SIGTERM), ("SIGINT", SIGINT), ("15", SIGTERM), ("usr1", SIGUSR1),
+        ] {
+            let options = try kill(["--pid", "5", "--signal", text, "--grace", "2s"]).killOptions
+            #expect(options.signal == number, "\(text)")
+            #expect(options.grace == .seconds(2))
+        }
+        let defaults = try kill(["--pid", "5"]).killOptions
+        #expect(defaults.signal == SIGKILL && defaults.grace == .seconds(5) && defaults.timeout == .seconds(10))
+        #expect(try kill(["--pid", "5", "--timeout", "500ms"]).killOptions.timeout == .milliseconds(500))
+    }
+
+    @Test func thePolicyIsTyped() throws {
+        #expect(try kill(["--under", "/a"]).policy.policyName == nil)
+        #expect(try kill(["--under", "/a", "--policy", "oom-score"]).policy.policyName == .oomScore)
     }
 }

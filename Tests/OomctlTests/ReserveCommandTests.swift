@@ -258,3 +258,18 @@ struct ReserveCommandTests {
         #expect(watch.stop() == 0)
     }
 }
+
+@Suite struct ReserveCommandInputTests {
+    @Test(arguments: [
+        (["/x", "lots"], "The value 'lots' is invalid for '<SIZE>'"),
+        (["/x", "100%"], "invalid for '<SIZE>': a reserve is more than 0% and less than 100%"),
+        (["/x", "max"], "invalid for '<SIZE>': a reserve must be a finite size"),
+        (["/x", "--json", "-q"], "give --json or --quiet, not both"),
+        (["--list", "/x"], "--list takes no CGROUP"), (["/x", "--under", "/y"], "--under goes with --list"),
+    ])
+    func badInputIsAUsageError(arguments: [String], message: String) {
+        let result = ProcessRunner.oomctl(["reserve"] + arguments)
+        #expect(result.status == 64, "\(result)")
+        #expect(result.standardError.contains(message), "\(result)")
+    }
+}

@@ -3,6 +3,8 @@ import OOMKit
 import OOMTestSupport
 import Testing
 
+@testable import OomctlCommands
+
 /// The JSON of `oomctl simulate --json` as a script reads it.
 struct SimulationJSON: Decodable {
     struct Entry: Decodable {
@@ -225,13 +227,41 @@ struct SimulateSandboxTests {
 
 @Suite struct SimulateCommandInputTests {
     @Test(arguments: [
-        (["--limit", "1M"], "--limit must be at least 4M"), (["--limit", "lots"], "--limit"),
-        (["--limit", "max"], "finite size"), (["--hogs", "0"], "--hogs takes 1 to 64"),
-        (["--reserve", "64M"], "is not less than the sandbox's --limit"), (["--timeout", "soon"], "invalid duration"),
+        (["--limit", "1M"], "--limit must be at least 4M"), (["--limit", "lots"], "invalid for '--limit <SIZE>'"),
+        (["--limit", "max"], "finite size"), (["--limit", "8G"], "--limit is at most 4G"),
+        (["--hogs", "0"], "--hogs takes 1 to 64"), (["--hogs", "many"], "invalid for '--hogs <N>'"),
+        (["--hog-size", "0"], "invalid for '--hog-size <SIZE>': needs a finite size above zero"),
+        (["--hog-rate", "fast"], "invalid for '--hog-rate <SIZE>'"),
+        (["--reserve", "64M"], "is not less than the sandbox's --limit"),
+        (["--reserve", "100%"], "invalid for '--reserve <SIZE>'"),
+        (["--timeout", "soon"], "The value 'soon' is invalid for '--timeout <DURATION>'"),
+        (["--timeout", "0"], "invalid for '--timeout <DURATION>': must be above zero"),
         (["--policy", "largest"], "--policy and --under go with --from"),
+        (["--under", "/a"], "--policy and --under go with --from"),
         (["--from", "x.json", "--hook", "true"], "--hook goes with a sandbox run"),
-        (["--from", "x.json", "--policy", "bogus"], "unknown policy 'bogus'"), (["--kill", "bogus"], "unknown policy"),
+        (
+            ["--from", "x.json", "--policy", "bogus"],
+            "The value 'bogus' is invalid for '--policy <POLICY>'. Please provide one of 'largest', 'priority', "
+                + "'triggering' or 'oom-score'."
+        ),
+        (["--kill", "bogus"], "invalid for '--kill <POLICY>'. Please provide one of 'none'"),
         (["--hook", "/no/such/hook"], "does not exist"),
+        // A replay refuses every sandbox and pipeline option, whatever its value (even the default's).
+        (["--from", "x.json", "--delay", "1000ms"], "--delay goes with a sandbox run, not with --from"),
+        (["--from", "x.json", "--delay", "1s"], "--delay goes with a sandbox run, not with --from"),
+        (["--from", "x.json", "--limit", "64M"], "--limit goes with a sandbox run"),
+        (["--from", "x.json", "--limit", "65536K"], "--limit goes with a sandbox run"),
+        (["--from", "x.json", "--hogs", "1"], "--hogs goes with a sandbox run"),
+        (["--from", "x.json", "--timeout", "30s"], "--timeout goes with a sandbox run"),
+        (["--from", "x.json", "--hook-timeout", "10s"], "--hook-timeout goes with a sandbox run"),
+        (["--from", "x.json", "--min-interval", "250ms"], "--min-interval goes with a sandbox run"),
+        (["--from", "x.json", "--pressure", "some 150ms 1s"], "--pressure goes with a sandbox run"),
+        (["--from", "x.json", "--on", "oom"], "--on goes with a sandbox run"),
+        (["--from", "x.json", "--kill", "none"], "--kill goes with a sandbox run"),
+        // A sandbox run refuses what its pipeline would not use.
+        (["--post-kill", "true"], "--post-kill runs after a kill; give --kill POLICY"),
+        (["--pressure", "some 150ms 1s"], "--pressure is the trigger of --on pressure"),
+        (["--hook-timeout", "1s"], "--hook-timeout limits hooks"),
     ])
     func badInputIsAUsageErrorAndCreatesNothing(arguments: [String], message: String) throws {
         let own = try CgroupSystem().memoryCgroupPath(ofProcess: getpid())
@@ -247,5 +277,35 @@ struct SimulateSandboxTests {
         let result = ProcessRunner.oomctl(["simulate", "--parent", "/no/such/cgroup"])
         #expect(result.status == 66, "\(result)")
         #expect(result.standardError.contains("no such cgroup"), "\(result)")
+    }
+}
+
+/// What the parser makes of simulate's options, without spawning.
+@Suite struct SimulateArgumentTests {
+    private func simulate(_ arguments: [String]) throws -> SimulateCommand {
+        try #require(try Oomctl.parseAsRoot(["simulate"] + arguments) as? SimulateCommand)
+    }
+
+    @Test func sandboxDefaultsApplyWhenAbsent() throws {
+        let settings = try simulate([]).sandboxSettings()
+        #expect(settings.limit == ByteCount(64 << 20) && settings.hogSize == ByteCount(128 << 20))
+        #expect(settings.hogs == 1 && settings.timeout == .seconds(30) && settings.reserve == nil)
+        #expect(settings.hogRate == nil)
+    }
+
+    @Test func sandboxValuesAreTyped() throws {
+        let settings = try simulate([
+            "--limit", "96M", "--reserve", "25%", "--hog-size", "40M", "--hog-rate", "32M", "--hogs", "3",
+            "--timeout", "1m",
+        ]).sandboxSettings()
+        #expect(settings.limit == ByteCount(96 << 20) && settings.hogSize == ByteCount(40 << 20))
+        #expect(settings.hogRate == ByteCount(32 << 20) && settings.hogs == 3 && settings.timeout == .seconds(60))
+        #expect(settings.reserve == .percent(hundredths: 2500))
+    }
+
+    @Test func aReplayTakesThePolicyAndTheFilters() throws {
+        let replay = try simulate(["--from", "x.json", "--policy", "priority", "--process", "--priority", "/a=5"])
+        #expect(replay.policyName == .priority)
+        #expect(replay.handling.filters.priorities == [PriorityAssignment(cgroup: "/a", priority: 5)])
     }
 }

@@ -1,7 +1,10 @@
+import ArgumentParser
 import Glibc
 import OOMKit
 import OOMTestSupport
 import Testing
+
+@testable import OomctlCommands
 
 /// A running `oomctl watch`, its output in a file.
 final class RunningWatch {
@@ -287,13 +290,49 @@ struct WatchCommandTests {
 
 @Suite struct WatchCommandInputTests {
     @Test(arguments: [
-        ([String](), "at least one CGROUP"), (["/x", "--on", "oom,explode"], "unknown event 'explode'"),
-        (["/x", "--delay", "soon"], "invalid duration 'soon'"),
-        (["/x", "--on", "pressure", "--pressure", "some 1s"], "invalid pressure trigger"),
+        ([String](), "at least one CGROUP"),
+        (["/x", "--on", "oom,explode"], "invalid for '--on <EVENTS>': unknown event 'explode'"),
+        (["/x", "--on", "oom,,high"], "invalid for '--on <EVENTS>': an empty event name"),
+        (
+            ["/x", "--delay", "soon"],
+            "The value 'soon' is invalid for '--delay <DURATION>': expected a number with a unit"
+        ),
+        (
+            ["/x", "--on", "pressure", "--pressure", "some 1s"],
+            "invalid for '--pressure <TRIGGER>': expected 'some|full"
+        ),
+        (["/x", "--on", "pressure", "--pressure", "some 1s 20s"], "the window must be between 500ms and 10s"),
         (["/x", "--hook", "/no/such/hook.sh --flag"], "hook program '/no/such/hook.sh' does not exist"),
-        (["/x", "--kill", "bogus"], "unknown policy 'bogus'"), (["/x", "--process"], "go with --kill POLICY"),
-        (["/x", "--log", "syslog"], "--log takes console, json or journal"),
+        (
+            ["/x", "--kill", "bogus"],
+            "The value 'bogus' is invalid for '--kill <POLICY>'. Please provide one of 'none', 'largest', 'priority', "
+                + "'triggering' or 'oom-score'."
+        ),
+        (["/x", "--process"], "go with --kill POLICY"),
+        (["/x", "--kill", "none", "--avoid", "x"], "go with --kill POLICY"),
+        (
+            ["/x", "--log", "syslog"],
+            "invalid for '--log <TARGET>'. Please provide one of 'journal', 'console' or 'json'"
+        ),
+        (["/x", "--json", "--log", "console"], "--json is --log json; it cannot go with --log console"),
         (["/x", "--snapshot-dir", "/no/such/dir"], "is not a directory"),
+        (["/x", "--self-reserve", "lots"], "invalid for '--self-reserve <SIZE>'"),
+        (["/x", "--self-reserve", "2G"], "--self-reserve is at most 1G"),
+        (["/x", "--self-reserve", "16M", "--no-self-protection"], "drop --no-self-protection"),
+        (
+            ["/x", "--hook-timeout", "0", "--hook", "true"],
+            "invalid for '--hook-timeout <DURATION>': must be above zero"
+        ),
+        // Options that would do nothing here are refused, not ignored.
+        (["/x", "--cooldown", "5s"], "--cooldown goes with --system"),
+        (["/x", "--min-available", "5%"], "--min-available goes with --system"),
+        (["/x", "--min-swap-free", "10%"], "--min-swap-free goes with --system"),
+        (["/x", "--max-check-interval", "10s"], "--max-check-interval goes with --system"),
+        (["/x", "--pressure", "some 150ms 1s"], "--pressure is the trigger of --on pressure"),
+        (["/x", "--on", "oom", "--pressure", "some 150ms 1s"], "--pressure is the trigger of --on pressure"),
+        (["/x", "--post-kill", "true"], "--post-kill runs after a kill; give --kill POLICY"),
+        (["/x", "--post-kill", "true", "--kill", "none"], "--post-kill runs after a kill; give --kill POLICY"),
+        (["/x", "--hook-timeout", "5s"], "--hook-timeout limits hooks; give a --hook or --post-kill"),
     ])
     func badInputIsAUsageError(arguments: [String], message: String) {
         let result = ProcessRunner.oomctl(["watch"] + arguments)
@@ -341,6 +380,20 @@ struct SystemWatchTests {
         #expect(watch.records.filter { $0["messageID"] == MessageID.oomResolved.rawValue }.count == 1)
     }
 
+    /// --system used to ignore --self-reserve and --protect-self: it is the same service now.
+    @Test func theSystemScopeProtectsItselfLikeTheCgroupScope() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let watch = try RunningWatch(
+            ["--system", "--min-available", "64K", "--under", test.path.description, "--self-reserve", "16M", "--json"])
+        #expect(watch.waitFor { $0.output.contains("watching system memory") }, "\(watch.output)")
+        #expect(watch.output.contains("memory locked"), "\(watch.output)")
+        #expect(watch.output.contains("self reserve 16M pre-faulted"), "\(watch.output)")
+        let status = try ProcFS().process(watch.pid).status()
+        #expect((status.residentSet ?? .zero) >= ByteCount(16 << 20), "the reserve is resident")
+        #expect(watch.stop() == 0)
+    }
+
     @Test func memoryAboveTheThresholdDoesNothing() throws {
         let test = try TestCgroup()
         defer { test.destroy() }
@@ -353,17 +406,87 @@ struct SystemWatchTests {
     }
 
     @Test(arguments: [
-        (["--system", "--min-available=-5%"], "invalid threshold"),
+        (
+            ["--system", "--min-available=-5%"],
+            "invalid for '--min-available <THRESHOLD>': a percentage must be between"
+        ),
         (["--system", "--min-available", "150%"], "between 0% and 100%"),
-        (["--system", "--min-available", "lots"], "invalid size"),
+        (["--system", "--min-available", "lots"], "invalid for '--min-available <THRESHOLD>': unknown unit 'LOTS'"),
         (["--system", "--min-available", "5%,10%"], "the first (warn) must be at least the second"),
         (["--system", "--min-available", "1%,2%,3%"], "WARN,ACT"),
+        (["--system", "--min-swap-free", "x%"], "invalid for '--min-swap-free <THRESHOLD>'"),
         (["--system", "/some/cgroup"], "give no CGROUP"), (["/x", "--under", "/y"], "--under goes with --system"),
-        (["--system", "--cooldown", "never"], "invalid duration"),
+        (["--system", "--cooldown", "never"], "The value 'never' is invalid for '--cooldown <DURATION>'"),
+        (["--system", "--max-check-interval", "often"], "invalid for '--max-check-interval <DURATION>'"),
+        (["--system", "--pressure", "some 1s"], "invalid for '--pressure <TRIGGER>'"),
+        // What --system has no use for is refused.
+        (["--system", "--on", "oom"], "--on does nothing with --system"),
+        (["--system", "--delay", "2s"], "--delay does nothing with --system"),
+        (["--system", "--kill", "none", "--post-kill", "true"], "--post-kill runs after a kill"),
     ])
     func badInputIsAUsageError(arguments: [String], message: String) {
         let result = ProcessRunner.oomctl(["watch"] + arguments)
         #expect(result.status == 64, "\(result)")
         #expect(result.standardError.contains(message), "\(result)")
+    }
+}
+
+/// What the parser makes of watch's options, without spawning.
+@Suite struct WatchArgumentTests {
+    private func watch(_ arguments: [String]) throws -> WatchCommand {
+        try #require(try Oomctl.parseAsRoot(["watch"] + arguments) as? WatchCommand)
+    }
+
+    @Test func valuesAreTypedAndDefaultsApplyWhenAbsent() throws {
+        let plain = try watch(["/x"])
+        let defaults = try plain.handling.handlingOptions()
+        #expect(defaults.delay == .seconds(1) && defaults.hookTimeout == .seconds(10))
+        #expect(defaults.minimumInterval == .milliseconds(250))
+        #expect(plain.handling.eventKinds(version: .v1) == [.oom])
+        #expect(plain.handling.eventKinds(version: .v2) == [.oomKill, .high, .max])
+        #expect(plain.handling.pressureTrigger() == nil)
+
+        let given = try watch([
+            "/x", "--delay", "1000ms", "--on", "high,pressure,high", "--pressure", "full 100ms 2s", "--kill",
+            "oom-score",
+            "--hook", "true", "--hook-timeout", "1.5s", "--min-interval", "0", "--log", "json", "--json",
+        ])
+        let options = try given.handling.handlingOptions()
+        #expect(options.delay == .seconds(1) && options.hookTimeout == .milliseconds(1500))
+        #expect(options.minimumInterval == .zero)
+        #expect(given.handling.on?.kinds == [.high, .pressure], "in order, without repetitions")
+        #expect(
+            given.handling.pressureTrigger()
+                == PressureTrigger(full: true, stall: .milliseconds(100), window: .seconds(2)))
+        #expect(given.log == .json)
+        guard case .kill(let policy) = options.action else {
+            Issue.record("--kill oom-score kills")
+            return
+        }
+        #expect(policy.policy == .oomScore)
+    }
+
+    @Test func systemModeTakesItsOwnOptions() throws {
+        let command = try watch([
+            "--system", "--min-available", "10%,512M", "--min-swap-free", "5%", "--cooldown", "2s",
+            "--max-check-interval", "0", "--pressure", "some 100ms 2s", "--under", "/a",
+        ])
+        let thresholds = command.systemThresholds()
+        #expect(thresholds.warnAvailable == MemoryThreshold(.percent(10)))
+        #expect(thresholds.actAvailable == MemoryThreshold(.size(ByteCount(512 << 20))))
+        #expect(thresholds.actSwapFree == MemoryThreshold(.percent(5)))
+        #expect(command.cooldown == .seconds(2) && command.maxCheckInterval == .zero)
+        #expect(command.handling.systemPressureTrigger.stall == .milliseconds(100))
+        let defaults = try watch(["--system"]).systemThresholds()
+        #expect(defaults.actAvailable == MemoryThreshold(.percent(5)) && defaults.warnAvailable == nil)
+        #expect(defaults.actSwapFree == MemoryThreshold(.percent(10)))
+        // --post-kill goes with --system's default policy (priority).
+        _ = try watch(["--system", "--post-kill", "true"])
+    }
+
+    @Test func theHelpListsTheAllowedValues() {
+        let help = Oomctl.helpMessage(for: WatchCommand.self, columns: 400)
+        #expect(help.contains("(values: none, largest, priority, triggering, oom-score)"), "\(help)")
+        #expect(help.contains("(values: journal, console, json)"), "\(help)")
     }
 }

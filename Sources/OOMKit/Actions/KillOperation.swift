@@ -51,6 +51,9 @@ public final class KillOperation {
 
     deinit { detach() }
 
+    /// The processes signalled so far (all of them once SIGKILL was sent).
+    public var signalledPIDs: [Int32] { signalled.sorted() }
+
     /// Whether the operation has completed (or was cancelled).
     public var isDone: Bool { stage == .done }
 

@@ -8,6 +8,8 @@ public enum HandlingStep: Sendable {
     case hookStarted(id: Int, cgroup: CgroupPath, command: String)
     case hookFinished(id: Int, cgroup: CgroupPath, result: HookResult)
     case decided(id: Int, cgroup: CgroupPath, decision: Decision)
+    /// The victim's processes were sent the kill's first signal; `.killed` follows once they are gone.
+    case victimSignalled(id: Int, cgroup: CgroupPath, pids: [Int32])
     case killed(id: Int, cgroup: CgroupPath, report: KillReport)
     case fellBack(id: Int, cgroup: CgroupPath, after: Duration)
     /// v1: the cgroup's reserve was granted (its limit raised by the reserve).
@@ -301,9 +303,13 @@ public final class Handler {
                     }
                 case .process(let pid, _, _): target = .process(pid)
                 }
-                kill = try Killer(system: handler.system).start(target, options: options.kill, in: handler.loop) {
-                    [self] result in victimKilled(result, target: victim.target)
-                }
+                let operation = try Killer(system: handler.system).start(
+                    target, options: options.kill, in: handler.loop
+                ) { [self] result in victimKilled(result, target: victim.target) }
+                kill = operation
+                // Said now, before the loop can see a victim exit: whoever watches the victims (a sandbox
+                // run) learns who killed them before they are gone.
+                handler.onStep(.victimSignalled(id: report.id, cgroup: report.cgroup, pids: operation.signalledPIDs))
             } catch {
                 fail("kill \(victim.target): \(error.description)")
                 facts.action = .failed

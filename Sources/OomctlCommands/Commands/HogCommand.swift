@@ -14,14 +14,15 @@ struct HogCommand: ParsableCommand {
         shouldDisplay: false
     )
 
-    @Argument(help: "How much to allocate, e.g. 200M.")
-    var size: String
+    @Argument(help: "How much to allocate, e.g. 200M.", transform: ByteCount.parseFinite)
+    var size: ByteCount
 
-    @Option(help: "Allocation rate per second, e.g. 50M (default: as fast as possible).")
-    var rate: String?
+    @Option(
+        help: "Allocation rate per second, e.g. 50M (default: as fast as possible).", transform: ByteCount.parseFinite)
+    var rate: ByteCount?
 
-    @Option(help: "How long to hold the memory before exiting (default: until killed).")
-    var hold: String?
+    @Option(help: "How long to hold the memory before exiting (default: until killed).", transform: Duration.parse)
+    var hold: Duration?
 
     @Flag(
         help:
@@ -31,12 +32,9 @@ struct HogCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let total = try ByteCount(parsing: size)
-            guard !total.isUnlimited else {
-                throw ParseError("size", input: size, reason: "a hog needs a finite size")
-            }
-            let bytesPerSecond = try rate.map { try ByteCount(parsing: $0).bytes }
-            let holdFor = try hold.map { try Duration(parsing: $0) }
+            let total = size
+            let bytesPerSecond = rate?.bytes
+            let holdFor = hold
             if waitForStart {
                 var go: UInt8 = 0
                 var count = 0

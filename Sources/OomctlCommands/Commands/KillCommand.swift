@@ -49,15 +49,24 @@ struct KillCommand: ParsableCommand {
 
     @OptionGroup var policy: PolicyArguments
 
-    @Option(help: ArgumentHelp("Signal to send first: KILL, TERM, INT, HUP, … or a number.", valueName: "SIGNAL"))
-    var signal = "KILL"
+    @Option(
+        help: ArgumentHelp(
+            "Signal to send first: a name (TERM, INT, HUP, …; SIG optional) or a number (default: KILL).",
+            valueName: "SIGNAL"),
+        completion: SignalArgument.defaultCompletionKind, transform: SignalArgument.parse)
+    var signal: SignalArgument?
 
     @Option(
-        help: ArgumentHelp("With a signal other than KILL: how long to wait before SIGKILL.", valueName: "DURATION"))
-    var grace = "5s"
+        help: ArgumentHelp(
+            "With a --signal other than KILL: how long to wait before SIGKILL (default: 5s).", valueName: "DURATION"),
+        transform: Duration.parse)
+    var grace: Duration?
 
-    @Option(help: ArgumentHelp("How long to wait for the processes to exit after SIGKILL.", valueName: "DURATION"))
-    var timeout = "10s"
+    @Option(
+        help: ArgumentHelp(
+            "How long to wait for the processes to exit after SIGKILL (default: 10s).", valueName: "DURATION"),
+        transform: Duration.parsePositive)
+    var timeout: Duration?
 
     @Flag(help: "Print what would be killed, and why, without killing anything.")
     var dryRun = false
@@ -74,27 +83,24 @@ struct KillCommand: ParsableCommand {
             throw ValidationError("--policy, --process and the filters go with --under CGROUP")
         }
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process ID, not \(pid)") }
-        _ = try killOptions()
+        if grace != nil && (signal ?? .kill) == .kill {
+            throw ValidationError(
+                "--grace is the wait after a first --signal other than KILL; SIGKILL is not waited out")
+        }
         try policy.validate()
     }
 
-    func killOptions() throws -> KillOptions {
-        guard let number = SignalName.parse(signal) else {
-            throw ValidationError("unknown signal '\(signal)'; use a name such as TERM or KILL, or a number")
-        }
-        do {
-            return KillOptions(
-                signal: number, grace: try Duration(parsing: grace), timeout: try Duration(parsing: timeout))
-        } catch {
-            throw ValidationError(error.description)
-        }
+    /// How the victim is killed: --signal, then SIGKILL after --grace, then up to --timeout for the exit.
+    var killOptions: KillOptions {
+        KillOptions(
+            signal: (signal ?? .kill).number, grace: grace ?? .seconds(5), timeout: timeout ?? .seconds(10))
     }
 
     func run() throws {
         try reportingErrors {
             let system = try CgroupSystem.fromEnvironment()
             let killer = Killer(system: system)
-            let options = try killOptions()
+            let options = killOptions
             var decision: Decision?
             let target: KillTarget
             if let pid {
@@ -166,41 +172,4 @@ struct KillOutput: Encodable {
     var dryRun: Bool
     var report: KillReport?
     var decision: Decision?
-}
-
-/// One line saying what a kill did.
-struct KillSummary {
-    var report: KillReport
-
-    func render() -> String {
-        let what =
-            report.pid.map { "process \($0)" + (report.cgroup.map { " in \($0)" } ?? "") }
-            ?? "cgroup \(report.cgroup?.description.visibleControlCharacters ?? "?")"
-        let count = report.signalledPIDs.count
-        var text = "killed \(what): \(count) process\(count == 1 ? "" : "es") (\(report.method.rawValue)"
-        if report.method == .pidfdLoop { text += ", \(report.rounds) round\(report.rounds == 1 ? "" : "s")" }
-        text += ")"
-        if let before = report.usageBefore, let after = report.usageAfter, let freed = report.freed {
-            text += ", memory \(before) → \(after) (freed \(freed))"
-        }
-        let milliseconds = Double(report.elapsedMicroseconds) / 1000
-        text += ", in \(Int(milliseconds.rounded())) ms"
-        return text
-    }
-}
-
-/// Signal names as kill(1) takes them.
-enum SignalName {
-    static let names: [String: Int32] = [
-        "KILL": SIGKILL, "TERM": SIGTERM, "INT": SIGINT, "HUP": SIGHUP, "QUIT": SIGQUIT, "USR1": SIGUSR1,
-        "USR2": SIGUSR2, "ABRT": SIGABRT,
-    ]
-
-    static func parse(_ text: String) -> Int32? {
-        let upper = text.uppercased()
-        let name = upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper
-        if let number = names[name] { return number }
-        if let number = Int32(text), (1...64).contains(number) { return number }
-        return nil
-    }
 }

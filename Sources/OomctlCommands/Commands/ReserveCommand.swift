@@ -41,8 +41,9 @@ struct ReserveCommand: ParsableCommand {
     @OptionGroup var target: CgroupTargetOptions
 
     @Argument(
-        help: ArgumentHelp("The reserve: an amount (64M, 1.5G) or a percentage of the limit (25%).", valueName: "SIZE"))
-    var size: String?
+        help: ArgumentHelp("The reserve: an amount (64M, 1.5G) or a percentage of the limit (25%).", valueName: "SIZE"),
+        transform: ReserveSize.parse)
+    var size: ReserveSize?
 
     @Flag(help: "Remove the reserve and undo what it set (v2: the previous memory.high).")
     var clear = false
@@ -62,7 +63,7 @@ struct ReserveCommand: ParsableCommand {
     func validate() throws {
         if list {
             guard target.cgroup == nil, target.pid == nil, size == nil, !clear else {
-                throw ValidationError("--list takes no CGROUP, SIZE or --clear; use --under CGROUP")
+                throw ValidationError("--list takes no CGROUP, --pid, SIZE or --clear; use --under CGROUP")
             }
         } else {
             if under != nil { throw ValidationError("--under goes with --list") }
@@ -71,13 +72,7 @@ struct ReserveCommand: ParsableCommand {
             }
             if clear && size != nil { throw ValidationError("give a SIZE or --clear, not both") }
         }
-        if let size {
-            do {
-                _ = try ReserveSize(parsing: size)
-            } catch {
-                throw ValidationError(error.description)
-            }
-        }
+        if json && quiet { throw ValidationError("give --json or --quiet, not both") }
     }
 
     func run() throws {
@@ -108,7 +103,7 @@ struct ReserveCommand: ParsableCommand {
                 return
             }
             if let size {
-                let status = try reserves.set(memory, size: ReserveSize(parsing: size))
+                let status = try reserves.set(memory, size: size)
                 if json {
                     Terminal.write(bytes: JSONOutput.encode(status))
                 } else if !quiet {

@@ -49,12 +49,8 @@ struct SimulateCommand: ParsableCommand {
 
     @Option(
         name: .customLong("policy"),
-        help: ArgumentHelp(
-            "With --from: how to pick the victim: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")) "
-                + "(default: largest).",
-            valueName: "POLICY"),
-        completion: .list(PolicyName.allCases.map(\.rawValue)))
-    var policyName: String?
+        help: ArgumentHelp("With --from: how to pick the victim (default: largest).", valueName: "POLICY"))
+    var policyName: PolicyName?
 
     @Option(
         help: ArgumentHelp(
@@ -70,24 +66,30 @@ struct SimulateCommand: ParsableCommand {
         completion: .custom(CgroupCompletion.candidates))
     var parent: String?
 
-    @Option(help: ArgumentHelp("The sandbox's memory limit.", valueName: "SIZE"))
-    var limit = "64M"
+    @Option(
+        help: ArgumentHelp("The sandbox's memory limit, 4M to 4G (default: 64M).", valueName: "SIZE"),
+        transform: ByteCount.parseFinite)
+    var limit: ByteCount?
 
     @Option(
         help: ArgumentHelp(
             "Give the sandbox a reserve (as `oomctl reserve`): v1 grants it at the OOM, v2 sets memory.high.",
-            valueName: "SIZE"))
-    var reserve: String?
-
-    @Option(help: ArgumentHelp("How much each hog allocates (default: twice the limit).", valueName: "SIZE"))
-    var hogSize: String?
+            valueName: "SIZE"),
+        transform: ReserveSize.parse)
+    var reserve: ReserveSize?
 
     @Option(
-        help: ArgumentHelp("How fast each hog allocates, per second (default: as fast as it can).", valueName: "SIZE"))
-    var hogRate: String?
+        help: ArgumentHelp("How much each hog allocates (default: twice the limit).", valueName: "SIZE"),
+        transform: ByteCount.parseFinite)
+    var hogSize: ByteCount?
 
-    @Option(help: ArgumentHelp("How many hogs to start in the sandbox.", valueName: "N"))
-    var hogs = 1
+    @Option(
+        help: ArgumentHelp("How fast each hog allocates, per second (default: as fast as it can).", valueName: "SIZE"),
+        transform: ByteCount.parseFinite)
+    var hogRate: ByteCount?
+
+    @Option(help: ArgumentHelp("How many hogs to start in the sandbox, 1 to 64 (default: 1).", valueName: "N"))
+    var hogs: Int?
 
     @Option(
         name: .customLong("exec"),
@@ -97,8 +99,11 @@ struct SimulateCommand: ParsableCommand {
             valueName: "CMD"))
     var commands: [String] = []
 
-    @Option(help: ArgumentHelp("Stop (and clean up) a sandbox run still going after this long.", valueName: "DURATION"))
-    var timeout = "30s"
+    @Option(
+        help: ArgumentHelp(
+            "Stop (and clean up) a sandbox run still going after this long (default: 30s).", valueName: "DURATION"),
+        transform: Duration.parsePositive)
+    var timeout: Duration?
 
     @OptionGroup(title: "Handling (as in oomctl watch)") var handling: HandlingArguments
 
@@ -110,21 +115,15 @@ struct SimulateCommand: ParsableCommand {
     func validate() throws {
         if let from {
             guard !from.isEmpty else { throw ValidationError("--from needs a snapshot file ('-' for stdin)") }
+            // A replay ranks candidates offline: only the policy, --under and the victim filters apply.
             let sandboxOnly: [(Bool, String)] = [
-                (parent != nil, "--parent"), (limit != "64M", "--limit"), (reserve != nil, "--reserve"),
-                (hogSize != nil, "--hog-size"), (hogRate != nil, "--hog-rate"), (hogs != 1, "--hogs"),
-                (timeout != "30s", "--timeout"), (!commands.isEmpty, "--exec"), (!handling.hook.isEmpty, "--hook"),
-                (!handling.postKill.isEmpty, "--post-kill"), (handling.kill != nil, "--kill"),
-                (handling.on != nil, "--on"), (handling.snapshotDir != nil, "--snapshot-dir"),
-                (handling.dryRun, "--dry-run"), (handling.delay != "1s", "--delay"),
+                (parent != nil, "--parent"), (limit != nil, "--limit"), (reserve != nil, "--reserve"),
+                (hogSize != nil, "--hog-size"), (hogRate != nil, "--hog-rate"), (hogs != nil, "--hogs"),
+                (timeout != nil, "--timeout"), (!commands.isEmpty, "--exec"),
             ]
-            if let (_, name) = sandboxOnly.first(where: { $0.0 }) {
+            let given = sandboxOnly.filter(\.0).map(\.1) + handling.givenPipelineOptions
+            if let name = given.first {
                 throw ValidationError("\(name) goes with a sandbox run, not with --from (a replay kills nothing)")
-            }
-            if let policyName, PolicyName(rawValue: policyName) == nil {
-                throw ValidationError(
-                    "unknown policy '\(policyName)'; use one of: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))"
-                )
             }
             try handling.filters.validate()
             return
@@ -136,38 +135,23 @@ struct SimulateCommand: ParsableCommand {
         try handling.check()
     }
 
-    /// The sandbox options, parsed.
+    /// The sandbox options, checked against each other, with their defaults.
     func sandboxSettings() throws -> SandboxSettings {
-        func size(_ text: String, _ option: String) throws -> ByteCount {
-            let value: ByteCount
-            do { value = try ByteCount(parsing: text) } catch { throw ValidationError("\(option): \(error)") }
-            guard !value.isUnlimited, value.bytes > 0 else {
-                throw ValidationError("\(option) needs a finite size above zero, not '\(text)'")
-            }
-            return value
-        }
-        let limit = try size(limit, "--limit")
+        let limit = self.limit ?? ByteCount(64 << 20)
         guard limit.bytes >= 4 << 20 else {
             throw ValidationError("--limit must be at least 4M (the hog alone needs a few)")
         }
         guard limit.bytes <= 4 << 30 else {
             throw ValidationError("--limit is at most 4G: a sandbox is for a small, safe OOM")
         }
+        let hogs = self.hogs ?? 1
         guard (1...64).contains(hogs) else { throw ValidationError("--hogs takes 1 to 64, not \(hogs)") }
-        var reserve: ReserveSize?
-        if let text = self.reserve {
-            do { reserve = try ReserveSize(parsing: text) } catch { throw ValidationError(error.description) }
-            if let reserve, reserve.resolve(limit: limit) >= limit {
-                throw ValidationError("--reserve \(text) is not less than the sandbox's --limit \(limit)")
-            }
+        if let reserve, reserve.resolve(limit: limit) >= limit {
+            throw ValidationError("--reserve \(reserve) is not less than the sandbox's --limit \(limit)")
         }
-        let duration: Duration
-        do { duration = try Duration(parsing: timeout) } catch { throw ValidationError(error.description) }
-        guard duration > .zero else { throw ValidationError("--timeout must be above zero") }
         return SandboxSettings(
-            parent: parent, limit: limit, reserve: reserve,
-            hogSize: try hogSize.map { try size($0, "--hog-size") } ?? ByteCount(limit.bytes * 2),
-            hogRate: try hogRate.map { try size($0, "--hog-rate") }, hogs: hogs, timeout: duration, commands: commands)
+            parent: parent, limit: limit, reserve: reserve, hogSize: hogSize ?? ByteCount(limit.bytes * 2),
+            hogRate: hogRate, hogs: hogs, timeout: timeout ?? .seconds(30), commands: commands)
     }
 
     func run() throws {
@@ -188,8 +172,8 @@ struct SimulateCommand: ParsableCommand {
         let run = try SandboxRun(
             system: system, settings: settings, options: try handling.resolvedHandlingOptions(in: system),
             events: WatchConfiguration.Events(
-                v1: try handling.eventKinds(version: .v1), v2: try handling.eventKinds(version: .v2)),
-            pressure: try handling.pressureTrigger(),
+                v1: handling.eventKinds(version: .v1), v2: handling.eventKinds(version: .v2)),
+            pressure: handling.pressureTrigger(),
             onEntry: { entry in if live { Terminal.print(entry.line) } })
         let result = try run.run()
         if json {
@@ -207,7 +191,7 @@ struct SimulateCommand: ParsableCommand {
         let snapshot = try loadSnapshot()
         let root = try under.map { try CgroupPath($0) } ?? snapshot.root
         var options = try handling.filters.options(resolve: { try CgroupPath($0) })
-        options.policy = policyName.flatMap(PolicyName.init(rawValue:)) ?? .largest
+        options.policy = policyName ?? .largest
         options.selfPID = snapshot.takenByPID ?? -1
         options.selfCgroup = snapshot.takenByPID.flatMap { pid in
             snapshot.cgroups.first { $0.processIDs.contains(pid) }?.path

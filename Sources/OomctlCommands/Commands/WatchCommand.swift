@@ -74,25 +74,31 @@ struct WatchCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "With --system: act when available memory falls below this (5% or 512M); WARN,ACT (10%,5%) also warns.",
-            valueName: "THRESHOLD"))
-    var minAvailable = "5%"
+            "With --system: act when available memory falls below this, a share or a size (default: 5%); "
+                + "WARN,ACT (10%,5%) also warns.",
+            valueName: "THRESHOLD"),
+        transform: ThresholdPair.parse)
+    var minAvailable: ThresholdPair?
 
     @Option(
         help: ArgumentHelp(
-            "With --system, where swap exists: also require free swap below this (WARN,ACT pairs too).",
-            valueName: "THRESHOLD"))
-    var minSwapFree = "10%"
+            "With --system, where swap exists: also require free swap below this (default: 10%; WARN,ACT pairs too).",
+            valueName: "THRESHOLD"),
+        transform: ThresholdPair.parse)
+    var minSwapFree: ThresholdPair?
 
-    @Option(help: ArgumentHelp("With --system: the quiet period after acting.", valueName: "DURATION"))
-    var cooldown = "5s"
+    @Option(
+        help: ArgumentHelp("With --system: the quiet period after acting (default: 5s).", valueName: "DURATION"),
+        transform: Duration.parse)
+    var cooldown: Duration?
 
     @Option(
         help: ArgumentHelp(
             "With --system: the longest wait between memory checks without pressure, shorter as memory "
-                + "gets short (headroom at 1 GiB/s); 0 for PSI wake-ups only.",
-            valueName: "DURATION"))
-    var maxCheckInterval = "10s"
+                + "gets short (headroom at 1 GiB/s); 0 for PSI wake-ups only (default: 10s).",
+            valueName: "DURATION"),
+        transform: Duration.parse)
+    var maxCheckInterval: Duration?
 
     @Option(help: ArgumentHelp("With --system: pick victims only under this cgroup (repeatable).", valueName: "CGROUP"))
     var under: [String] = []
@@ -104,18 +110,19 @@ struct WatchCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Where to log: console, json or journal (default: journal under systemd, else console).",
+            "Where to log (default: journal under systemd, else console; --json is --log json).",
             valueName: "TARGET"))
-    var log: String?
+    var log: LogMode?
 
     @Flag(help: "Do not lock the handler's memory (mlockall) or set its oom_score_adj.")
     var noSelfProtection = false
 
     @Option(
         help: ArgumentHelp(
-            "Pre-fault and lock this much heap for the handler's own use during an OOM (e.g. 16M).",
-            valueName: "SIZE"))
-    var selfReserve: String?
+            "Pre-fault and lock this much heap for the handler's own use during an OOM (e.g. 16M, at most 1G).",
+            valueName: "SIZE"),
+        transform: ReserveSize.parseAmount)
+    var selfReserve: ByteCount?
 
     @Flag(
         help: "v2: set memory.min of watch's own cgroup to what it uses, so the kernel protects the handler.")
@@ -127,65 +134,54 @@ struct WatchCommand: ParsableCommand {
                 throw ValidationError(
                     "--system watches the whole machine: give no CGROUP, --pid or --recursive (use --under)")
             }
-            _ = try systemThresholds()
-            do {
-                _ = try Duration(parsing: cooldown)
-                _ = try Duration(parsing: maxCheckInterval)
-            } catch {
-                throw ValidationError(error.description)
+            // The --system pipeline is woken by system memory pressure and handles no cgroup's OOM.
+            let unused: [(Bool, String, String)] = [
+                (handling.on != nil, "--on", "it acts on system memory pressure (--pressure, --min-available)"),
+                (handling.delay != nil, "--delay", "no cgroup's kernel killer is held back"),
+            ]
+            if let (_, name, why) = unused.first(where: \.0) {
+                throw ValidationError("\(name) does nothing with --system: \(why)")
             }
         } else {
             if cgroups.isEmpty && pid.isEmpty {
                 throw ValidationError("give at least one CGROUP or --pid PID to watch (or --system)")
             }
-            if !under.isEmpty { throw ValidationError("--under goes with --system") }
+            let systemOnly: [(Bool, String)] = [
+                (minAvailable != nil, "--min-available"), (minSwapFree != nil, "--min-swap-free"),
+                (cooldown != nil, "--cooldown"), (maxCheckInterval != nil, "--max-check-interval"),
+                (!under.isEmpty, "--under"),
+            ]
+            if let (_, name) = systemOnly.first(where: \.0) { throw ValidationError("\(name) goes with --system") }
         }
-        try handling.check(pressureAlways: system, defaultPolicy: defaultPolicy)
-        if let log, LogMode(rawValue: log) == nil {
-            throw ValidationError("--log takes console, json or journal, not '\(log)'")
+        try handling.check(systemPressure: system, defaultPolicy: defaultPolicy)
+        if json, let log, log != .json {
+            throw ValidationError("--json is --log json; it cannot go with --log \(log.rawValue)")
         }
         if let pid = pid.first(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive, not \(pid)") }
-        _ = try selfReserveSize()
-    }
-
-    /// --self-reserve as a size (nil when not given).
-    func selfReserveSize() throws -> ByteCount? {
-        guard let selfReserve else { return nil }
-        if noSelfProtection {
-            throw ValidationError("--self-reserve goes with self-protection; drop --no-self-protection")
-        }
-        do {
-            guard case .bytes(let size) = try ReserveSize(parsing: selfReserve) else {
-                throw ValidationError("--self-reserve takes an amount such as 16M, not a percentage")
+        if let selfReserve {
+            if noSelfProtection {
+                throw ValidationError("--self-reserve goes with self-protection; drop --no-self-protection")
             }
-            guard size.bytes <= 1 << 30 else { throw ValidationError("--self-reserve is at most 1G") }
-            return size
-        } catch let error as ReserveError {
-            throw ValidationError(error.description)
+            guard selfReserve.bytes <= 1 << 30 else { throw ValidationError("--self-reserve is at most 1G") }
         }
     }
 
     /// The --system thresholds.
-    func systemThresholds() throws -> SystemMemoryThresholds {
-        do {
-            let available = try SystemMemoryThresholds.parsePair(minAvailable)
-            let swap = try SystemMemoryThresholds.parsePair(minSwapFree)
-            return SystemMemoryThresholds(
-                warnAvailable: available.warn, actAvailable: available.act, warnSwapFree: swap.warn,
-                actSwapFree: swap.act)
-        } catch {
-            throw ValidationError(error.description)
-        }
+    func systemThresholds() -> SystemMemoryThresholds {
+        let available = minAvailable ?? ThresholdPair(warn: nil, act: MemoryThreshold(.percent(5)))
+        let swap = minSwapFree ?? ThresholdPair(warn: nil, act: MemoryThreshold(.percent(10)))
+        return SystemMemoryThresholds(
+            warnAvailable: available.warn, actAvailable: available.act, warnSwapFree: swap.warn,
+            actSwapFree: swap.act)
     }
 
     /// --system defaults to the seed proposal's priority policy.
-    private var defaultPolicy: String { system ? "priority" : "none" }
+    private var defaultPolicy: KillChoice { system ? .policy(.priority) : .none }
 
     func run() throws {
         try reportingErrors {
             let system = try CgroupSystem.fromEnvironment()
-            let requested: LogMode? = json ? .json : log.flatMap(LogMode.init(rawValue:))
-            LoggingSetup.bootstrap(LogSelection.resolve(requested: requested))
+            LoggingSetup.bootstrap(LogSelection.resolve(requested: json ? .json : log))
             let configuration = try watchConfiguration(in: system)
             let service = try WatchService(system: system, configuration: configuration)
             let steps = StepReporter()
@@ -203,9 +199,8 @@ struct WatchCommand: ParsableCommand {
         if self.system {
             scope = .system(
                 WatchConfiguration.SystemScope(
-                    thresholds: try systemThresholds(), trigger: try PressureTrigger(parsing: handling.pressure),
-                    cooldown: try Duration(parsing: cooldown),
-                    maxCheckInterval: try Duration(parsing: maxCheckInterval).nonZero,
+                    thresholds: systemThresholds(), trigger: handling.systemPressureTrigger,
+                    cooldown: cooldown ?? .seconds(5), maxCheckInterval: (maxCheckInterval ?? .seconds(10)).nonZero,
                     under: try under.map { try system.memoryCgroupPath(for: $0) }))
         } else {
             var targets: [CgroupPath] = try cgroups.map { try system.memoryCgroupPath(for: $0) }
@@ -215,30 +210,15 @@ struct WatchCommand: ParsableCommand {
         return WatchConfiguration(
             scope: scope,
             events: WatchConfiguration.Events(
-                v1: try handling.eventKinds(version: .v1), v2: try handling.eventKinds(version: .v2)),
-            pressure: try handling.pressureTrigger(),
+                v1: handling.eventKinds(version: .v1), v2: handling.eventKinds(version: .v2)),
+            pressure: handling.pressureTrigger(),
             handling: try handling.resolvedHandlingOptions(in: system, defaultPolicy: defaultPolicy),
             selfProtection: noSelfProtection
-                ? nil
-                : WatchConfiguration.SelfProtectionOptions(
-                    reserve: try selfReserveSize(), protectOwnCgroup: protectSelf))
+                ? nil : WatchConfiguration.SelfProtectionOptions(reserve: selfReserve, protectOwnCgroup: protectSelf))
     }
 }
 
 extension Duration {
     /// Nil for a zero duration ("off").
     fileprivate var nonZero: Duration? { self == .zero ? nil : self }
-}
-
-/// `oomctl guardian` (hidden): the process that re-enables the kernel OOM killer if watch dies.
-struct GuardianCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "guardian",
-        abstract: "Restore the kernel OOM killer on the cgroups listed on stdin when stdin closes (used by watch).",
-        shouldDisplay: false
-    )
-
-    func run() throws {
-        Guardian.run(input: STDIN_FILENO) { Terminal.printError($0) }
-    }
 }

@@ -277,6 +277,8 @@ final class SandboxRun {
             var entry = makeEntry("decided", message, cgroup: cgroup)
             entry.victim = decision.victim?.target.description
             append(entry)
+        case .victimSignalled(_, _, let pids):
+            killedByOomctl.formUnion(pids)
         case .killed(_, let cgroup, let kill):
             killedByOomctl.formUnion(kill.signalledPIDs)
             var entry = makeEntry("killed", KillSummary(report: kill).render(), cgroup: cgroup)

@@ -4,40 +4,56 @@ import OOMKit
 
 /// The options of the handling pipeline, shared by `watch` and the sandbox runs of `simulate`: which
 /// events, the hooks, the action, the deadline, the snapshots.
+///
+/// Options whose presence matters (a replay refuses them, a mode ignores them) are optional; their
+/// defaults are applied in ``handlingOptions(defaultPolicy:)``.
 struct HandlingArguments: ParsableArguments {
+    /// The PSI trigger when --pressure is not given.
+    static let defaultPressure = PressureTrigger(full: false, stall: .milliseconds(150), window: .seconds(1))
+
     @Option(
         help: ArgumentHelp(
-            "Events to handle: oom, oom-kill, high, max, pressure (default: oom on v1; oom-kill,high,max on v2).",
-            valueName: "EVENTS"))
-    var on: String?
+            "Events to handle, comma-separated: \(EventKindList.selectable.map(\.rawValue).joined(separator: ", ")) "
+                + "(default: oom on v1; oom-kill,high,max on v2).",
+            valueName: "EVENTS"),
+        completion: EventKindList.defaultCompletionKind, transform: EventKindList.parse)
+    var on: EventKindList?
 
-    @Option(help: ArgumentHelp("A PSI trigger for --on pressure, e.g. \"some 150ms 1s\".", valueName: "TRIGGER"))
-    var pressure = "some 150ms 1s"
+    @Option(
+        help: ArgumentHelp(
+            "The PSI trigger of --on pressure: some|full STALL WINDOW, the window 500ms to 10s "
+                + "(default: \"\(defaultPressure)\").",
+            valueName: "TRIGGER"),
+        transform: PressureTrigger.parse)
+    var pressure: PressureTrigger?
 
     @Option(help: ArgumentHelp("A command to run on each event (repeatable; run in order).", valueName: "CMD"))
     var hook: [String] = []
 
-    @Option(help: ArgumentHelp("A command to run after a kill (repeatable).", valueName: "CMD"))
+    @Option(help: ArgumentHelp("A command to run after a kill, with --kill (repeatable).", valueName: "CMD"))
     var postKill: [String] = []
-
-    @Option(help: ArgumentHelp("How long a hook may run before its process group is killed.", valueName: "DURATION"))
-    var hookTimeout = "10s"
 
     @Option(
         help: ArgumentHelp(
-            "Kill the victim a policy picks when hooks did not resolve the OOM: "
-                + "\(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")), or none "
+            "How long a hook may run before its process group is killed (default: 10s).", valueName: "DURATION"),
+        transform: Duration.parsePositive)
+    var hookTimeout: Duration?
+
+    @Option(
+        help: ArgumentHelp(
+            "Kill the victim a policy picks when hooks did not resolve the OOM, or none "
                 + "(default: none; priority with watch --system).",
-            valueName: "POLICY"),
-        completion: .list(PolicyName.allCases.map(\.rawValue) + ["none"]))
-    var kill: String?
+            valueName: "POLICY"))
+    var kill: KillChoice?
 
     @OptionGroup var filters: VictimFilterArguments
 
     @Option(
         help: ArgumentHelp(
-            "v1: hand the OOM back to the kernel killer if unresolved after this long.", valueName: "DURATION"))
-    var delay = "1s"
+            "v1: hand the OOM back to the kernel killer if unresolved after this long (default: 1s).",
+            valueName: "DURATION"),
+        transform: Duration.parse)
+    var delay: Duration?
 
     @Option(
         help: ArgumentHelp("Write a snapshot of each event into DIR (mode 0600 files).", valueName: "DIR"),
@@ -46,23 +62,43 @@ struct HandlingArguments: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "The least time between two handlings of one cgroup; events between are coalesced.", valueName: "DURATION"))
-    var minInterval = "250ms"
+            "The least time between two handlings of one cgroup; events between are coalesced (default: 250ms).",
+            valueName: "DURATION"),
+        transform: Duration.parse)
+    var minInterval: Duration?
 
     @Flag(help: "Run hooks and decide, but never kill and never disable the kernel killer.")
     var dryRun = false
 
     /// Whether --on asks for PSI pressure events.
-    var wantsPressure: Bool { on?.contains("pressure") == true }
+    var wantsPressure: Bool { on?.kinds.contains(.pressure) == true }
 
-    /// Checks everything that does not need the live system; `pressureAlways` also checks --pressure
-    /// when --on does not ask for it (watch --system always uses it).
-    func check(pressureAlways: Bool = false, defaultPolicy: String = "none") throws {
-        _ = try eventKinds(version: .v1)
-        _ = try handlingOptions(defaultPolicy: defaultPolicy)
-        if pressureAlways {
-            do { _ = try PressureTrigger(parsing: pressure) } catch { throw ValidationError(error.description) }
+    /// The pipeline options given on the command line (not the victim filters), by name: what a replay
+    /// (`simulate --from`), which runs no pipeline, refuses.
+    var givenPipelineOptions: [String] {
+        let given: [(Bool, String)] = [
+            (on != nil, "--on"), (pressure != nil, "--pressure"), (!hook.isEmpty, "--hook"),
+            (!postKill.isEmpty, "--post-kill"), (hookTimeout != nil, "--hook-timeout"), (kill != nil, "--kill"),
+            (delay != nil, "--delay"), (snapshotDir != nil, "--snapshot-dir"), (minInterval != nil, "--min-interval"),
+            (dryRun, "--dry-run"),
+        ]
+        return given.filter(\.0).map(\.1)
+    }
+
+    /// Checks everything that does not need the live system. `systemPressure`: the PSI trigger is used
+    /// without --on pressure (watch --system).
+    func check(systemPressure: Bool = false, defaultPolicy: KillChoice = .none) throws {
+        if pressure != nil && !wantsPressure && !systemPressure {
+            throw ValidationError(
+                "--pressure is the trigger of --on pressure (and of watch --system); add pressure to --on")
         }
+        if hookTimeout != nil && hook.isEmpty && postKill.isEmpty {
+            throw ValidationError("--hook-timeout limits hooks; give a --hook or --post-kill")
+        }
+        if !postKill.isEmpty && (kill ?? defaultPolicy) == .none {
+            throw ValidationError("--post-kill runs after a kill; give --kill POLICY")
+        }
+        _ = try handlingOptions(defaultPolicy: defaultPolicy)
         if let snapshotDir {
             var info = stat()
             guard stat(snapshotDir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
@@ -80,47 +116,31 @@ struct HandlingArguments: ParsableArguments {
     }
 
     /// The event kinds asked for with --on (or the version's default).
-    func eventKinds(version: CgroupVersion) throws -> Set<OOMEvent.Kind> {
+    func eventKinds(version: CgroupVersion) -> Set<OOMEvent.Kind> {
         guard let on else { return version == .v1 ? [.oom] : [.oomKill, .high, .max] }
-        var kinds: Set<OOMEvent.Kind> = []
-        for name in on.split(separator: ",") {
-            guard let kind = OOMEvent.Kind(rawValue: String(name)), kind != .removed else {
-                throw ValidationError("unknown event '\(name)' in --on; use oom, oom-kill, high, max or pressure")
-            }
-            kinds.insert(kind)
-        }
-        return kinds
+        return Set(on.kinds)
     }
 
     /// The PSI trigger for --on pressure (nil when not asked for).
-    func pressureTrigger() throws -> PressureTrigger? {
-        guard wantsPressure else { return nil }
-        do { return try PressureTrigger(parsing: pressure) } catch { throw ValidationError(error.description) }
+    func pressureTrigger() -> PressureTrigger? {
+        wantsPressure ? pressure ?? Self.defaultPressure : nil
     }
 
+    /// The PSI trigger of watch --system, which always arms one.
+    var systemPressureTrigger: PressureTrigger { pressure ?? Self.defaultPressure }
+
     /// The pipeline's options. Cgroup arguments of the filters are checked for form only; see
-    /// ``resolvingCgroups(_:in:defaultPolicy:)`` for the live system.
-    func handlingOptions(defaultPolicy: String = "none") throws -> HandlingOptions {
+    /// ``resolvedHandlingOptions(in:defaultPolicy:)`` for the live system.
+    func handlingOptions(defaultPolicy: KillChoice = .none) throws -> HandlingOptions {
         var options = HandlingOptions()
         options.hooks = hook
         options.postKillHooks = postKill
         options.dryRun = dryRun
         options.snapshotDirectory = snapshotDir
-        do {
-            options.hookTimeout = try Duration(parsing: hookTimeout)
-            options.delay = try Duration(parsing: delay)
-            options.minimumInterval = try Duration(parsing: minInterval)
-            if wantsPressure { _ = try PressureTrigger(parsing: pressure) }
-        } catch {
-            throw ValidationError(error.description)
-        }
-        let policyName = kill ?? defaultPolicy
-        if policyName != "none" {
-            guard let policy = PolicyName(rawValue: policyName) else {
-                throw ValidationError(
-                    "unknown policy '\(policyName)' for --kill; use \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")) or none"
-                )
-            }
+        if let hookTimeout { options.hookTimeout = hookTimeout }
+        if let delay { options.delay = delay }
+        if let minInterval { options.minimumInterval = minInterval }
+        if let policy = (kill ?? defaultPolicy).policy {
             var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
             policyOptions.policy = policy
             options.action = .kill(policyOptions)
@@ -131,7 +151,11 @@ struct HandlingArguments: ParsableArguments {
     }
 
     /// The pipeline's options with the filters' cgroup arguments resolved on the live system.
-    func resolvedHandlingOptions(in system: CgroupSystem, defaultPolicy: String = "none") throws -> HandlingOptions {
+    func resolvedHandlingOptions(
+        in system: CgroupSystem, defaultPolicy: KillChoice = .none
+    ) throws
+        -> HandlingOptions
+    {
         var options = try handlingOptions(defaultPolicy: defaultPolicy)
         if case .kill(let chosen) = options.action {
             var policy = try filters.options(resolve: { text throws(CgroupError) in

@@ -11,32 +11,24 @@ struct PolicyArguments: ParsableArguments {
 
     @Option(
         name: .customLong("policy"),
-        help: ArgumentHelp(
-            "How to pick the victim: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")).",
-            valueName: "POLICY"),
-        completion: .list(PolicyName.allCases.map(\.rawValue)))
-    var policyName = PolicyName.largest.rawValue
+        help: ArgumentHelp("With --under: how to pick the victim (default: largest).", valueName: "POLICY"))
+    var policyName: PolicyName?
 
     @OptionGroup var filters: VictimFilterArguments
 
-    /// Whether anything differs from the defaults (so that `kill CGROUP --policy x` can be refused).
+    /// Whether a policy or a filter was given (so that `kill CGROUP --policy x` can be refused).
     var isCustomized: Bool {
-        policyName != PolicyName.largest.rawValue || filters.isCustomized
+        policyName != nil || filters.isCustomized
     }
 
     func validate() throws {
-        guard PolicyName(rawValue: policyName) != nil else {
-            throw ValidationError(
-                "unknown policy '\(policyName)'; use one of: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
         try filters.validate()
     }
 
     /// The policy options, with cgroup arguments turned into paths by `resolve`.
     func options(resolve: (String) throws -> CgroupPath) throws -> PolicyOptions {
         var options = try filters.options(resolve: resolve)
-        options.policy = PolicyName(rawValue: policyName) ?? .largest
+        options.policy = policyName ?? .largest
         return options
     }
 
@@ -75,8 +67,9 @@ struct VictimFilterArguments: ParsableArguments {
         name: .customLong("priority"),
         help: ArgumentHelp(
             "The priority of a cgroup without a user.oomctl.priority attribute (repeatable; higher = more important).",
-            valueName: "CGROUP=N"))
-    var priorities: [String] = []
+            valueName: "CGROUP=N"),
+        transform: PriorityAssignment.parse)
+    var priorities: [PriorityAssignment] = []
 
     var isCustomized: Bool {
         process || !prefer.isEmpty || !avoid.isEmpty || !protect.isEmpty || !protectCgroup.isEmpty
@@ -84,13 +77,6 @@ struct VictimFilterArguments: ParsableArguments {
     }
 
     func validate() throws {
-        for entry in priorities {
-            guard let equals = entry.lastIndex(of: "="), Int(entry[entry.index(after: equals)...]) != nil,
-                equals != entry.startIndex
-            else {
-                throw ValidationError("--priority takes CGROUP=N with an integer N, not '\(entry)'")
-            }
-        }
         if let pid = protect.first(where: { $0 <= 0 }) {
             throw ValidationError("--protect takes a positive process ID, not \(pid)")
         }
@@ -110,52 +96,8 @@ struct VictimFilterArguments: ParsableArguments {
         options.protectedPIDs = Set(protect)
         options.protectedCgroups = try protectCgroup.map(resolve)
         for entry in priorities {
-            guard let equals = entry.lastIndex(of: "="), let value = Int(entry[entry.index(after: equals)...]) else {
-                continue
-            }
-            options.priorityOverrides[try resolve(String(entry[..<equals]))] = value
+            options.priorityOverrides[try resolve(entry.cgroup)] = entry.priority
         }
         return options
-    }
-}
-
-/// The human rendering of a decision: the victim, then the ranking with the reasons, then what was
-/// excluded and why.
-struct DecisionSummary {
-    var decision: Decision
-
-    func render(limit: Int) -> String {
-        var lines: [String] = []
-        let kind = decision.kind == .process ? "process" : "cgroup"
-        lines.append(
-            "policy \(decision.policy.rawValue) under \(decision.root.description.visibleControlCharacters), "
-                + "choosing a \(kind):")
-        if decision.victim != nil {
-            lines.append("  " + decision.summary.visibleControlCharacters)
-        }
-        var table = TextTable(["RANK", "MEMORY", "PRIO", "SCORE", "CANDIDATE", "WHY"], leftAligned: [4, 5])
-        for candidate in decision.ranked.prefix(limit) {
-            table.append([
-                String(candidate.rank), candidate.memory.description, candidate.priority.map(String.init) ?? "-",
-                candidate.score.map(String.init) ?? "-", candidate.target.description.visibleControlCharacters,
-                candidate.reasons.joined(separator: "; ").visibleControlCharacters,
-            ])
-        }
-        lines += table.render()
-        if decision.ranked.count > limit {
-            lines.append("  … and \(decision.ranked.count - limit) more")
-        }
-        if !decision.excluded.isEmpty {
-            lines.append("excluded:")
-            for excluded in decision.excluded.prefix(limit) {
-                lines.append(
-                    "  \(excluded.target.description.visibleControlCharacters): "
-                        + excluded.reason.visibleControlCharacters)
-            }
-            if decision.excluded.count > limit {
-                lines.append("  … and \(decision.excluded.count - limit) more")
-            }
-        }
-        return lines.joined(separator: "\n")
     }
 }

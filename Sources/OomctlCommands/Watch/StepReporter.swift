@@ -49,6 +49,14 @@ struct StepReporter {
             metadata["policy"] = .string(decision.policy.rawValue)
             if let victim = decision.victim { metadata["victim"] = .string(victim.target.description) }
             log.log(.victimChosen, "\(decision.summary)", metadata: metadata)
+        case .victimSignalled(let id, let cgroup, let pids):
+            log.debug(
+                "signalled \(pids.count) process(es) of the victim",
+                metadata: base(id, cgroup).merging([
+                    "victim_pids": .string(pids.map(String.init).joined(separator: " "))
+                ]) {
+                    $1
+                })
         case .killed(let id, let cgroup, let kill):
             var metadata = base(id, cgroup)
             metadata["victim_cgroup"] = kill.cgroup.map { .string($0.description) }
