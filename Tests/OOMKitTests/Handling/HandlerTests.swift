@@ -1,0 +1,385 @@
+import Glibc
+import OOMTestSupport
+import Testing
+
+@testable import OOMKit
+
+/// The handling pipeline (``Handler``) on fixture cgroups, with synthetic events, the real event loop and
+/// timers, and real `/bin/sh` hooks. No root, no real OOM: the fixture's files stand for the kernel's,
+/// and hooks (or the test, acting as the kernel) rewrite them to end an OOM.
+///
+/// Cgroup files in a fixture are regular files: a value the handler writes (one write(2), no truncation,
+/// as cgroupfs wants) lands at the start of the old content. The tests assert exactly that.
+@Suite(.serialized) struct HandlerTests {
+    static let v2Directory = "sys/fs/cgroup/app"
+    static let v1Directory = "sys/fs/cgroup/memory/job"
+    /// A v2 hook that ends the condition: usage back below memory.max.
+    static let resolveV2 = #"printf '1048576\n' > "$OOMCTL_CGROUP_PATH/memory.current""#
+    /// A v1 hook that ends the OOM: under_oom 0 (killer still disabled, as watch leaves it).
+    static let resolveV1 =
+        #"printf 'oom_kill_disable 1\nunder_oom 0\noom_kill 0\n' > "$OOMCTL_CGROUP_PATH/memory.oom_control""#
+
+    /// /app at its memory.max (64M of 64M): unresolved until something lowers memory.current.
+    static func v2Tree() -> FixtureTree {
+        let tree = FixtureTree.unifiedV2()
+        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20)
+        return tree
+    }
+
+    /// /job in OOM with its kernel killer disabled (as `watch` leaves it).
+    static func v1Tree() -> FixtureTree {
+        let tree = FixtureTree.hybridV1()
+        tree.v1Cgroup("/job", usage: 64 << 20, limit: 64 << 20)
+        tree.file(v1Directory + "/memory.oom_control", oomControlText(disabled: true, underOOM: true))
+        return tree
+    }
+
+    static func options(hooks: [String] = [], action: HandlingOptions.Action = .none) -> HandlingOptions {
+        var options = HandlingOptions()
+        options.hooks = hooks
+        options.action = action
+        options.hookTimeout = .seconds(2)
+        options.kill = KillOptions(timeout: .seconds(1))
+        return options
+    }
+
+    // MARK: Hooks
+
+    @Test func aHookThatResolvesEndsTheHandlingAndNothingElseRuns() throws {
+        let tree = Self.v2Tree()
+        let marker = tree.root + "/second-hook-ran"
+        let harness = try HandlerHarness(
+            tree: tree,
+            options: Self.options(hooks: [Self.resolveV2, "touch \(shellQuoted(marker))"], action: .kill(.init())))
+        harness.handler.handle(harness.event(.max, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .resolvedByHook)
+        #expect(harness.stepNames == ["detected", "hookStarted", "hookFinished", "finished"])
+        #expect(report.hooks.count == 1 && report.hooks.first?.exitStatus == 0)
+        #expect(report.decision == nil && report.kill == nil, "nothing was decided or killed")
+        #expect(access(marker, F_OK) != 0, "the second hook did not run")
+        #expect(harness.read(Self.v2Directory + "/memory.current") == "1048576\n")
+        #expect(report.usage == ByteCount(64 << 20) && report.limit == ByteCount(64 << 20))
+        #expect(harness.handler.activeCount == 0)
+    }
+
+    @Test func failingAndUnresolvingHooksFallThroughToActionNoneReported() throws {
+        let tree = Self.v2Tree()
+        let marker = tree.root + "/third-hook-ran"
+        let harness = try HandlerHarness(
+            tree: tree,
+            options: Self.options(hooks: ["echo failing; exit 3", "exit 0", "touch \(shellQuoted(marker))"]))
+        harness.handler.handle(harness.event(.max, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .reported)
+        #expect(report.hooks.map(\.exitStatus) == [3, 0, 0], "a hook that exits 0 without resolving goes on")
+        #expect(report.hooks.first?.output == "failing\n")
+        #expect(report.hooks.first?.succeeded == false && report.hooks.first?.outcome == "exit 3")
+        #expect(access(marker, F_OK) == 0)
+        #expect(report.errors.isEmpty, "a failing hook is not a failed handling")
+        #expect(!harness.stepNames.contains("decided"))
+    }
+
+    @Test func anOOMKillRunsEveryHookAndOnlyReports() throws {
+        let tree = Self.v2Tree()
+        let marker = tree.root + "/event"
+        let harness = try HandlerHarness(
+            tree: tree,
+            options: Self.options(
+                hooks: [Self.resolveV2, "printf '%s' \"$OOMCTL_EVENT\" > \(shellQuoted(marker))"],
+                action: .kill(.init())))
+        harness.handler.handle(harness.event(.oomKill, "/app", count: 2))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .reported)
+        #expect(report.hooks.count == 2, "the first hook resolving does not end an oom-kill handling")
+        #expect(ProcessRunner.readText(marker) == "oom-kill")
+        #expect(report.event == .oomKill && report.count == 2)
+        #expect(!harness.stepNames.contains("decided"), "the kernel already killed: no action")
+    }
+
+    @Test func aHookPastItsTimeoutIsKilledAndTheNextOneRuns() throws {
+        var options = Self.options(hooks: ["sleep 5", "echo next"])
+        options.hookTimeout = .milliseconds(200)
+        let harness = try HandlerHarness(tree: Self.v2Tree(), options: options)
+        let start = harness.clock.now
+        harness.handler.handle(harness.event(.max, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(harness.clock.now - start < .milliseconds(1500))
+        let first = try #require(report.hooks.first)
+        #expect(first.timedOut && first.signal == SIGKILL && first.exitStatus == nil)
+        #expect(!first.succeeded && first.outcome == "timed out, process group killed")
+        #expect(first.durationMicroseconds >= 200_000)
+        #expect(report.hooks.last?.output == "next\n")
+        #expect(report.outcome == .reported)
+    }
+
+    @Test func hooksGetTheHandlingsContext() throws {
+        let tree = Self.v2Tree()
+        let out = tree.root + "/env"
+        let stdin = tree.root + "/stdin"
+        let harness = try HandlerHarness(
+            tree: tree,
+            options: Self.options(hooks: [
+                "env | grep '^OOMCTL_' | sort > \(shellQuoted(out)); cat > \(shellQuoted(stdin))"
+            ]))
+        harness.handler.handle(harness.event(.high, "/app", count: 7))
+        _ = try #require(harness.runUntilFinished().first)
+        let environment = ProcessRunner.readText(out).split(separator: "\n").map(String.init)
+        let cgroupDirectory = tree.root + "/" + Self.v2Directory
+        for line in [
+            "OOMCTL_EVENT=high", "OOMCTL_CGROUP=/app", "OOMCTL_CGROUP_PATH=\(cgroupDirectory)",
+            "OOMCTL_CGROUP_VERSION=2", "OOMCTL_HANDLING_ID=1", "OOMCTL_COUNT=7", "OOMCTL_DRY_RUN=0",
+            "OOMCTL_USAGE=\(64 << 20)", "OOMCTL_LIMIT=\(64 << 20)",
+        ] {
+            #expect(environment.contains(line), "\(line) in \(environment)")
+        }
+        #expect(!environment.contains { $0.hasPrefix("OOMCTL_SNAPSHOT=") || $0.hasPrefix("OOMCTL_RESERVE=") })
+        let json = ProcessRunner.readText(stdin)
+        for fragment in [#""event":"high""#, #""cgroup":"\/app""#, #""count":7"#, #""version":2"#, #""dryRun":false"#] {
+            #expect(json.contains(fragment) || json.contains(fragment.replacing("\\/", with: "/")), "\(json)")
+        }
+    }
+
+    // MARK: Coalescing
+
+    @Test func eventsDuringAHandlingAreCoalescedAndOOMKillsWaitTheirTurn() throws {
+        let harness = try HandlerHarness(tree: Self.v2Tree(), options: Self.options(hooks: ["sleep 0.2"]))
+        harness.handler.handle(harness.event(.max, "/app"))
+        harness.handler.handle(harness.event(.max, "/app", count: 2))
+        harness.handler.handle(harness.event(.high, "/app", count: 3))
+        harness.handler.handle(harness.event(.oomKill, "/app"))
+        harness.handler.handle(harness.event(.oomKill, "/app", count: 4))
+        let totals = harness.log.steps.compactMap { step -> UInt64? in
+            if case .coalesced(_, _, let total) = step { total } else { nil }
+        }
+        #expect(totals == [2, 5], "oom-kills are not coalesced into the running handling")
+        #expect(harness.handler.activeCount == 1)
+        let reports = harness.runUntilFinished(count: 2)
+        try #require(reports.count == 2)
+        #expect(reports[0].event == .max && reports[0].coalesced == 5 && reports[0].id == 1)
+        #expect(reports[1].event == .oomKill && reports[1].count == 5 && reports[1].id == 2)
+        #expect(reports[1].coalesced == 0 && reports[1].outcome == .reported)
+        #expect(harness.stepNames.filter { $0 == "detected" }.count == 2)
+    }
+
+    @Test func eventsWithinTheMinimumIntervalAreCoalescedExceptOOMs() throws {
+        var options = Self.options()
+        options.minimumInterval = .seconds(30)
+        let harness = try HandlerHarness(tree: Self.v2Tree(), options: options)
+        harness.handler.handle(harness.event(.high, "/app"))
+        // No hooks and nothing to kill: the handling finishes inside handle().
+        #expect(harness.finished.count == 1)
+        harness.handler.handle(harness.event(.high, "/app", count: 4))
+        harness.handler.handle(harness.event(.max, "/app", count: 2))
+        harness.handler.handle(harness.event(.pressure, "/app"))
+        #expect(harness.finished.count == 1)
+        let totals = harness.log.steps.compactMap { step -> UInt64? in
+            if case .coalesced(_, _, let total) = step { total } else { nil }
+        }
+        #expect(totals == [4, 6, 7])
+        // An `oom` is never held back by the interval; it carries what was coalesced before it.
+        harness.handler.handle(harness.event(.oom, "/app"))
+        try #require(harness.finished.count == 2)
+        #expect(harness.finished[1].event == .oom && harness.finished[1].coalesced == 7)
+        harness.handler.handle(harness.event(.high, "/app"))
+        #expect(harness.log.steps.last.map(HandlerHarness.name) == "coalesced")
+        if case .coalesced(_, _, let total) = harness.log.steps.last { #expect(total == 1, "the counter restarted") }
+    }
+
+    @Test func withoutAMinimumIntervalEveryEventIsHandled() throws {
+        var options = Self.options()
+        options.minimumInterval = .zero
+        let harness = try HandlerHarness(tree: Self.v2Tree(), options: options)
+        for _ in 0..<3 { harness.handler.handle(harness.event(.high, "/app")) }
+        #expect(harness.finished.map(\.id) == [1, 2, 3])
+        #expect(!harness.stepNames.contains("coalesced"))
+    }
+
+    // MARK: Removal
+
+    @Test func aCgroupRemovedMidHookEndsItsHandlingAsRemoved() throws {
+        let tree = Self.v2Tree()
+        let marker = tree.root + "/second-hook-ran"
+        let harness = try HandlerHarness(
+            tree: tree, options: Self.options(hooks: ["sleep 0.2", "touch \(shellQuoted(marker))"]))
+        harness.handler.handle(harness.event(.max, "/app"))
+        harness.handler.handle(harness.event(.oomKill, "/app"))  // pending until the handling ends
+        harness.run(for: .milliseconds(50))
+        harness.handler.handle(harness.event(.removed, "/app"))
+        #expect(harness.stepNames == ["detected", "hookStarted", "finished", "removed"])
+        #expect(harness.finished.first?.outcome == .removed)
+        #expect(harness.handler.activeCount == 0)
+        // The running hook's end adds nothing, and the pending oom-kill was dropped with the cgroup.
+        harness.run(for: .milliseconds(400))
+        #expect(harness.stepNames == ["detected", "hookStarted", "finished", "removed"])
+        #expect(access(marker, F_OK) != 0)
+    }
+
+    @Test func aMissingCgroupFailsWithoutAHandling() throws {
+        let harness = try HandlerHarness(tree: Self.v2Tree(), options: Self.options())
+        harness.handler.handle(harness.event(.max, "/gone"))
+        #expect(harness.stepNames == ["failed"])
+        #expect(harness.handler.activeCount == 0)
+    }
+
+    // MARK: v1 deadline
+
+    @Test func v1UnresolvedAtTheDeadlineFallsBackToTheKernel() throws {
+        var options = Self.options()
+        options.delay = .milliseconds(150)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        let before = harness.read(file)
+        var atFallback: String?
+        let tree = harness.tree
+        harness.log.react = { step in
+            guard case .fellBack = step else { return }
+            atFallback = ProcessRunner.readText(tree.root + "/" + file)
+            // The kernel killer acts: the OOM is over.
+            tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 1))
+        }
+        let start = harness.clock.now
+        harness.handler.handle(harness.event(.oom, "/job"))
+        #expect(harness.stepNames == ["detected"], "waiting for the deadline")
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(harness.clock.now - start >= .milliseconds(150))
+        #expect(report.outcome == .fellBackToKernel && report.fellBack)
+        #expect(atFallback == "0" + before.dropFirst(), "one write of \"0\" to memory.oom_control")
+        #expect(harness.stepNames == ["detected", "fellBack", "finished"])
+        if case .fellBack(_, _, let after) = harness.log.steps[1] { #expect(after == .milliseconds(150)) }
+        #expect(harness.log.rearmed == [cgroupPath("/job")], "the killer is disabled again for the next OOM")
+    }
+
+    @Test func v1ResolvedBeforeTheDeadlineDoesNotFallBack() throws {
+        var options = Self.options()
+        options.delay = .milliseconds(200)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        harness.handler.handle(harness.event(.oom, "/job"))
+        harness.run(for: .milliseconds(50))
+        #expect(harness.finished.isEmpty)
+        // Someone else freed memory: the OOM is over before the deadline.
+        let ended = oomControlText(disabled: true, underOOM: false)
+        harness.tree.file(file, ended)
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .resolved && !report.fellBack)
+        #expect(!harness.stepNames.contains("fellBack"))
+        #expect(harness.read(file) == ended, "memory.oom_control was not written")
+        #expect(harness.log.rearmed.isEmpty)
+    }
+
+    @Test func v1HookThatResolvesCancelsTheDeadline() throws {
+        var options = Self.options(hooks: [Self.resolveV1])
+        options.delay = .milliseconds(300)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let start = harness.clock.now
+        harness.handler.handle(harness.event(.oom, "/job"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(harness.clock.now - start < .milliseconds(300), "no wait for the deadline")
+        #expect(report.outcome == .resolvedByHook)
+        let written = harness.read(Self.v1Directory + "/memory.oom_control")
+        harness.run(for: .milliseconds(400))
+        #expect(!harness.stepNames.contains("fellBack"), "the deadline was cancelled")
+        #expect(harness.read(Self.v1Directory + "/memory.oom_control") == written)
+    }
+
+    @Test func v1FailingHookWhileTheOOMEndedIsResolvedAtTheAction() throws {
+        var options = Self.options(hooks: [Self.resolveV1 + "; exit 1"], action: .kill(.init()))
+        options.delay = .milliseconds(500)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let start = harness.clock.now
+        harness.handler.handle(harness.event(.oom, "/job"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .resolved)
+        #expect(harness.clock.now - start < .milliseconds(500))
+        #expect(report.decision == nil, "nothing to decide once the OOM is over")
+    }
+
+    // MARK: Dry run and kill
+
+    @Test func dryRunDecidesAndKillsNothing() throws {
+        let child = try TestChild(["/bin/sleep", "30"])
+        let tree = Self.v2Tree()
+        tree.v2Cgroup("/app/big", usage: 40 << 20, max: nil, procs: [child.pid])
+        tree.v2Cgroup("/app/small", usage: 10 << 20, max: nil)
+        tree.process(child.pid, name: "sleep", residentKiB: 40 << 10, cgroupLine: "0::/app/big")
+        var options = Self.options(hooks: [#"echo "$OOMCTL_DRY_RUN""#], action: .kill(.init()))
+        options.dryRun = true
+        let harness = try HandlerHarness(tree: tree, options: options)
+        harness.handler.handle(harness.event(.max, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .dryRun)
+        #expect(harness.stepNames == ["detected", "hookStarted", "hookFinished", "decided", "finished"])
+        #expect(report.decision?.victim?.target == .cgroup(cgroupPath("/app/big")))
+        #expect(report.hooks.first?.output == "1\n")
+        #expect(report.kill == nil)
+        harness.run(for: .milliseconds(100))
+        #expect(child.isRunning, "nothing was killed")
+    }
+
+    @Test func dryRunOnV1NeverTouchesTheKernelKiller() throws {
+        var options = Self.options(action: .kill(.init()))
+        options.dryRun = true
+        options.delay = .milliseconds(100)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let before = harness.read(Self.v1Directory + "/memory.oom_control")
+        harness.handler.handle(harness.event(.oom, "/job"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .dryRun)
+        harness.run(for: .milliseconds(250))
+        #expect(!harness.stepNames.contains("fellBack"))
+        #expect(harness.read(Self.v1Directory + "/memory.oom_control") == before)
+    }
+
+    /// A real kill on a fixture: the fixture's cgroup.procs lists a child of this test only, and the v2
+    /// fixture has no cgroup.kill, so the pidfd loop signals exactly that child.
+    @Test func killsTheVictimThenRunsThePostKillHooks() throws {
+        let child = try TestChild(["/bin/sleep", "30"])
+        let tree = FixtureTree.unifiedV2()
+        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, procs: [child.pid])
+        tree.process(child.pid, name: "sleep", residentKiB: 1024, cgroupLine: "0::/app")
+        var options = Self.options(action: .kill(.init()))
+        options.postKillHooks = [#"echo "$OOMCTL_VICTIM_CGROUP $OOMCTL_VICTIM_PIDS""#]
+        let harness = try HandlerHarness(tree: tree, options: options)
+        harness.handler.handle(harness.event(.max, "/app"))
+        #expect(!harness.stepNames.contains("killed"), "the kill completes from the loop")
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .killed, "\(report.errors)")
+        #expect(report.kill?.signalledPIDs == [child.pid] && report.kill?.method == .pidfdLoop)
+        #expect(report.postKillHooks.first?.output == "/app \(child.pid)\n")
+        #expect(
+            harness.stepNames == [
+                "detected", "decided", "killed", "hookStarted", "hookFinished", "finished",
+            ])
+        #expect(child.waitForExit() == 128 + SIGKILL)
+    }
+
+    // MARK: Reserve (v1)
+
+    @Test func v1ReserveIsGrantedDuringTheHandlingAndRestoredAfter() throws {
+        let tree = Self.v1Tree()
+        let system = try CgroupSystem(root: tree.root)
+        let memory = try MemoryCgroup.open(cgroupPath("/job"), in: system)
+        _ = try ReserveStore(system: system).write(ReserveRecord(size: "16M", bytes: ByteCount(16 << 20)), for: memory)
+        let limitFile = Self.v1Directory + "/memory.limit_in_bytes"
+        let options = Self.options(hooks: [
+            #"echo "$OOMCTL_RESERVE $(cat "$OOMCTL_CGROUP_PATH/memory.limit_in_bytes")"; "# + Self.resolveV1
+        ])
+        let harness = try HandlerHarness(tree: tree, options: options) { system, loop in
+            ReserveGrants(store: ReserveStore(system: system), guardian: nil, loop: loop)
+        }
+        harness.handler.handle(harness.event(.oom, "/job"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .resolvedByHook)
+        #expect(report.reserve == ByteCount(16 << 20))
+        #expect(report.hooks.first?.output == "\(16 << 20) \(80 << 20)\n", "the hook ran on the raised limit")
+        #expect(harness.read(limitFile) == "\(64 << 20)\n", "the original limit is back")
+        #expect(
+            harness.stepNames == [
+                "detected", "reserveGranted", "hookStarted", "hookFinished", "reserveRestored", "finished",
+            ])
+        if case .reserveRestored(_, let grant, let problem) = harness.log.steps[4] {
+            #expect(problem == nil && grant.originalLimit == ByteCount(64 << 20))
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import Testing
+
+@testable import OOMKit
+
+/// The guardian's pipe format and the two crash-recovery markers: the one encoder and parser of each,
+/// round trips and garbage.
+@Suite struct GuardianMessageTests {
+    static let paths = [
+        "/sys/fs/cgroup/memory/app/memory.oom_control",
+        "/sys/fs/cgroup/memory/my app/with spaces /memory.limit_in_bytes",
+        "/sys/fs/cgroup/memory/a=b==c/memory.limit_in_bytes",
+        "/sys/fs/cgroup/memory/ünïcødé ☃ 日本/memory.oom_control",
+        "/x/'quotes\" $dollar `tick`; semi/memory.memsw.limit_in_bytes",
+        "/ends with space /memory.limit_in_bytes ",
+        "/1234 5678",
+    ]
+
+    @Test(arguments: paths) func roundTripsEveryCase(path: String) {
+        for message: GuardianMessage in [
+            .killerDisabled(path: path), .forget(path: path), .restoreOnExit(path: path, value: "67108864"),
+            .restoreOnExit(path: path, value: "max"), .restoreOnExit(path: path, value: "0"),
+        ] {
+            let encoded = message.encoded
+            #expect(encoded.last == UInt8(ascii: "\n"))
+            #expect(encoded.filter { $0 == UInt8(ascii: "\n") }.count == 1)
+            #expect(GuardianMessage(line: encoded.dropLast()) == message, "\(message)")
+        }
+    }
+
+    @Test func encodingIsTheDocumentedLine() {
+        #expect(GuardianMessage.killerDisabled(path: "/a").encoded == Array("+/a\n".utf8))
+        #expect(GuardianMessage.forget(path: "/a").encoded == Array("-/a\n".utf8))
+        #expect(GuardianMessage.restoreOnExit(path: "/a b", value: "42").encoded == Array("=/a b 42\n".utf8))
+    }
+
+    @Test(arguments: [
+        "", "+", "-", "=", "x/path", " /path", "*/path", "/path", "0", "=/path", "=/path ", "= 123", "=/path 12a",
+        "=/path -1", "=/path +1", "=/path MAX", "=/path max ", "=/path 1.5", "=/path 0x10", "=/path 64M",
+        "+/a\nb", "-/a\n", "=/a 1\n", "=/a\n 1",
+    ])
+    func rejectsGarbage(line: String) {
+        #expect(GuardianMessage(line: Array(line.utf8)) == nil, "\(line.debugDescription)")
+    }
+
+    @Test func rejectsEmbeddedNUL() {
+        #expect(GuardianMessage(line: Array("+/a".utf8) + [0] + Array("b".utf8)) == nil)
+        #expect(GuardianMessage(line: Array("-/a".utf8) + [0]) == nil)
+        #expect(GuardianMessage(line: Array("=/a".utf8) + [0] + Array(" 1".utf8)) == nil)
+        #expect(GuardianMessage(line: [UInt8(ascii: "+"), 0]) == nil)
+    }
+
+    @Test func aPathIsNeverEmpty() {
+        // The encoder takes any path; an empty one makes a line the parser refuses (and so ignores).
+        #expect(GuardianMessage(line: GuardianMessage.killerDisabled(path: "").encoded.dropLast()) == nil)
+        #expect(GuardianMessage(line: GuardianMessage.restoreOnExit(path: "", value: "1").encoded.dropLast()) == nil)
+    }
+
+    @Test func parsesFromAnySlice() {
+        let buffer = Array("junk+/a/b\n".utf8)
+        #expect(GuardianMessage(line: buffer[4..<9]) == .killerDisabled(path: "/a/b"))
+    }
+}
+
+@Suite struct HandlerMarkerTests {
+    @Test(arguments: [Int32(1), 2, 4242, Int32.max]) func killerDisabledRoundTrips(pid: Int32) {
+        let marker = KillerDisabledMarker(pid: pid)
+        #expect(marker.encoded == Array(String(pid).utf8))
+        #expect(KillerDisabledMarker(bytes: marker.encoded) == marker)
+    }
+
+    @Test(arguments: [
+        "", "0", "-1", "+1", " 1", "1 ", "1\n", "12a", "0x10", "1.0", "2147483648", "99999999999999999999",
+        "999999999999999999999", "18446744073709551616", "1 2", "-",
+    ])
+    func killerDisabledRejectsGarbage(text: String) {
+        #expect(KillerDisabledMarker(bytes: Array(text.utf8)) == nil, "\(text.debugDescription)")
+    }
+
+    @Test func reserveGrantRoundTrips() {
+        for marker in [
+            ReserveGrantMarker(pid: 17, originalLimit: ByteCount(64 << 20), originalMemsw: nil),
+            ReserveGrantMarker(pid: 17, originalLimit: ByteCount(64 << 20), originalMemsw: ByteCount(96 << 20)),
+            ReserveGrantMarker(pid: Int32.max, originalLimit: .zero, originalMemsw: .zero),
+            ReserveGrantMarker(pid: 1, originalLimit: ByteCount(UInt64.max - 1), originalMemsw: nil),
+        ] {
+            #expect(ReserveGrantMarker(bytes: marker.encoded) == marker, "\(marker)")
+        }
+        let encoded = ReserveGrantMarker(pid: 17, originalLimit: ByteCount(4096), originalMemsw: nil).encoded
+        #expect(encoded == Array("17 4096 -".utf8))
+    }
+
+    @Test(arguments: [
+        "", " ", "  ", "17", "17 4096", "17 4096 - 1", "17 4096 -  ", "0 4096 -", "-1 4096 -", "17 -4096 -",
+        "17 4096 -1", "17 4096 --", "17 4096 x", "17 40a6 -", "17  4096 -", " 17 4096 -", "17 4096 - ",
+        "17\t4096\t-", "2147483648 4096 -", "17 18446744073709551616 -", "17 4096 184467440737095516160",
+        "17 4096 -\n", "a b c",
+    ])
+    func reserveGrantRejectsGarbage(text: String) {
+        #expect(ReserveGrantMarker(bytes: Array(text.utf8)) == nil, "\(text.debugDescription)")
+    }
+
+    @Test func reserveGrantRejectsNUL() {
+        #expect(ReserveGrantMarker(bytes: Array("17 4096".utf8) + [0] + Array(" -".utf8)) == nil)
+        #expect(ReserveGrantMarker(bytes: Array("17 4096 -".utf8) + [0]) == nil)
+        #expect(KillerDisabledMarker(bytes: [UInt8(ascii: "1"), 0]) == nil)
+    }
+}
+
+/// Random bytes into every parser here: whatever comes in, nothing crashes, and whatever parses encodes
+/// back to the same value.
+@Suite struct HandlingFormatFuzzTests {
+    static let alphabet = Array("+-= 0123456789max/\n\0ab\u{FF}".utf8) + [0xC3, 0xA9, 0xFF, 0x80]
+
+    @Test func randomBytesNeverCrashAndParsedValuesRoundTrip() {
+        var generator = SystemRandomNumberGenerator()
+        var parsed = 0
+        for round in 0..<20_000 {
+            let count = Int.random(in: 0...24, using: &generator)
+            let bytes: [UInt8] = (0..<count).map { _ in
+                round.isMultiple(of: 2)
+                    ? UInt8.random(in: 0...255, using: &generator) : Self.alphabet.randomElement(using: &generator)!
+            }
+            if let message = GuardianMessage(line: bytes) {
+                parsed += 1
+                #expect(GuardianMessage(line: message.encoded.dropLast()) == message, "\(bytes)")
+            }
+            if let marker = KillerDisabledMarker(bytes: bytes) {
+                #expect(marker.pid > 0 && KillerDisabledMarker(bytes: marker.encoded) == marker)
+            }
+            if let marker = ReserveGrantMarker(bytes: bytes) {
+                #expect(marker.pid > 0 && ReserveGrantMarker(bytes: marker.encoded) == marker)
+            }
+        }
+        #expect(parsed > 0, "the alphabet makes some valid messages")
+    }
+}
+
+/// ``HandlingOutcome/init(_:)``: the one place an outcome is derived from a handling's facts.
+@Suite struct HandlingOutcomeTests {
+    static func facts(
+        kernelWaits: Bool = false, removed: Bool = false, resolvedByHook: Bool = false,
+        action: HandlingFacts.Action = .notReached, fellBack: Bool = false, failed: Bool = false
+    ) -> HandlingFacts {
+        var facts = HandlingFacts()
+        facts.kernelWaits = kernelWaits
+        facts.removed = removed
+        facts.resolvedByHook = resolvedByHook
+        facts.action = action
+        facts.fellBack = fellBack
+        facts.failed = failed
+        return facts
+    }
+
+    @Test func freshFactsAreReported() {
+        #expect(HandlingOutcome(HandlingFacts()) == .reported)
+    }
+
+    @Test func removedWinsOverEverything() {
+        for action: HandlingFacts.Action in [
+            .notReached, .alreadyResolved, .nothingToDo, .decidedOnly, .killed, .failed,
+        ] {
+            let all = Self.facts(
+                kernelWaits: true, removed: true, resolvedByHook: true, action: action, fellBack: true, failed: true)
+            #expect(HandlingOutcome(all) == .removed, "\(action)")
+        }
+    }
+
+    @Test func aKillStaysAKill() {
+        #expect(HandlingOutcome(Self.facts(kernelWaits: true, action: .killed, fellBack: true)) == .killed)
+        #expect(HandlingOutcome(Self.facts(action: .killed, failed: true)) == .killed)
+        #expect(HandlingOutcome(Self.facts(action: .decidedOnly, fellBack: true)) == .dryRun)
+    }
+
+    @Test func resolvedByHookThenFallbackThenTheRest() {
+        #expect(HandlingOutcome(Self.facts(resolvedByHook: true)) == .resolvedByHook)
+        #expect(HandlingOutcome(Self.facts(kernelWaits: true, resolvedByHook: true, fellBack: true)) == .resolvedByHook)
+        #expect(HandlingOutcome(Self.facts(kernelWaits: true, fellBack: true)) == .fellBackToKernel)
+        #expect(
+            HandlingOutcome(Self.facts(kernelWaits: true, action: .failed, fellBack: true, failed: true))
+                == .fellBackToKernel)
+        #expect(
+            HandlingOutcome(Self.facts(kernelWaits: true, action: .nothingToDo, fellBack: true)) == .fellBackToKernel)
+        #expect(
+            HandlingOutcome(Self.facts(kernelWaits: true, action: .alreadyResolved, fellBack: true))
+                == .fellBackToKernel)
+    }
+
+    @Test func nothingToDoDependsOnWhetherTheKernelWaits() {
+        #expect(HandlingOutcome(Self.facts(kernelWaits: true, action: .nothingToDo)) == .resolved)
+        #expect(HandlingOutcome(Self.facts(kernelWaits: false, action: .nothingToDo)) == .reported)
+        #expect(HandlingOutcome(Self.facts(action: .alreadyResolved)) == .resolved)
+        #expect(HandlingOutcome(Self.facts(kernelWaits: true, action: .alreadyResolved)) == .resolved)
+    }
+
+    @Test func failedOnlyWithErrors() {
+        #expect(HandlingOutcome(Self.facts(action: .failed, failed: true)) == .failed)
+        #expect(HandlingOutcome(Self.facts(action: .failed)) == .reported)
+        #expect(HandlingOutcome(Self.facts(action: .notReached, failed: true)) == .failed)
+        #expect(HandlingOutcome(Self.facts(kernelWaits: true, action: .notReached)) == .reported)
+        // A failure elsewhere (a snapshot) does not hide what the action found.
+        #expect(HandlingOutcome(Self.facts(action: .nothingToDo, failed: true)) == .reported)
+        #expect(HandlingOutcome(Self.facts(action: .alreadyResolved, failed: true)) == .resolved)
+    }
+
+    @Test func outcomesPrintAsDocumented() {
+        #expect(HandlingOutcome.resolvedByHook.rawValue == "resolved by hook")
+        #expect(HandlingOutcome.fellBackToKernel.rawValue == "fell back to the kernel")
+        #expect(HandlingOutcome.dryRun.rawValue == "dry run")
+    }
+}
