@@ -122,17 +122,32 @@ public enum Guardian {
                 }
             }
         }
+        var restored: [String] = []
         for path in listed {
             let descriptor = open(path, O_WRONLY | O_CLOEXEC)
-            if descriptor >= 0 {
-                _ = write(descriptor, "0", 1)
-                close(descriptor)
+            guard descriptor >= 0 else {
+                // A cgroup removed meanwhile has no killer to restore; anything else is worth saying.
+                if errno != ENOENT {
+                    log(
+                        "oomctl guardian: cannot re-enable the kernel OOM killer: \(path): \(String(cString: strerror(errno)))"
+                    )
+                }
+                continue
+            }
+            let written = write(descriptor, "0", 1)
+            let code = errno
+            close(descriptor)
+            if written == 1 {
+                restored.append(path)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer: \(path)")
+            } else {
+                log(
+                    "oomctl guardian: cannot re-enable the kernel OOM killer: \(path): \(String(cString: strerror(code)))"
+                )
             }
         }
         let clock = ContinuousClock()
         let deadline = clock.now + patience
-        var restored = listed
         for (path, value) in values {
             while true {
                 let descriptor = open(path, O_WRONLY | O_CLOEXEC)

@@ -349,7 +349,7 @@ import Testing
         #expect(report.postKillHooks.first?.output == "/app \(child.pid)\n")
         #expect(
             harness.stepNames == [
-                "detected", "decided", "killed", "hookStarted", "hookFinished", "finished",
+                "detected", "decided", "signalled", "killed", "hookStarted", "hookFinished", "finished",
             ])
         #expect(child.waitForExit() == 128 + SIGKILL)
     }

@@ -89,6 +89,7 @@ final class HandlerHarness {
         case .hookStarted: "hookStarted"
         case .hookFinished: "hookFinished"
         case .decided: "decided"
+        case .victimSignalled: "signalled"
         case .killed: "killed"
         case .fellBack: "fellBack"
         case .reserveGranted: "reserveGranted"
