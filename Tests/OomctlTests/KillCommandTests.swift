@@ -173,6 +173,7 @@ struct KillCommandTests {
                 + "'triggering' or 'oom-score'."
         ),
         (["kill", "--under", "/a", "--prefer", "(unclosed"], "invalid regular expression '(unclosed'"),
+        (["kill", "--under", "/a", "--avoid", "(unclosed"], "(--prefer and --avoid take regular expressions)"),
         (["kill", "--pid", "5", "--signal", "NOPE"], "invalid for '--signal <SIGNAL>': unknown signal 'NOPE'"),
         (["kill", "--pid", "5", "--signal", "99"], "invalid for '--signal <SIGNAL>': a signal number is 1 to 64"),
         (

@@ -22,6 +22,10 @@ public struct ReserveGrant: Sendable, Hashable {
 /// - the marker attribute `trusted.oomctl.reserve_granted` (`PID LIMIT MEMSW`) lets the next start restore
 ///   what even a dead guardian left behind (``restoreLeftovers(_:)``).
 public final class ReserveGrants {
+    /// How often a restore the kernel refused with EBUSY (usage above the original limit) is tried again.
+    static let retryInterval = Duration.milliseconds(50)
+    /// How many tries a restore gets in the loop (1,200 × 50 ms = a minute); then the guardian keeps it.
+    static let retryLimit = 1200
     private let store: ReserveStore
     private let guardian: GuardianClient?
     private let loop: EventLoop
@@ -91,7 +95,7 @@ public final class ReserveGrants {
                 timer.acknowledge()
                 retry(path)
             }
-            timer.arm(after: .milliseconds(50))
+            timer.arm(after: Self.retryInterval)
         }
     }
 
@@ -107,11 +111,11 @@ public final class ReserveGrants {
             cancelRetry(path)
             state.done(entry.grant, reason)
         case .busy:
-            if state.attempts >= 1200 {
+            if state.attempts >= Self.retryLimit {
                 cancelRetry(path)
                 state.done(entry.grant, "usage stayed above the original limit for a minute")
             } else {
-                state.timer.arm(after: .milliseconds(50))
+                state.timer.arm(after: Self.retryInterval)
             }
         }
     }
@@ -154,7 +158,7 @@ public final class ReserveGrants {
         while true {
             for (_, entry) in granted { _ = attempt(entry.grant, entry.memory) }
             if granted.isEmpty || clock.now >= deadline { break }
-            usleep(50_000)
+            usleep(UInt32(Self.retryInterval.totalNanoseconds / 1000))
         }
         return granted.keys.sorted()
     }

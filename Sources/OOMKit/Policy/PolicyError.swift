@@ -21,7 +21,7 @@ public enum PolicyError: OOMKitError, Equatable {
         switch self {
         case .invalidRegex(let pattern, let reason):
             return "invalid regular expression '\(pattern.visibleControlCharacters)': \(reason); "
-                + "--prefer and --avoid take regular expressions such as '^(chrome|firefox)$'"
+                + "preferred and avoided names are regular expressions such as '^(chrome|firefox)$'"
         case .noCandidates(let root, let excluded, let reasons):
             let place = root.shown
             if excluded == 0 {
@@ -30,7 +30,7 @@ public enum PolicyError: OOMKitError, Equatable {
             }
             let shownReasons = reasons.isEmpty ? "" : " (" + reasons.joined(separator: "; ") + ")"
             return "nothing to kill under \(place): all \(excluded) candidate(s) are excluded\(shownReasons); "
-                + "check --protect, --protect-cgroup and the user.oomd_omit xattrs, or choose another cgroup"
+                + "check the protected processes and cgroups and the user.oomd_omit xattrs, or choose another cgroup"
         case .notInSnapshot(let path):
             return "cgroup \(path.shown) is not in the snapshot; "
                 + "take the snapshot at it or at one of its ancestors, or name a cgroup the snapshot contains"

@@ -84,11 +84,11 @@ struct PolicyTree {
     // MARK: Exclusions
 
     /// Why a process must never be picked, and whether that also forbids killing any cgroup holding it
-    /// (hard: PID 1, oomctl, --protect) or only a cgroup whose processes are all protected (soft).
+    /// (hard: PID 1, oomctl, the protected PIDs) or only a cgroup whose processes are all protected (soft).
     func protection(of pid: Int32) -> (reason: String, hard: Bool)? {
         if pid == 1 { return ("protected: PID 1 (init)", true) }
         if pid == options.selfPID { return ("protected: oomctl itself (PID \(pid))", true) }
-        if options.protectedPIDs.contains(pid) { return ("protected: --protect \(pid)", true) }
+        if options.protectedPIDs.contains(pid) { return ("protected: PID \(pid) is on the protected list", true) }
         guard let entry = entries[pid] else { return nil }
         if entry.commandLine?.isEmpty == true && entry.residentSet == .zero {
             return ("protected: kernel thread (PID \(pid), \(entry.name.visibleControlCharacters))", false)
@@ -101,8 +101,8 @@ struct PolicyTree {
     func prunedReason(_ path: CgroupPath) -> String? {
         if let protected = options.protectedCgroups.first(where: { path.isDescendant(of: $0) }) {
             return protected == path
-                ? "protected: --protect-cgroup \(protected.shown)"
-                : "protected: below --protect-cgroup \(protected.shown)"
+                ? "protected: \(protected.shown) is a protected cgroup"
+                : "protected: below the protected cgroup \(protected.shown)"
         }
         if let omitted = lineage(path).first(where: { samples[$0]?.oomd?.omit == true }) {
             return omitted == path ? "oomd_omit: user.oomd_omit is set" : "oomd_omit: below \(omitted.shown)"
@@ -122,7 +122,7 @@ struct PolicyTree {
         }
         let below = subtree(path).dropFirst()
         if let protected = below.first(where: { path in options.protectedCgroups.contains(path) }) {
-            return "contains \(protected.shown), protected by --protect-cgroup"
+            return "contains the protected cgroup \(protected.shown)"
         }
         if let omitted = below.first(where: { samples[$0]?.oomd?.omit == true }) {
             return "contains \(omitted.shown), which has user.oomd_omit"

@@ -33,10 +33,11 @@ struct ProcessFilters {
             guard let entry = tree.entries[pid] else { continue }
             let who = "process \(pid) (\(entry.name.visibleControlCharacters))"
             if preferReason == nil, let match = Self.firstMatch(prefer, entry) {
-                preferReason = "preferred: \(who) matches --prefer '\(match.source.visibleControlCharacters)'"
+                preferReason =
+                    "preferred: \(who) matches the preferred pattern '\(match.source.visibleControlCharacters)'"
             }
             if avoidReason == nil, let match = Self.firstMatch(avoid, entry) {
-                avoidReason = "avoided: \(who) matches --avoid '\(match.source.visibleControlCharacters)'"
+                avoidReason = "avoided: \(who) matches the avoided pattern '\(match.source.visibleControlCharacters)'"
             }
         }
         var marked = Set<CgroupPath>()

@@ -35,7 +35,7 @@ public enum SandboxError: OOMKitError {
             return "a sandbox needs a finite limit of at least 4M, not \(limit)"
         case .notPermitted(let parent, let error):
             return "\(error.description); creating a cgroup below \(parent.description.visibleControlCharacters) "
-                + "needs root, or a parent delegated to you (--parent)"
+                + "needs root, or a parent cgroup delegated to you"
         case .cgroup(let error):
             return error.description
         case .process(let error):

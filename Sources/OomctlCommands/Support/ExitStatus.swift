@@ -57,7 +57,20 @@ func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
     do {
         return try body()
     } catch let error as any OOMKitError {
-        Terminal.printError("oomctl: error: \(error.description)")
+        let hint = commandLineHint(for: error).map { " (\($0))" } ?? ""
+        Terminal.printError("oomctl: error: \(error.description)\(hint)")
         throw ExitCode(ExitStatus(error.kind).rawValue)
+    }
+}
+
+/// The options that bear on a library error: OOMKit speaks of what it knows (protected cgroups, a
+/// delegated parent), the command line adds the flags that set them.
+func commandLineHint(for error: any OOMKitError) -> String? {
+    switch error {
+    case PolicyError.invalidRegex: "--prefer and --avoid take regular expressions"
+    case PolicyError.noCandidates(_, let excluded, _) where excluded > 0: "see --protect and --protect-cgroup"
+    case LiveDecisionError.policy(let policy): commandLineHint(for: policy)
+    case SandboxError.notPermitted: "give one with --parent"
+    default: nil
     }
 }

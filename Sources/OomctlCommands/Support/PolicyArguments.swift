@@ -83,7 +83,7 @@ struct VictimFilterArguments: ParsableArguments {
         do {
             try options(resolve: { try CgroupPath($0) }).validate()
         } catch let error as PolicyError {
-            throw ValidationError(error.description)
+            throw ValidationError(error.description + (commandLineHint(for: error).map { " (\($0))" } ?? ""))
         }
     }
 

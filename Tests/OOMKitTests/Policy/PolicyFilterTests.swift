@@ -8,7 +8,7 @@ import Testing
         #expect(decision.order == ["/workload/cache", "/workload/jobs", "/workload/db/main", "/workload/db/backup"])
         #expect(
             decision.victimReasons.contains(
-                "preferred: process 600 (redis) matches --prefer '^redis$', ranks before the others"))
+                "preferred: process 600 (redis) matches the preferred pattern '^redis$', ranks before the others"))
         #expect(decision.victim?.rank == 1 && decision.ranked.map(\.rank) == [1, 2, 3, 4])
     }
 
@@ -18,7 +18,7 @@ import Testing
         #expect(decision.order == ["/workload/db/main", "/workload/cache", "/workload/db/backup", "/workload/jobs"])
         #expect(
             decision.reasons(of: "/workload/jobs").contains(
-                "avoided: process 500 (worker) matches --avoid 'queue critical'"))
+                "avoided: process 500 (worker) matches the avoided pattern 'queue critical'"))
         #expect(decision.reasons(of: "/workload/jobs").contains("ranks after the others"))
         #expect(decision.excluded.isEmpty)
         let processes = try decide(.v2(), under: "/workload") {
@@ -36,8 +36,8 @@ import Testing
         }
         // Preferred (java, both nginx) by size, then the rest by size.
         #expect(decision.order.prefix(4) == ["pid 200", "pid 102", "pid 201", "pid 101"])
-        #expect(decision.victimReasons.contains("matches --prefer '^nginx$'"))
-        #expect(decision.reasons(of: "pid 102").contains(#"matches --prefer 'job\.jar'"#))
+        #expect(decision.victimReasons.contains("matches the preferred pattern '^nginx$'"))
+        #expect(decision.reasons(of: "pid 102").contains(#"matches the preferred pattern 'job\.jar'"#))
     }
 
     @Test func preferAndAvoidTogetherCancelOut() throws {

@@ -29,14 +29,14 @@ import Testing
         }
         #expect(byPID.victim?.target.short == "pid 102")
         #expect(byPID.excludedReason("pid 101") == "protected: oomctl itself (PID 101)")
-        #expect(byPID.excludedReason("pid 200") == "protected: --protect 200")
+        #expect(byPID.excludedReason("pid 200") == "protected: PID 200 is on the protected list")
         let cgroups = try decide(.v1()) {
             $0.selfPID = 101
             $0.protectedPIDs = [200]
         }
         #expect(cgroups.excludedReason("/batch/a") == "contains a protected process: oomctl itself (PID 101)")
         #expect(cgroups.excludedReason("/batch") == "contains a protected process: oomctl itself (PID 101)")
-        #expect(cgroups.excludedReason("/web/front") == "contains a protected process: --protect 200")
+        #expect(cgroups.excludedReason("/web/front") == "contains a protected process: PID 200 is on the protected list")
         #expect(cgroups.victim?.target.short == "/batch/b")
     }
 
@@ -57,19 +57,19 @@ import Testing
     @Test func protectedCgroupsAndEverythingBelowThem() throws {
         let decision = try decide(.v1()) { $0.protectedCgroups = [cgroupPath("/batch")] }
         #expect(decision.order == ["/web/front", "/web/api", "/system"])
-        #expect(decision.excludedReason("/batch") == "protected: --protect-cgroup /batch")
+        #expect(decision.excludedReason("/batch") == "protected: /batch is a protected cgroup")
         let processes = try decide(.v1()) {
             $0.kind = .process
             $0.protectedCgroups = [cgroupPath("/batch")]
         }
         #expect(processes.victim?.target.short == "pid 200")
-        #expect(processes.excludedReason("pid 101") == "protected: below --protect-cgroup /batch")
+        #expect(processes.excludedReason("pid 101") == "protected: below the protected cgroup /batch")
         let priority = try decide(.v1()) {
             $0.policy = .priority
             $0.protectedCgroups = [cgroupPath("/web/front")]
         }
         #expect(priority.order == ["/batch/a", "/batch", "/web/api", "/system"])
-        #expect(priority.excludedReason("/web/front") == "protected: --protect-cgroup /web/front")
+        #expect(priority.excludedReason("/web/front") == "protected: /web/front is a protected cgroup")
     }
 
     @Test func oomctlsOwnCgroupAndItsAncestorsAreNeverKilledWhole() throws {
@@ -111,8 +111,9 @@ import Testing
         #expect(error?.kind == .actionFailed)
         let message = error?.description ?? ""
         #expect(message.contains("nothing to kill under /workload: all 3 candidate(s) are excluded"))
-        #expect(message.contains("cgroup /workload/cache: protected: --protect-cgroup /workload/cache"))
-        #expect(message.contains("check --protect, --protect-cgroup and the user.oomd_omit xattrs"))
+        #expect(message.contains("cgroup /workload/cache: protected: /workload/cache is a protected cgroup"))
+        #expect(message.contains("check the protected processes and cgroups and the user.oomd_omit xattrs"))
+        #expect(!message.contains("--"), "the library names no command-line option: \(message)")
 
         var empty = PolicyTestTree(version: .v2)
         empty.cgroup("/idle", usage: 1)
