@@ -36,7 +36,8 @@ import Testing
         }
         #expect(cgroups.excludedReason("/batch/a") == "contains a protected process: oomctl itself (PID 101)")
         #expect(cgroups.excludedReason("/batch") == "contains a protected process: oomctl itself (PID 101)")
-        #expect(cgroups.excludedReason("/web/front") == "contains a protected process: PID 200 is on the protected list")
+        #expect(
+            cgroups.excludedReason("/web/front") == "contains a protected process: PID 200 is on the protected list")
         #expect(cgroups.victim?.target.short == "/batch/b")
     }
 
