@@ -86,3 +86,45 @@ struct NonBlockingKillTests {
         #expect(watch.stop() == 0)
     }
 }
+
+/// Stopping or killing watch while a kill of its waits on a victim that cannot die: the kernel killer
+/// comes back at once either way, and SIGTERM does not wait for the kill's timeout.
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
+struct StoppedMidKillTests {
+    /// A watched cgroup whose kill is in flight: its hog is dead, a frozen process keeps the kill waiting.
+    private func killInFlight(_ test: TestCgroup, _ freezer: TestFreezer) throws -> RunningWatch {
+        let frozen = try test.spawn(["/bin/sleep", "100"])
+        try freezer.adopt(frozen)
+        try #require(freezer.freeze(), "the freezer froze: \(freezer.state)")
+        // The kill waits up to its timeout (2 s) for the frozen process; the signal comes well within it.
+        let watch = try RunningWatch(
+            [test.path.description, "--kill", "triggering", "--delay", "30s", "--json", "--no-self-protection"])
+        let hog = try test.spawnHog("100M")
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 128 + SIGKILL)
+        #expect(watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.victimChosen.rawValue } })
+        return watch
+    }
+
+    private func killerDisabled(_ test: TestCgroup) throws -> Bool {
+        try MemoryCgroup.open(test.path, in: test.system).oomControl().oomKillDisable
+    }
+
+    @Test(arguments: [SIGTERM, SIGKILL])
+    func theKernelKillerComesBackAtOnce(signal: Int32) throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let freezer = try TestFreezer()
+        defer { freezer.destroy() }
+        let watch = try killInFlight(test, freezer)
+        #expect(try killerDisabled(test))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let status = watch.stop(signal: signal)
+        while clock.now - start < .seconds(3), try killerDisabled(test) { usleep(5_000) }
+        let took = clock.now - start
+        print("# figure: kernel killer back \(took) after signal \(signal) to watch with a kill in flight")
+        #expect(try !killerDisabled(test), "the kernel killer is back")
+        #expect(took < .milliseconds(500), "\(took)")
+        if signal == SIGTERM { #expect(status == 0, "watch stopped cleanly without waiting for the victim") }
+    }
+}
