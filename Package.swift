@@ -6,6 +6,10 @@ let package = Package(
     products: [
         .executable(name: "oomctl", targets: ["oomctl"]),
         .library(name: "OOMKit", targets: ["OOMKit"]),
+        // The parsers, the cgroupfs layer, snapshots and policies alone: no libsystemd, no swift-log.
+        .library(name: "OOMKitCore", targets: ["OOMKitCore"]),
+        // The swift-log handlers (journal, console, JSON lines) and the log selection.
+        .library(name: "OOMKitJournal", targets: ["OOMKitJournal"]),
         // A program of one's own on OOMKit alone: one cgroup, a hook, a kill policy, the guardian.
         .executable(name: "oomkit-example", targets: ["oomkit-example"]),
     ],
@@ -23,11 +27,30 @@ let package = Package(
         ),
         // Tiny C shims for calls Swift cannot make directly (syscall(2)-only, variadic).
         .target(name: "CLinux"),
+        // Support, Cgroupfs, Procfs, Snapshot, Policy: links neither libsystemd nor swift-log.
+        .target(
+            name: "OOMKitCore",
+            dependencies: [
+                "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // Journal: the swift-log handlers over sd-journal.
+        .target(
+            name: "OOMKitJournal",
+            dependencies: [
+                "OOMKitCore",
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Events, Handling, Actions, Reserve, Sandbox, Service; re-exports OOMKitCore and OOMKitJournal.
         .target(
             name: "OOMKit",
             dependencies: [
+                "OOMKitCore",
+                "OOMKitJournal",
                 "CLinux",
-                "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -47,7 +70,8 @@ let package = Package(
         .testTarget(
             name: "OOMKitTests",
             dependencies: [
-                "OOMKit", "OOMTestSupport", "CLinux", .product(name: "SystemPackage", package: "swift-system"),
+                "OOMKit", "OOMKitCore", "OOMTestSupport", "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             exclude: ["Fixtures"]
         ),

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import OOMKit
+@testable import OOMKitCore
 
 @Suite struct MountInfoTests {
     /// Lines captured from a test machine's /proc/self/mountinfo (hybrid: memory on v1).

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import OOMKit
+@testable import OOMKitCore
 
 /// The byte-scanning helpers: total on any input, and the same answers as the Substring helpers.
 @Suite struct ProcfsBytesTests {

@@ -1,4 +1,5 @@
 @testable import OOMKit
+@testable import OOMKitCore
 
 /// The procfs parsers as they were before the byte-level rewrite (commit 59dccd0), kept verbatim
 /// as the reference the fast parsers are checked against: same value, or the same error.

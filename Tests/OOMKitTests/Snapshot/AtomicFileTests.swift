@@ -4,6 +4,7 @@ import SystemPackage
 import Testing
 
 @testable import OOMKit
+@testable import OOMKitCore
 
 @Suite struct AtomicFileTests {
     private func mode(_ path: String) -> mode_t? {

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import OOMKitCore
 
 /// A wall-clock instant as the log handlers print it (CLOCK_REALTIME, nanoseconds).
 public struct LogTimestamp: Sendable, Hashable {

@@ -88,7 +88,7 @@ public enum FileIO {
 
     /// Creates a directory and its missing parents (an existing one is fine). The error names the
     /// directory that could not be made and keeps the errno of its mkdir(2).
-    static func makeDirectories(_ path: String, mode: mode_t) throws(OutputFileError) {
+    package static func makeDirectories(_ path: String, mode: mode_t) throws(OutputFileError) {
         var current = ""
         for component in path.split(separator: "/") {
             current += "/" + component
