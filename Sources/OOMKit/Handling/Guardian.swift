@@ -11,14 +11,14 @@ import Glibc
 /// written back, and `-PATH` once it has been. When `watch` dies, the kernel closes its end: the guardian reads end-of-file and
 /// restores whatever is still listed. It ignores terminal signals and runs in its own process group,
 /// so a Ctrl-C meant for `watch` does not take it down first.
-public final class GuardianClient {
+package final class GuardianClient {
     /// The guardian process.
-    public let pid: Int32
+    package let pid: Int32
     private let pipe: Int32
 
     /// Starts the guardian process (the oomctl binary in its hidden guardian mode, or any program that
     /// runs ``Guardian/run(input:patience:log:)`` when started as `launch` says).
-    public init(launch: GuardianLaunch) throws(SystemCallError) {
+    package init(launch: GuardianLaunch) throws(SystemCallError) {
         var ends: [Int32] = [-1, -1]
         guard oomctl_pipe_cloexec(&ends) == 0 else {
             throw SystemCallError("create", path: "the guardian pipe", errno: errno)
@@ -43,17 +43,17 @@ public final class GuardianClient {
     deinit { close(pipe) }
 
     /// Tells the guardian that the killer is disabled on this memory.oom_control file.
-    public func protect(_ oomControlPath: String) { send(.killerDisabled(path: oomControlPath)) }
+    package func protect(_ oomControlPath: String) { send(.killerDisabled(path: oomControlPath)) }
 
     /// Tells the guardian to write `value` to `path` if watch dies (a limit raised by a reserve grant).
-    public func restoreOnExit(_ path: String, value: String) { send(.restoreOnExit(path: path, value: value)) }
+    package func restoreOnExit(_ path: String, value: String) { send(.restoreOnExit(path: path, value: value)) }
 
     /// Tells the guardian that `path` needs nothing any more (restored, or its cgroup is gone).
-    public func forget(_ path: String) { send(.forget(path: path)) }
+    package func forget(_ path: String) { send(.forget(path: path)) }
 
     /// Closes the pipe after everything was restored, and reaps the guardian. With `wait` false (a limit
     /// is still waiting for usage to drop), the guardian is left to finish that on its own.
-    public func shutDown(wait: Bool = true) {
+    package func shutDown(wait: Bool = true) {
         close(pipe)
         guard wait else { return }
         var status: Int32 = 0
@@ -91,7 +91,7 @@ public enum Guardian {
     /// value the kernel refuses with EBUSY (usage still above a limit) every 50 ms for up to `patience`.
     /// Returns the paths it restored.
     @discardableResult
-    public static func run(
+    package static func run(
         input: Int32 = 0, patience: Duration = .seconds(60), log: (String) -> Void = { _ in }
     ) -> [String] {
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { Glibc.signal(signal, SIG_IGN) }

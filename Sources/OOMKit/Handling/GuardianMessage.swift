@@ -7,13 +7,13 @@
 ///
 /// Paths cannot hold a newline (the kernel refuses one in a cgroup name); VALUE is a number of bytes
 /// or `max`, so the last space of an `=` line separates the two.
-public enum GuardianMessage: Sendable, Equatable {
+package enum GuardianMessage: Sendable, Equatable {
     case killerDisabled(path: String)
     case restoreOnExit(path: String, value: String)
     case forget(path: String)
 
     /// The line, newline included.
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         let line =
             switch self {
             case .killerDisabled(let path): "+" + path
@@ -24,7 +24,7 @@ public enum GuardianMessage: Sendable, Equatable {
     }
 
     /// Parses one line (without its newline); nil for anything that is not a message.
-    public init?(line: some Collection<UInt8>) {
+    package init?(line: some Collection<UInt8>) {
         guard let first = line.first, !line.contains(UInt8(ascii: "\n")) else { return nil }
         let rest = Array(line.dropFirst())
         guard !rest.isEmpty, !rest.contains(0) else { return nil }

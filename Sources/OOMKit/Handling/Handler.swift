@@ -33,7 +33,7 @@ public enum HandlingStep: Sendable {
 /// v2 `oom-kill`: the kernel has killed something, which a handling of the `high` or `max` events that
 /// led up to it (often read from the same memory.events change) must not swallow. It waits for the
 /// running handling of its cgroup to finish and is then handled on its own, whatever the interval.
-public final class Handler {
+package final class Handler {
     /// How often a v1 OOM is looked at after its pipeline ran (a fallback, a reserve grant) until it ends.
     static let resolutionPollInterval = Duration.milliseconds(20)
     /// How long that looking lasts at most (1,500 × 20 ms = 30 s); then the killer is re-armed anyway.
@@ -56,7 +56,7 @@ public final class Handler {
     private var nextID = 1
     private let clock = ContinuousClock()
 
-    public init(
+    package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
         rearm: @escaping (MemoryCgroup) -> Void, onStep: @escaping (HandlingStep) -> Void
     ) {
@@ -70,16 +70,16 @@ public final class Handler {
     }
 
     /// Handlings in progress.
-    public var activeCount: Int { active.count }
+    package var activeCount: Int { active.count }
 
     /// Kills running hooks and stops waiting for victims (shutdown).
-    public func cancelAll() {
+    package func cancelAll() {
         hooks.killAll()
         for handling in active.values { handling.cancelKill() }
     }
 
     /// Starts handling an event, or coalesces it into the one in progress.
-    public func handle(_ event: OOMEvent) {
+    package func handle(_ event: OOMEvent) {
         if event.kind == .removed {
             pendingKills[event.cgroup] = nil
             active[event.cgroup]?.cgroupRemoved()

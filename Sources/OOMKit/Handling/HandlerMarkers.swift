@@ -3,24 +3,24 @@ import Glibc
 /// The attribute a `watch` process sets on a v1 cgroup whose kernel OOM killer it disabled
 /// (`trusted.oomctl.killer_disabled_by` = its PID), so that the next start can re-enable a killer that a
 /// crash (of watch and its guardian) left disabled. The one encoder and parser of that value.
-public struct KillerDisabledMarker: Sendable, Equatable {
-    public static let attribute = "trusted.oomctl.killer_disabled_by"
+package struct KillerDisabledMarker: Sendable, Equatable {
+    package static let attribute = "trusted.oomctl.killer_disabled_by"
 
     /// The `watch` process that disabled the killer.
-    public var pid: Int32
+    package var pid: Int32
 
-    public init(pid: Int32) { self.pid = pid }
+    package init(pid: Int32) { self.pid = pid }
 
     /// Parses the attribute's value (decimal PID); nil for anything else.
-    public init?(bytes: [UInt8]) {
+    package init?(bytes: [UInt8]) {
         guard let pid = MarkerFields.pid(bytes[...]) else { return nil }
         self.pid = pid
     }
 
-    public var encoded: [UInt8] { Array(String(pid).utf8) }
+    package var encoded: [UInt8] { Array(String(pid).utf8) }
 
     /// The marker on a cgroup, if it has a valid one.
-    public static func read(from cgroup: Cgroup) -> KillerDisabledMarker? {
+    package static func read(from cgroup: Cgroup) -> KillerDisabledMarker? {
         cgroup.extendedAttribute(attribute).flatMap(KillerDisabledMarker.init(bytes:))
     }
 }
@@ -28,24 +28,24 @@ public struct KillerDisabledMarker: Sendable, Equatable {
 /// The attribute a `watch` process sets on a v1 cgroup whose limit it raised by a reserve grant
 /// (`trusted.oomctl.reserve_granted` = `PID LIMIT MEMSW`, `-` for no memsw limit), so that the next start
 /// can restore a limit that a crash left raised. The one encoder and parser of that value.
-public struct ReserveGrantMarker: Sendable, Equatable {
-    public static let attribute = "trusted.oomctl.reserve_granted"
+package struct ReserveGrantMarker: Sendable, Equatable {
+    package static let attribute = "trusted.oomctl.reserve_granted"
 
     /// The `watch` process that granted the reserve.
-    public var pid: Int32
+    package var pid: Int32
     /// memory.limit_in_bytes before the grant.
-    public var originalLimit: ByteCount
+    package var originalLimit: ByteCount
     /// memory.memsw.limit_in_bytes before the grant, when it was raised too.
-    public var originalMemsw: ByteCount?
+    package var originalMemsw: ByteCount?
 
-    public init(pid: Int32, originalLimit: ByteCount, originalMemsw: ByteCount?) {
+    package init(pid: Int32, originalLimit: ByteCount, originalMemsw: ByteCount?) {
         self.pid = pid
         self.originalLimit = originalLimit
         self.originalMemsw = originalMemsw
     }
 
     /// Parses the attribute's value; nil for anything that is not three well-formed fields.
-    public init?(bytes: [UInt8]) {
+    package init?(bytes: [UInt8]) {
         let fields = bytes.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard fields.count == 3, let pid = MarkerFields.pid(fields[0]), let limit = MarkerFields.number(fields[1])
         else { return nil }
@@ -60,12 +60,12 @@ public struct ReserveGrantMarker: Sendable, Equatable {
         self.init(pid: pid, originalLimit: ByteCount(limit), originalMemsw: memsw)
     }
 
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         Array("\(pid) \(originalLimit.bytes) \(originalMemsw.map { String($0.bytes) } ?? "-")".utf8)
     }
 
     /// The marker on a cgroup, if it has a valid one.
-    public static func read(from cgroup: Cgroup) -> ReserveGrantMarker? {
+    package static func read(from cgroup: Cgroup) -> ReserveGrantMarker? {
         cgroup.extendedAttribute(attribute).flatMap(ReserveGrantMarker.init(bytes:))
     }
 }

@@ -39,9 +39,9 @@ public struct HookResult: Sendable, Codable {
 /// JSON document on stdin — never interpolated into the command. Its exit is a pidfd in the loop, its
 /// output a non-blocking pipe read into a bounded buffer, its timeout a timerfd that kills the whole
 /// process group.
-public final class HookRunner {
+package final class HookRunner {
     /// Output kept per hook; the rest is counted and dropped.
-    public static let outputLimit = 8192
+    package static let outputLimit = 8192
 
     private let loop: EventLoop
     private var running: [Int32: Run] = [:]
@@ -79,17 +79,17 @@ public final class HookRunner {
 
     /// Also ignores SIGPIPE in this process: a hook that exits without reading its stdin must not take
     /// the handler down when the JSON document is written to it (the write fails with EPIPE instead).
-    public init(loop: EventLoop) {
+    package init(loop: EventLoop) {
         self.loop = loop
         signal(SIGPIPE, SIG_IGN)
     }
 
     /// Hooks still running.
-    public var runningCount: Int { running.count }
+    package var runningCount: Int { running.count }
 
     /// Starts `command`; `completion` is called from the loop when it has exited (or was killed at its
     /// timeout).
-    public func start(
+    package func start(
         _ command: String, environment: [String: String], input: [UInt8], timeout: Duration,
         detectedAt: ContinuousClock.Instant, completion: @escaping (HookResult) -> Void
     ) throws(SystemCallError) {
@@ -153,7 +153,7 @@ public final class HookRunner {
     }
 
     /// Kills every running hook's process group (on shutdown).
-    public func killAll() {
+    package func killAll() {
         for run in running.values { kill(-run.pid, SIGKILL) }
     }
 

@@ -3,19 +3,19 @@ import Glibc
 /// Disables the v1 kernel OOM killer on the cgroups `watch` handles, and makes sure it comes back:
 /// on restore, through the ``GuardianClient`` if `watch` dies, and at the next start-up from a marker
 /// attribute if even the guardian was gone.
-public final class KernelKillerControl {
+package final class KernelKillerControl {
     private let guardian: GuardianClient?
     private var disabled: [CgroupPath: MemoryCgroup] = [:]
 
-    public init(guardian: GuardianClient?) {
+    package init(guardian: GuardianClient?) {
         self.guardian = guardian
     }
 
     /// The cgroups whose killer is currently disabled by this process.
-    public var disabledCgroups: [CgroupPath] { disabled.keys.sorted() }
+    package var disabledCgroups: [CgroupPath] { disabled.keys.sorted() }
 
     /// Disables the kernel killer on a v1 cgroup (no-op on v2, where the kernel never waits).
-    public func disable(_ memory: MemoryCgroup) throws(CgroupError) {
+    package func disable(_ memory: MemoryCgroup) throws(CgroupError) {
         guard memory.version == .v1 else { return }
         // The guardian learns of it first: if we die between the two steps it restores a killer that
         // was still enabled, which is harmless.
@@ -27,7 +27,7 @@ public final class KernelKillerControl {
     }
 
     /// Re-enables the kernel killer on a cgroup this process disabled.
-    public func restore(_ path: CgroupPath) {
+    package func restore(_ path: CgroupPath) {
         guard let memory = disabled.removeValue(forKey: path) else { return }
         try? memory.setOOMKillDisabled(false)
         try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
@@ -35,19 +35,19 @@ public final class KernelKillerControl {
     }
 
     /// Re-enables it everywhere (shutdown).
-    public func restoreAll() {
+    package func restoreAll() {
         for path in disabledCgroups { restore(path) }
     }
 
     /// Forgets a cgroup that was removed.
-    public func forget(_ path: CgroupPath) {
+    package func forget(_ path: CgroupPath) {
         guard let memory = disabled.removeValue(forKey: path) else { return }
         guardian?.forget(Self.controlPath(memory))
     }
 
     /// Re-enables the killer on cgroups a crashed `watch` left disabled: those carrying the marker with
     /// the PID of a process that no longer exists. Returns them.
-    public static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
+    package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
         var restored: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
             guard let marker = KillerDisabledMarker.read(from: memory.cgroup), MarkerFields.ownerIsGone(marker.pid)

@@ -21,7 +21,7 @@ public struct ReserveGrant: Sendable, Hashable {
 ///   writes them back if `watch` dies;
 /// - the marker attribute `trusted.oomctl.reserve_granted` (`PID LIMIT MEMSW`) lets the next start restore
 ///   what even a dead guardian left behind (``restoreLeftovers(_:)``).
-public final class ReserveGrants {
+package final class ReserveGrants {
     /// How often a restore the kernel refused with EBUSY (usage above the original limit) is tried again.
     static let retryInterval = Duration.milliseconds(50)
     /// How many tries a restore gets in the loop (1,200 × 50 ms = a minute); then the guardian keeps it.
@@ -33,21 +33,21 @@ public final class ReserveGrants {
     private var retrying: [CgroupPath: (timer: DeadlineTimer, attempts: Int, done: (ReserveGrant, String?) -> Void)] =
         [:]
 
-    public init(store: ReserveStore, guardian: GuardianClient?, loop: EventLoop) {
+    package init(store: ReserveStore, guardian: GuardianClient?, loop: EventLoop) {
         self.store = store
         self.guardian = guardian
         self.loop = loop
     }
 
     /// The cgroups running on a granted reserve ("overlimit" for the priority policy).
-    public var grantedCgroups: Set<CgroupPath> { Set(granted.keys) }
+    package var grantedCgroups: Set<CgroupPath> { Set(granted.keys) }
 
     /// The grant in force for a cgroup.
-    public func grant(for path: CgroupPath) -> ReserveGrant? { granted[path]?.grant }
+    package func grant(for path: CgroupPath) -> ReserveGrant? { granted[path]?.grant }
 
     /// Grants the cgroup's reserve, if it has one on v1. Returns the grant (the one in force when already
     /// granted; a restore still waiting for usage to drop is cancelled), or nil when there is none.
-    public func grant(_ memory: MemoryCgroup) throws(CgroupError) -> ReserveGrant? {
+    package func grant(_ memory: MemoryCgroup) throws(CgroupError) -> ReserveGrant? {
         guard memory.version == .v1 else { return nil }
         if let existing = granted[memory.path] {
             cancelRetry(memory.path)
@@ -83,7 +83,7 @@ public final class ReserveGrants {
     /// Takes a grant back: writes the original limits now, or, while usage is still above them (EBUSY),
     /// every 50 ms until it can (up to a minute, then the guardian's entry stays for when watch exits).
     /// `done` gets the grant and nil when restored, or the reason it is not.
-    public func restore(_ path: CgroupPath, done: @escaping (ReserveGrant, String?) -> Void) {
+    package func restore(_ path: CgroupPath, done: @escaping (ReserveGrant, String?) -> Void) {
         guard let entry = granted[path], retrying[path] == nil else { return }
         switch attempt(entry.grant, entry.memory) {
         case .restored: done(entry.grant, nil)
@@ -151,7 +151,7 @@ public final class ReserveGrants {
     /// Takes every grant back (shutdown), waiting up to `patience` for usage to allow it. What is still
     /// busy stays with the guardian, which keeps trying after watch is gone. Returns those left.
     @discardableResult
-    public func restoreAll(patience: Duration = .seconds(1)) -> [CgroupPath] {
+    package func restoreAll(patience: Duration = .seconds(1)) -> [CgroupPath] {
         for path in retrying.keys { cancelRetry(path) }
         let clock = ContinuousClock()
         let deadline = clock.now + patience
@@ -164,7 +164,7 @@ public final class ReserveGrants {
     }
 
     /// Forgets a cgroup that was removed.
-    public func forget(_ path: CgroupPath) {
+    package func forget(_ path: CgroupPath) {
         cancelRetry(path)
         guard let entry = granted.removeValue(forKey: path) else { return }
         guardian?.forget(Self.limitPath(entry.memory))
@@ -173,7 +173,7 @@ public final class ReserveGrants {
 
     /// Restores the limits a dead `watch` left raised: cgroups carrying the marker with the PID of a process
     /// that no longer exists. Returns them (and the ones whose usage is still too high to restore).
-    public static func restoreLeftovers(_ memories: [MemoryCgroup]) -> (restored: [CgroupPath], busy: [CgroupPath]) {
+    package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> (restored: [CgroupPath], busy: [CgroupPath]) {
         var restored: [CgroupPath] = []
         var busy: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
@@ -193,7 +193,7 @@ public final class ReserveGrants {
 
     /// Whether a cgroup's reserve is granted now by a live `watch` (from the marker attribute), and the
     /// original limit.
-    public static func grantedNow(_ memory: MemoryCgroup) -> (pid: Int32, originalLimit: ByteCount)? {
+    package static func grantedNow(_ memory: MemoryCgroup) -> (pid: Int32, originalLimit: ByteCount)? {
         guard let marker = ReserveGrantMarker.read(from: memory.cgroup), !MarkerFields.ownerIsGone(marker.pid)
         else { return nil }
         return (marker.pid, marker.originalLimit)

@@ -18,7 +18,7 @@ public struct SelfProtectionReport: Sendable {
 
 /// Makes the handler able to run when nothing else can: its memory locked (so it is never paged out
 /// during an OOM) and the kernel OOM killer told never to pick it.
-public enum SelfProtection {
+package enum SelfProtection {
     /// Locks current and future pages as they are touched (MCL_ONFAULT: about half the resident size of
     /// locking every mapped page, measured) and sets oom_score_adj to -1000. Call after start-up and a
     /// warm-up of the handling path, so that its code is resident and locked before an OOM needs it.
@@ -26,7 +26,7 @@ public enum SelfProtection {
     /// With `selfReserve`, that much heap is allocated, touched page by page (so it is resident and, after
     /// mlockall, locked) and freed back to the allocator, which is told to keep it (no trimming, no mmap
     /// for blocks below it): the handler's own allocations during an OOM are served from pages it has.
-    public static func apply(
+    package static func apply(
         lockMemory: Bool = true, adjustScore: Bool = true, selfReserve: ByteCount? = nil
     ) -> SelfProtectionReport {
         var report = SelfProtectionReport(memoryLocked: false, scoreAdjusted: false, warnings: [])
@@ -88,7 +88,7 @@ public enum SelfProtection {
 
     /// Raises the soft limit on open files to the hard limit (a watched cgroup costs up to 3 descriptors).
     @discardableResult
-    public static func raiseFileLimit() -> Int {
+    package static func raiseFileLimit() -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
         if limit.rlim_cur < limit.rlim_max {

@@ -83,7 +83,7 @@ public enum CgroupError: OOMKitError, Equatable {
 extension String {
     /// The text with control characters shown as `\n`, `\t` or `\xNN`, so that a hostile cgroup name
     /// cannot rewrite a terminal line.
-    public var visibleControlCharacters: String {
+    package var visibleControlCharacters: String {
         guard unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return self }
         var result = ""
         for scalar in unicodeScalars {

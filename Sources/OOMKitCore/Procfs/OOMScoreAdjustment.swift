@@ -4,7 +4,7 @@ import Glibc
 extension FileIO {
     /// Sets the oom_score_adj of a process (`self` for this one); returns false when not allowed.
     @discardableResult
-    public static func writeOOMScoreAdjustment(_ value: Int, process: String = "self") -> Bool {
+    package static func writeOOMScoreAdjustment(_ value: Int, process: String = "self") -> Bool {
         let descriptor = open("/proc/\(process)/oom_score_adj", O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
@@ -13,7 +13,7 @@ extension FileIO {
     }
 
     /// This process's oom_score_adj (0 when it cannot be read).
-    public static func ownOOMScoreAdjustment() -> Int {
+    package static func ownOOMScoreAdjustment() -> Int {
         guard let bytes = try? FileIO.read(path: "/proc/self/oom_score_adj") else { return 0 }
         return Int(String(decoding: bytes, as: UTF8.self).split(separator: "\n").first ?? "") ?? 0
     }

@@ -2,27 +2,27 @@ import Glibc
 import SystemPackage
 
 /// Why an output file could not be written. Nothing is left behind: no partial file, no temporary file.
-public struct OutputFileError: OOMKitError, Hashable {
+package struct OutputFileError: OOMKitError, Hashable {
     /// The file that could not be written (or the directory that could not be made).
-    public var path: String
+    package var path: String
     /// What went wrong, in words, e.g. "cannot create: Permission denied".
-    public var reason: String
+    package var reason: String
     /// The error of the system call that failed; nil when no system call did (a symbolic link refused,
     /// a path that names no file).
-    public var code: Errno?
+    package var code: Errno?
 
     /// An error for `path`, with the reason in words and the failed call's error code, if any.
-    public init(path: String, reason: String, code: Errno? = nil) {
+    package init(path: String, reason: String, code: Errno? = nil) {
         self.path = path
         self.reason = reason
         self.code = code
     }
 
     /// Whether the write failed for lack of privilege (EACCES or EPERM).
-    public var isPermissionDenied: Bool { code == .permissionDenied || code == .notPermitted }
+    package var isPermissionDenied: Bool { code == .permissionDenied || code == .notPermitted }
 
-    public var kind: FailureKind { .cannotCreateOutput }
-    public var description: String { "cannot write '\(path)': \(reason)" }
+    package var kind: FailureKind { .cannotCreateOutput }
+    package var description: String { "cannot write '\(path)': \(reason)" }
 }
 
 /// Writes files the way diagnostics and state must be written: all or nothing.
@@ -31,9 +31,9 @@ public struct OutputFileError: OOMKitError, Hashable {
 /// mode set explicitly), are flushed with fsync, then renamed over the target. A target that is a
 /// symbolic link is refused, never followed or replaced; on any failure (a full disk, EACCES) the
 /// temporary file is removed and an existing target is untouched.
-public enum AtomicFile {
+package enum AtomicFile {
     /// Writes `bytes` to `path` atomically with the given permission bits.
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(OutputFileError) {
+    package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(OutputFileError) {
         let (directoryPath, name) = split(path)
         guard !name.isEmpty, name != ".", name != ".." else {
             throw OutputFileError(path: path, reason: "not a file name")

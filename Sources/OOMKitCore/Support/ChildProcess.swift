@@ -10,7 +10,7 @@ public enum ChildProcess {
 
     /// This process's executable (/proc/self/exe), to start it again in another mode (the guardian,
     /// a sandbox's memory hog).
-    public static var currentExecutable: String {
+    package static var currentExecutable: String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         return String(decoding: buffer.prefix(max(count, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -24,7 +24,7 @@ public enum ChildProcess {
     ///   - ownProcessGroup: start a new process group led by the child (so a timeout can kill the
     ///     child and everything it started, and a terminal's Ctrl-C does not reach it).
     /// - Returns: the child's PID.
-    public static func spawn(
+    package static func spawn(
         _ executable: String, arguments: [String], environment: [String]? = nil,
         redirections: [Redirection] = [], ownProcessGroup: Bool = false
     ) throws(SystemCallError) -> Int32 {
@@ -88,7 +88,7 @@ public enum ChildProcess {
     }
 
     /// This process's environment without the variables whose names start with `excludedPrefix`.
-    public static func inheritedEnvironment(excluding excludedPrefix: String) -> [String: String] {
+    package static func inheritedEnvironment(excluding excludedPrefix: String) -> [String: String] {
         var environment: [String: String] = [:]
         var index = 0
         while let entry = environ[index] {

@@ -33,17 +33,17 @@ extension Duration {
     }
 
     /// Whole nanoseconds (saturating).
-    public var totalNanoseconds: Int64 {
+    package var totalNanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? (seconds < 0 ? Int64.min : Int64.max) : product + attoseconds / 1_000_000_000
     }
 
     /// Whole milliseconds, rounded down.
-    public var totalMilliseconds: Int64 { totalNanoseconds / 1_000_000 }
+    package var totalMilliseconds: Int64 { totalNanoseconds / 1_000_000 }
 
     /// Compact text that parses back: `0s`, `250ms`, `1.5s`, `2m`, `1h`, `120us`.
-    public var compactDescription: String {
+    package var compactDescription: String {
         let nanoseconds = totalNanoseconds
         if nanoseconds == 0 { return "0s" }
         for (suffix, size) in [("h", Int64(3_600_000_000_000)), ("m", 60_000_000_000)]

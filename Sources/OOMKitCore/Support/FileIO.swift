@@ -6,9 +6,9 @@ import SystemPackage
 /// Kernel pseudo-files report a size of 0 or 4096 whatever they hold, so they are read in a loop
 /// until end of file. Every open uses `O_CLOEXEC`; relative opens use `O_NOFOLLOW` so that a
 /// symlink planted in a cgroup directory is never followed.
-public enum FileIO {
+package enum FileIO {
     /// Reads a whole file given by an absolute path.
-    public static func read(path: String) throws(SystemCallError) -> [UInt8] {
+    package static func read(path: String) throws(SystemCallError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open", path: path, errno: Glibc.errno) }
         defer { close(fd) }
@@ -16,7 +16,7 @@ public enum FileIO {
     }
 
     /// Reads a whole file named relative to an open directory, never following a symlink.
-    public static func read(
+    package static func read(
         at directory: Int32, name: String, displayPath: @autoclosure () -> String
     ) throws(SystemCallError) -> [UInt8] {
         let fd = openat(directory, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -26,12 +26,12 @@ public enum FileIO {
     }
 
     /// Reads a whole file as UTF-8 text (invalid bytes are repaired, never fatal).
-    public static func readText(path: String) throws(SystemCallError) -> String {
+    package static func readText(path: String) throws(SystemCallError) -> String {
         String(decoding: try read(path: path), as: UTF8.self)
     }
 
     /// Reads from `fd` until end of file.
-    public static func readAll(fd: Int32, path: @autoclosure () -> String) throws(SystemCallError) -> [UInt8] {
+    package static func readAll(fd: Int32, path: @autoclosure () -> String) throws(SystemCallError) -> [UInt8] {
         var result: [UInt8] = []
         let failure: Int32 = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16384) { chunk in
             while true {
@@ -51,7 +51,7 @@ public enum FileIO {
     /// Writes every byte to `descriptor`, retrying short writes and EINTR. Returns 0, or the errno of
     /// the write that failed.
     @discardableResult
-    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Int32 {
+    package static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Int32 {
         bytes.withUnsafeBytes { buffer in
             guard let base = buffer.baseAddress else { return 0 }
             var offset = 0
@@ -68,7 +68,7 @@ public enum FileIO {
 
     /// Writes `text` to a file named relative to an open directory (no symlinks, no creation),
     /// as one `write(2)`, which is how cgroupfs expects a value.
-    public static func write(
+    package static func write(
         _ text: String, at directory: Int32, name: String, displayPath: @autoclosure () -> String
     ) throws(SystemCallError) {
         let fd = openat(directory, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)

@@ -1,10 +1,10 @@
 import FoundationEssentials
 
 /// JSON as oomctl writes it everywhere: sorted keys, pretty-printed, slashes unescaped, newline-terminated.
-public enum JSONOutput {
+package enum JSONOutput {
     /// Encodes a value. Every model in OOMKit encodes without failure (no NaN or infinite floats come
     /// from the kernel's text), so an encoding failure is reported in the output rather than crashing.
-    public static func encode(_ value: some Encodable, pretty: Bool = true) -> [UInt8] {
+    package static func encode(_ value: some Encodable, pretty: Bool = true) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting =
             pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
@@ -16,7 +16,7 @@ public enum JSONOutput {
     }
 
     /// Decodes a value, with the decoder's complaint as text on failure.
-    public static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) -> Result<Value, DecodeFailure>
+    package static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) -> Result<Value, DecodeFailure>
     {
         do {
             return .success(try JSONDecoder().decode(type, from: Data(bytes)))
@@ -46,7 +46,7 @@ public enum JSONOutput {
     }
 
     /// Why JSON did not decode.
-    public struct DecodeFailure: Error {
-        public var reason: String
+    package struct DecodeFailure: Error {
+        package var reason: String
     }
 }
