@@ -16,8 +16,9 @@ package enum JSONOutput {
     }
 
     /// Decodes a value, with the decoder's complaint as text on failure.
-    package static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) -> Result<Value, DecodeFailure>
-    {
+    package static func decode<Value: Decodable>(
+        _ type: Value.Type, from bytes: [UInt8]
+    ) -> Result<Value, DecodeFailure> {
         do {
             return .success(try JSONDecoder().decode(type, from: Data(bytes)))
         } catch let error as DecodingError {
