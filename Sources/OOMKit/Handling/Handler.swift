@@ -38,6 +38,11 @@ package final class Handler {
     static let resolutionPollInterval = Duration.milliseconds(20)
     /// How long that looking lasts at most (1,500 × 20 ms = 30 s); then the killer is re-armed anyway.
     static let resolutionPollLimit = 1500
+    /// How long a hook that exited 0 is given for its fix to show: a v1 cgroup stays under_oom until the
+    /// woken task has run again after, say, the hook raised the limit (seen: the kill came first).
+    static let hookSettleTime = Duration.milliseconds(50)
+    /// How often the OOM is looked at meanwhile.
+    static let hookSettleInterval = Duration.milliseconds(5)
 
     private let system: CgroupSystem
     private let loop: EventLoop
@@ -159,6 +164,8 @@ package final class Handler {
         private var deadline: DeadlineTimer?
         private var recheck: DeadlineTimer?
         private var resolutionChecks = 0
+        /// Looks for a successful hook's fix to show (``Handler/hookSettleTime``).
+        private var settle: DeadlineTimer?
         /// The kill in flight (in ``Phase/acting``).
         private var kill: KillOperation?
         /// The reserve this handling granted (v1), taken back when it finishes.
@@ -261,11 +268,45 @@ package final class Handler {
             if post { report.postKillHooks.append(result) } else { report.hooks.append(result) }
             handler.onStep(.hookFinished(id: report.id, cgroup: report.cgroup, result: result))
             // A hook that exits 0 and leaves the OOM resolved ends the handling: nothing is killed.
-            if !post && result.succeeded && !kernelActed && isResolved() {
+            if !post && result.succeeded && !kernelActed { return awaitHookResolution() }
+            runNextHook()
+        }
+
+        /// After a hook exited 0: resolved now, or within ``Handler/hookSettleTime`` (looked at from the
+        /// loop), ends the handling; otherwise the next hook runs.
+        private func awaitHookResolution() {
+            if isResolved() {
                 facts.resolvedByHook = true
                 return pipelineDone()
             }
-            runNextHook()
+            guard let timer = try? DeadlineTimer() else { return runNextHook() }
+            settle = timer
+            let started = handler.clock.now
+            do {
+                try handler.loop.add(timer.descriptor) { [self] _ in
+                    timer.acknowledge()
+                    guard phase != .finished else { return }
+                    if isResolved() {
+                        stopSettling()
+                        facts.resolvedByHook = true
+                        pipelineDone()
+                    } else if handler.clock.now - started >= Handler.hookSettleTime {
+                        stopSettling()
+                        runNextHook()
+                    } else {
+                        timer.arm(after: Handler.hookSettleInterval)
+                    }
+                }
+            } catch {
+                settle = nil
+                return runNextHook()
+            }
+            timer.arm(after: Handler.hookSettleInterval)
+        }
+
+        private func stopSettling() {
+            if let settle { handler.loop.remove(settle.descriptor) }
+            settle = nil
         }
 
         // MARK: 5. Decide and act
@@ -436,6 +477,7 @@ package final class Handler {
             guard phase != .finished else { return }
             phase = .finished
             cancelKill()
+            stopSettling()
             if let deadline { handler.loop.remove(deadline.descriptor) }
             if let recheck { handler.loop.remove(recheck.descriptor) }
             restoreReserve()
