@@ -64,10 +64,15 @@ public final class KillOperation {
         case .cgroup(let memory):
             try killer.checkAllowed(memory.path)
             usageBefore = try? memory.usage()
-        case .process(let pid):
+        case .process(let pid, let expected):
             let handle = try killer.openVictim(pid)
             victim = handle
+            // Read after the pidfd is open: the PID cannot be reused while the pidfd exists.
             victimCgroup = try? killer.system.memoryCgroupPath(ofProcess: pid)
+            if let expected, victimCgroup != expected {
+                throw .refused(
+                    "PID \(pid) is no longer in \(expected) (it exited, and its PID may belong to another process now)")
+            }
             usageBefore = (try? ProcFS(path: killer.system.procPath).process(pid).sample())?.footprint
         }
         try loopAdd(timer.descriptor) { [unowned self] in self.timerFired() }
@@ -77,7 +82,7 @@ public final class KillOperation {
             let first = try killer.signalCgroup(memory, signal: options.signal)
             rounds += first.rounds
             try wait(for: first.handles, stage: .grace, upTo: options.grace)
-        case .process(let pid):
+        case .process(let pid, _):
             guard let victim, try killer.send(options.signal, to: victim) else { throw .noSuchProcess(pid) }
             try wait(for: [pid: victim], stage: .grace, upTo: options.grace)
         }
@@ -99,7 +104,7 @@ public final class KillOperation {
             rounds += pass.rounds
             method = pass.method
             handles = pass.handles
-        case .process(let pid):
+        case .process(let pid, _):
             guard let victim else { throw .noSuchProcess(pid) }
             method = .pidfd
             rounds = 1
@@ -171,7 +176,7 @@ public final class KillOperation {
                 cgroup: memory.path, pid: nil, method: method, signalledPIDs: signalled.sorted(), rounds: rounds,
                 memoryReleased: released, usageBefore: usageBefore, usageAfter: try? memory.usage(),
                 elapsedMicroseconds: elapsed.totalNanoseconds / 1000, survivors: [])
-        case .process(let pid):
+        case .process(let pid, _):
             return KillReport(
                 cgroup: victimCgroup, pid: pid, method: .pidfd, signalledPIDs: [pid], rounds: 1,
                 memoryReleased: released, usageBefore: usageBefore, usageAfter: .zero,

@@ -120,8 +120,9 @@ public struct Killer: Sendable {
     public enum Target: Sendable {
         /// Every process in the cgroup and its descendants.
         case cgroup(MemoryCgroup)
-        /// One process.
-        case process(Int32)
+        /// One process; with `expectedCgroup`, only while it is still in that cgroup (a victim chosen from
+        /// a snapshot may have exited, and its PID been reused, before the kill).
+        case process(Int32, expectedCgroup: CgroupPath? = nil)
     }
 
     /// Kills every process in `memory` and its descendants and waits until they have exited (blocking:
@@ -132,7 +133,7 @@ public struct Killer: Sendable {
 
     /// Kills one process through a pidfd and waits for it to exit (blocking, as ``kill(_:options:)``).
     public func kill(pid: Int32, options: KillOptions = .init()) throws(KillError) -> KillReport {
-        try killWaiting(.process(pid), options: options)
+        try killWaiting(.process(pid, expectedCgroup: nil), options: options)
     }
 
     /// Starts a kill in `loop`: the victims are signalled now, and their exits are waited for through

@@ -60,7 +60,7 @@ public final class EventLoop {
     /// The number of registered descriptors.
     public var count: Int { handlers.count }
 
-    /// Makes ``run()`` return after the current round of events.
+    /// Makes ``run()`` return at once: the handlers of the current round that have not run yet do not.
     public func stop() { stopped = true }
 
     /// Waits for events once (forever with a nil timeout) and calls their handlers. Returns the number
@@ -71,6 +71,8 @@ public final class EventLoop {
         let count = oomctl_epoll_wait(epoll, &readyTokens, &readyEvents, Self.roundCapacity, milliseconds)
         guard count > 0 else { return 0 }
         for index in 0..<Int(count) {
+            // A handler that stopped the loop ends the round: what its owner tore down must not run.
+            if stopped { break }
             // A handler may have removed a later source in the same round: look each one up afresh.
             guard let entry = handlers[readyTokens[index]] else { continue }
             entry.handler(Readiness(raw: readyEvents[index]))

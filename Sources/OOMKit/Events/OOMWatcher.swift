@@ -207,6 +207,17 @@ public final class OOMWatcher {
         watches[memory.path] = watch
     }
 
+    /// Stops watching everything: no event, new child or file change is reported any more (the
+    /// watcher's descriptors leave the loop). Safe to call from inside one of its callbacks.
+    public func unwatchAll() {
+        for path in watched { unwatch(path) }
+        for descriptor in childWatches.keys { inotify_rm_watch(inotify, descriptor) }
+        for descriptor in fileWatches.keys { inotify_rm_watch(inotify, descriptor) }
+        childWatches = [:]
+        fileWatches = [:]
+        loop.remove(inotify)
+    }
+
     /// Stops watching a cgroup.
     public func unwatch(_ path: CgroupPath) {
         guard let watch = watches.removeValue(forKey: path) else { return }

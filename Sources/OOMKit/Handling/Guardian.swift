@@ -14,7 +14,8 @@ import Glibc
 package final class GuardianClient {
     /// The guardian process.
     package let pid: Int32
-    private let pipe: Int32
+    /// The write end of the pipe (-1 once shut down: nothing more is sent).
+    private var pipe: Int32
 
     /// Starts the guardian process (the oomctl binary in its hidden guardian mode, or any program that
     /// runs ``Guardian/run(input:patience:log:)`` when started as `launch` says).
@@ -40,7 +41,7 @@ package final class GuardianClient {
         self.pipe = ends[1]
     }
 
-    deinit { close(pipe) }
+    deinit { if pipe >= 0 { close(pipe) } }
 
     /// Tells the guardian that the killer is disabled on this memory.oom_control file.
     package func protect(_ oomControlPath: String) { send(.killerDisabled(path: oomControlPath)) }
@@ -54,13 +55,16 @@ package final class GuardianClient {
     /// Closes the pipe after everything was restored, and reaps the guardian. With `wait` false (a limit
     /// is still waiting for usage to drop), the guardian is left to finish that on its own.
     package func shutDown(wait: Bool = true) {
+        guard pipe >= 0 else { return }
         close(pipe)
+        pipe = -1
         guard wait else { return }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
     }
 
     private func send(_ message: GuardianMessage) {
+        guard pipe >= 0 else { return }
         let bytes = message.encoded
         _ = bytes.withUnsafeBytes { write(pipe, $0.baseAddress, $0.count) }
     }
@@ -91,7 +95,7 @@ public enum Guardian {
     /// value the kernel refuses with EBUSY (usage still above a limit) every 50 ms for up to `patience`.
     /// Returns the paths it restored.
     @discardableResult
-    package static func run(
+    public static func run(
         input: Int32 = 0, patience: Duration = .seconds(60), log: (String) -> Void = { _ in }
     ) -> [String] {
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { Glibc.signal(signal, SIG_IGN) }

@@ -60,6 +60,7 @@ package final class Handler {
     private var pendingKills: [CgroupPath: OOMEvent] = [:]
     private var nextID = 1
     private let clock = ContinuousClock()
+    private var cancelled = false
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
@@ -77,14 +78,19 @@ package final class Handler {
     /// Handlings in progress.
     package var activeCount: Int { active.count }
 
-    /// Kills running hooks and stops waiting for victims (shutdown).
+    /// Shutdown: kills running hooks, stops waiting for victims, deadlines and re-checks, and handles
+    /// nothing from now on. What the handlings changed is the caller's to restore.
     package func cancelAll() {
+        cancelled = true
         hooks.killAll()
-        for handling in active.values { handling.cancelKill() }
+        for handling in active.values { handling.abandon() }
+        active = [:]
+        pendingKills = [:]
     }
 
     /// Starts handling an event, or coalesces it into the one in progress.
     package func handle(_ event: OOMEvent) {
+        guard !cancelled else { return }
         if event.kind == .removed {
             pendingKills[event.cgroup] = nil
             active[event.cgroup]?.cgroupRemoved()
@@ -166,6 +172,8 @@ package final class Handler {
         private var resolutionChecks = 0
         /// Looks for a successful hook's fix to show (``Handler/hookSettleTime``).
         private var settle: DeadlineTimer?
+        /// The OOM outlasted the looking after a fallback: the kernel killer is not disabled again.
+        private var keepsKernelKiller = false
         /// The kill in flight (in ``Phase/acting``).
         private var kill: KillOperation?
         /// The reserve this handling granted (v1), taken back when it finishes.
@@ -342,7 +350,7 @@ package final class Handler {
                     do { target = .cgroup(try MemoryCgroup.open(path, in: handler.system)) } catch {
                         throw .cgroup(error)
                     }
-                case .process(let pid, _, _): target = .process(pid)
+                case .process(let pid, _, let cgroup): target = .process(pid, expectedCgroup: cgroup)
                 }
                 let operation = try Killer(system: handler.system).start(
                     target, options: options.kill, in: handler.loop
@@ -390,10 +398,19 @@ package final class Handler {
             startPostKillHooks()
         }
 
-        /// Stops waiting for a victim (shutdown).
+        /// Stops waiting for a victim.
         func cancelKill() {
             kill?.cancel()
             kill = nil
+        }
+
+        /// Shutdown: nothing of this handling runs any more, and nothing is reported.
+        func abandon() {
+            phase = .finished
+            cancelKill()
+            stopSettling()
+            stopRechecking()
+            if let deadline { handler.loop.remove(deadline.descriptor) }
         }
 
         private func startPostKillHooks() {
@@ -448,21 +465,36 @@ package final class Handler {
         }
 
         /// After a fallback or a reserve grant: look every 20 ms (only while this OOM lasts) until it is
-        /// resolved, then make sure its killer is disabled again for the next OOM.
+        /// resolved. The handling ends then if its pipeline has run; otherwise the looking just stops, and
+        /// the pipeline's end looks again if it finds the OOM back. The killer is re-armed in ``finish()``.
         private func watchForResolution() {
             guard recheck == nil, let timer = try? DeadlineTimer() else { return }
             recheck = timer
             try? handler.loop.add(timer.descriptor) { [self] _ in
                 timer.acknowledge()
                 resolutionChecks += 1
-                if isResolved() || !memory.cgroup.isAlive || resolutionChecks > Handler.resolutionPollLimit {
-                    if memory.cgroup.isAlive { handler.rearm(memory) }
-                    if phase == .awaitingResolution { finish() } else { handler.loop.remove(timer.descriptor) }
+                if isResolved() || !memory.cgroup.isAlive {
+                    stopRechecking()
+                    if phase == .awaitingResolution { finish() }
+                } else if resolutionChecks > Handler.resolutionPollLimit {
+                    // Still out of memory long after the kernel killer came back: leave it to the kernel
+                    // rather than disable it again over stalled tasks.
+                    stopRechecking()
+                    keepsKernelKiller = true
+                    fail(
+                        "still out of memory \((Handler.resolutionPollInterval * Handler.resolutionPollLimit).compactDescription) after the fallback; the kernel OOM killer stays enabled for this cgroup"
+                    )
+                    if phase == .awaitingResolution { finish() }
                 } else {
                     timer.arm(after: Handler.resolutionPollInterval)
                 }
             }
             timer.arm(after: Handler.resolutionPollInterval)
+        }
+
+        private func stopRechecking() {
+            if let recheck { handler.loop.remove(recheck.descriptor) }
+            recheck = nil
         }
 
         // MARK: 7. Restore and report
@@ -478,8 +510,10 @@ package final class Handler {
             phase = .finished
             cancelKill()
             stopSettling()
+            stopRechecking()
             if let deadline { handler.loop.remove(deadline.descriptor) }
-            if let recheck { handler.loop.remove(recheck.descriptor) }
+            // After a fallback the kernel killer is enabled: disabled again, for the next OOM.
+            if facts.fellBack && !keepsKernelKiller && memory.cgroup.isAlive { handler.rearm(memory) }
             restoreReserve()
             report.durationMicroseconds = (handler.clock.now - event.detectedAt).totalNanoseconds / 1000
             report.outcome = HandlingOutcome(facts)

@@ -84,8 +84,14 @@ enum MarkerFields {
     }
 
     /// Whether the process that set a marker is gone (no such PID), so what it left can be undone. A PID
-    /// that exists but is not ours to signal (EPERM) counts as alive.
+    /// that exists but is not ours to signal (EPERM) counts as alive; so does this process.
     static func ownerIsGone(_ pid: Int32) -> Bool {
         pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Whether a marker found at start-up, before this process set any, is a leftover: its owner is gone,
+    /// or it carries this very PID (a restart in a PID namespace, where watch gets the same PID again).
+    static func isLeftover(_ pid: Int32) -> Bool {
+        pid == getpid() || ownerIsGone(pid)
     }
 }

@@ -61,9 +61,9 @@ public enum HandlingOutcome: String, Sendable, Codable {
 
 /// The facts a handling records as it goes, from which its ``HandlingOutcome`` is derived once, when it
 /// finishes (``HandlingOutcome/init(_:)``): nothing is written provisionally and corrected later.
-public struct HandlingFacts: Sendable, Equatable {
+package struct HandlingFacts: Sendable, Equatable {
     /// What the action step found or did.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// The handling ended before its action step (the cgroup was removed, or a hook resolved it).
         case notReached
         /// The OOM was over by the time the action was due.
@@ -78,24 +78,26 @@ public struct HandlingFacts: Sendable, Equatable {
     }
 
     /// A v1 OOM, where the kernel waits for userspace (and a fallback can happen).
-    public var kernelWaits = false
+    package var kernelWaits = false
     /// The cgroup was removed while it was handled.
-    public var removed = false
+    package var removed = false
     /// A hook exited 0 and left the OOM resolved.
-    public var resolvedByHook = false
-    public var action = Action.notReached
+    package var resolvedByHook = false
+    package var action = Action.notReached
     /// The deadline passed unresolved and the kernel killer was re-enabled.
-    public var fellBack = false
+    package var fellBack = false
     /// Some step failed.
-    public var failed = false
+    package var failed = false
 
-    public init() {}
+    package init() {}
 }
 
 extension HandlingOutcome {
-    /// The outcome the facts add up to. What userspace did weighs more than what happened after it: a
-    /// kill stays a kill when the deadline's fallback came too, a fallback outweighs an earlier failed step.
-    public init(_ facts: HandlingFacts) {
+    /// The outcome the facts add up to. What userspace did weighs most: a kill stays a kill when the
+    /// deadline's fallback came too, and a hook that resolved the OOM outweighs a fallback (the facts keep
+    /// no order: a fallback before a late hook's fix still reads "resolved by hook"); a fallback outweighs
+    /// a failed step.
+    package init(_ facts: HandlingFacts) {
         if facts.removed {
             self = .removed
             return

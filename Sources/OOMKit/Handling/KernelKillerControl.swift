@@ -50,7 +50,7 @@ package final class KernelKillerControl {
     package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
         var restored: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
-            guard let marker = KillerDisabledMarker.read(from: memory.cgroup), MarkerFields.ownerIsGone(marker.pid)
+            guard let marker = KillerDisabledMarker.read(from: memory.cgroup), MarkerFields.isLeftover(marker.pid)
             else { continue }
             try? memory.setOOMKillDisabled(false)
             try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)

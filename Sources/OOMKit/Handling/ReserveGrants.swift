@@ -177,7 +177,7 @@ package final class ReserveGrants {
         var restored: [CgroupPath] = []
         var busy: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
-            guard let marker = ReserveGrantMarker.read(from: memory.cgroup), MarkerFields.ownerIsGone(marker.pid)
+            guard let marker = ReserveGrantMarker.read(from: memory.cgroup), MarkerFields.isLeftover(marker.pid)
             else { continue }
             do {
                 try memory.setLimit(marker.originalLimit)

@@ -87,10 +87,12 @@ final class SystemMemoryWatch {
         }
     }
 
-    /// Kills running hooks (shutdown).
-    func cancelAll() {
+    /// Shutdown: the handlers stop, and neither pressure nor a re-check wakes anything any more.
+    func stop() {
         actHandler?.cancelAll()
         warnHandler?.cancelAll()
+        pressure = nil
+        loop.remove(recheck.descriptor)
     }
 
     /// Reads meminfo and acts on the level. Memory is read only here: at start-up, when PSI reports

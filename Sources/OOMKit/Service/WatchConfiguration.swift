@@ -13,6 +13,11 @@ public struct WatchConfiguration: Sendable {
     /// `watch --system`: a PSI trigger on the system's memory pressure wakes the service, and only then
     /// is available memory compared with the thresholds (no polling while memory is plentiful).
     public struct SystemScope: Sendable {
+        /// The quiet period after a handling, unless one is given.
+        public static let defaultCooldown = Duration.seconds(5)
+        /// The longest wait between two checks of memory without pressure, unless one is given.
+        public static let defaultMaxCheckInterval: Duration? = .seconds(10)
+
         public var thresholds: SystemMemoryThresholds
         /// The trigger armed on /proc/pressure/memory.
         public var trigger: PressureTrigger
@@ -25,8 +30,9 @@ public struct WatchConfiguration: Sendable {
         public var under: [CgroupPath]
 
         public init(
-            thresholds: SystemMemoryThresholds, trigger: PressureTrigger = .systemDefault,
-            cooldown: Duration = .seconds(5), maxCheckInterval: Duration? = .seconds(10), under: [CgroupPath] = []
+            thresholds: SystemMemoryThresholds, trigger: PressureTrigger = .standard,
+            cooldown: Duration = defaultCooldown, maxCheckInterval: Duration? = defaultMaxCheckInterval,
+            under: [CgroupPath] = []
         ) {
             self.thresholds = thresholds
             self.trigger = trigger
@@ -107,8 +113,9 @@ public struct WatchConfiguration: Sendable {
 }
 
 extension PressureTrigger {
-    /// "some 150ms 1s": tasks stalled on memory for 150 ms within a second.
-    public static let systemDefault = PressureTrigger(full: false, stall: .milliseconds(150), window: .seconds(1))
+    /// "some 150ms 1s": tasks stalled on memory for 150 ms within a second (the default trigger, on a
+    /// cgroup's memory.pressure and on the system's).
+    public static let standard = PressureTrigger(full: false, stall: .milliseconds(150), window: .seconds(1))
 }
 
 /// How a ``WatchService`` starts its guardian: a program that runs ``Guardian/run(input:patience:log:)``

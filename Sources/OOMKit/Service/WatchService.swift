@@ -7,7 +7,9 @@ import Glibc
 /// grants, the recovery of what a crashed predecessor left behind, v2 memory.high reconciliation, and
 /// self-protection (a warm-up of the handling path, then mlockall, a self reserve, oom_score_adj,
 /// memory.min of its own cgroup). Whatever it changed is restored however it stops: ``stop()``, a signal,
-/// an error during start-up, or — through the guardian — its own death.
+/// an error during start-up; and on v1, where the kernel waits for it, through the guardian, its own
+/// death (killers and reserve-raised limits; the next start restores what even the guardian left). A
+/// v2 memory.min raised for the handler's own cgroup is not guarded: it goes with the cgroup.
 ///
 /// ```swift
 /// Guardian.runIfRequested()  // this program is also its own guardian
@@ -21,8 +23,10 @@ import Glibc
 /// service.run()  // until SIGTERM, SIGINT or SIGHUP
 /// ```
 ///
-/// Single-threaded and synchronous by design: call it from one thread; every callback comes from
-/// ``run()``.
+/// Single-threaded and synchronous by design: call it from one thread. Callbacks come from ``start()``
+/// (notices, and in the system scope a first handling when memory is already short) and from ``run()``.
+/// With ``WatchConfiguration/handlesSignals``, SIGTERM, SIGINT and SIGHUP stay blocked in that thread
+/// after the service is gone.
 public final class WatchService {
     public let system: CgroupSystem
     public let configuration: WatchConfiguration
@@ -44,7 +48,9 @@ public final class WatchService {
     private var reserves: ReserveGrants?
     /// The handler's own v2 cgroup and the memory.min it had before it was protected.
     private var protectedSelf: (memory: MemoryCgroup, previous: ByteCount)?
-    private var running = false
+    private enum State { case idle, running, stopped }
+    private var state = State.idle
+    private var running: Bool { state == .running }
 
     /// Prepares the loop (and, with ``WatchConfiguration/handlesSignals``, blocks SIGTERM, SIGINT and
     /// SIGHUP into a signalfd, so that from here on a signal ends in a clean stop). Nothing is watched
@@ -65,17 +71,17 @@ public final class WatchService {
 
     /// Starts watching. On failure everything changed so far is restored before the error is thrown
     /// (an ``OOMKitError``: a cgroup that cannot be opened or watched, a guardian that cannot start, …).
+    /// A service starts once: after ``stop()`` or a failed start, make a new one.
     public func start() throws {
-        precondition(!running, "WatchService.start() called twice")
-        running = true
+        precondition(state == .idle, "a WatchService starts once")
+        state = .running
         do {
             switch configuration.scope {
             case .cgroups(let targets, let recursive): try startWatching(targets, recursive: recursive)
             case .system(let scope): try startWatchingSystem(scope)
             }
         } catch {
-            restore()
-            running = false
+            stop()
             throw error
         }
     }
@@ -85,11 +91,14 @@ public final class WatchService {
 
     /// Stops: kills running hooks, restores every kernel killer, reserve grant and memory.min, stops the
     /// guardian, and makes ``run()`` return.
+    /// Nothing of the service runs after this, whatever else is ready in the loop's current round.
     public func stop() {
         guard running else { return }
-        running = false
+        state = .stopped
         handler?.cancelAll()
-        systemWatch?.cancelAll()
+        systemWatch?.stop()
+        // Its descriptors leave the loop: no OOM, removal or new cgroup is reported any more.
+        watcher?.unwatchAll()
         restore()
         loop.stop()
     }
@@ -114,13 +123,13 @@ public final class WatchService {
         }
         let handler = Handler(
             system: system, loop: loop, options: options, reserves: reserves,
-            rearm: { [unowned self] memory in try? killers.disable(memory) },
+            rearm: { [unowned self] memory in if running { try? killers.disable(memory) } },
             onStep: { [unowned self] step in report(step) })
         self.handler = handler
         let watcher = try OOMWatcher(loop: loop)
         self.watcher = watcher
         watcher.onEvent = { event in handler.handle(event) }
-        watcher.onChildCreated = { [unowned self] child in adopt(child) }
+        watcher.onChildCreated = { [unowned self] child in if running { adopt(child) } }
         for memory in all { try add(memory, recursive: recursive) }
         try listenForSignals()
 
@@ -149,13 +158,20 @@ public final class WatchService {
             reconcileHigh(memory)
             // Writes to memory.max are reported by inotify: no timer, no polling.
             try watcher.onModification(of: "memory.max", in: memory) { [unowned self] in
-                if memory.cgroup.isAlive { reconcileHigh(memory) }
+                if running && memory.cgroup.isAlive { reconcileHigh(memory) }
             }
         }
         let wanted = configuration.events.kinds(for: memory.version)
         if !configuration.handling.dryRun && wanted.contains(.oom) { try killers.disable(memory) }
-        try watcher.watch(memory, for: wanted.union([.removed]), pressure: configuration.pressure)
-        if recursive { try watcher.followChildren(of: memory) }
+        do {
+            try watcher.watch(memory, for: wanted.union([.removed]), pressure: configuration.pressure)
+            if recursive { try watcher.followChildren(of: memory) }
+        } catch {
+            // Not watched, so not held: an OOM there must not wait for a handler that will not come.
+            watcher.unwatch(memory.path)
+            killers.restore(memory.path)
+            throw error
+        }
     }
 
     private func adopt(_ child: MemoryCgroup) {
@@ -239,6 +255,8 @@ public final class WatchService {
         for path in busy { onNotice(.reserveLeftToGuardian(path)) }
         guardian?.shutDown(wait: busy.isEmpty)
         guardian = nil
+        killers = KernelKillerControl(guardian: nil)
+        reserves = nil
     }
 
     // MARK: Self-protection

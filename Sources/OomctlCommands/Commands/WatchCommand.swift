@@ -88,14 +88,16 @@ struct WatchCommand: ParsableCommand {
     var minSwapFree: ThresholdPair?
 
     @Option(
-        help: ArgumentHelp("With --system: the quiet period after acting (default: 5s).", valueName: "DURATION"),
+        help: ArgumentHelp(
+            "With --system: the quiet period after acting (default: \(WatchConfiguration.SystemScope.defaultCooldown.compactDescription)).",
+            valueName: "DURATION"),
         transform: Duration.parse)
     var cooldown: Duration?
 
     @Option(
         help: ArgumentHelp(
             "With --system: the longest wait between memory checks without pressure, shorter as memory "
-                + "gets short (headroom at 1 GiB/s); 0 for PSI wake-ups only (default: 10s).",
+                + "gets short (headroom at 1 GiB/s); 0 for PSI wake-ups only (default: \(WatchConfiguration.SystemScope.defaultMaxCheckInterval?.compactDescription ?? "0")).",
             valueName: "DURATION"),
         transform: Duration.parse)
     var maxCheckInterval: Duration?
@@ -200,7 +202,9 @@ struct WatchCommand: ParsableCommand {
             scope = .system(
                 WatchConfiguration.SystemScope(
                     thresholds: systemThresholds(), trigger: handling.systemPressureTrigger,
-                    cooldown: cooldown ?? .seconds(5), maxCheckInterval: (maxCheckInterval ?? .seconds(10)).nonZero,
+                    cooldown: cooldown ?? WatchConfiguration.SystemScope.defaultCooldown,
+                    maxCheckInterval: maxCheckInterval.map(\.nonZero)
+                        ?? WatchConfiguration.SystemScope.defaultMaxCheckInterval,
                     under: try under.map { try system.memoryCgroupPath(for: $0) }))
         } else {
             var targets: [CgroupPath] = try cgroups.map { try system.memoryCgroupPath(for: $0) }

@@ -9,7 +9,7 @@ import OOMKit
 /// defaults are applied in ``handlingOptions(defaultPolicy:)``.
 struct HandlingArguments: ParsableArguments {
     /// The PSI trigger when --pressure is not given.
-    static let defaultPressure = PressureTrigger(full: false, stall: .milliseconds(150), window: .seconds(1))
+    static let defaultPressure = PressureTrigger.standard
 
     @Option(
         help: ArgumentHelp(
@@ -117,7 +117,7 @@ struct HandlingArguments: ParsableArguments {
 
     /// The event kinds asked for with --on (or the version's default).
     func eventKinds(version: CgroupVersion) -> Set<OOMEvent.Kind> {
-        guard let on else { return version == .v1 ? [.oom] : [.oomKill, .high, .max] }
+        guard let on else { return WatchConfiguration.Events.default.kinds(for: version) }
         return Set(on.kinds)
     }
 

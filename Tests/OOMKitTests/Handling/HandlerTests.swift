@@ -250,6 +250,29 @@ import Testing
         #expect(harness.log.rearmed == [cgroupPath("/job")], "the killer is disabled again for the next OOM")
     }
 
+    /// The fallback ended the OOM while a hook still ran, then the OOM came back before the hook ended: the
+    /// handling must look again and end with it (it used to wait for ever, its killer disabled again).
+    @Test func v1AnOOMBackAfterTheFallbackIsWatchedAgainWhenThePipelineEnds() throws {
+        let back = #"printf 'oom_kill_disable 0\nunder_oom 1\noom_kill 1\n' > "$OOMCTL_CGROUP_PATH/memory.oom_control""#
+        var options = Self.options(hooks: ["sleep 0.25; \(back); sleep 0.15; exit 1"])
+        options.delay = .milliseconds(100)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        let tree = harness.tree
+        harness.log.react = { step in
+            // The kernel killer acts at the fallback: the OOM is over, for now.
+            if case .fellBack = step { tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 1)) }
+        }
+        harness.handler.handle(harness.event(.oom, "/job"))
+        harness.run(for: .milliseconds(700))
+        #expect(harness.finished.isEmpty, "the OOM is on again: the handling waits for it to end")
+        #expect(harness.log.rearmed.isEmpty, "the kernel killer stays enabled while the OOM lasts")
+        tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 2))
+        let report = try #require(harness.runUntilFinished(bound: .seconds(1)).first, "\(harness.stepNames)")
+        #expect(report.outcome == .fellBackToKernel)
+        #expect(harness.log.rearmed == [cgroupPath("/job")], "disabled again once, when the handling ended")
+    }
+
     @Test func v1ResolvedBeforeTheDeadlineDoesNotFallBack() throws {
         var options = Self.options()
         options.delay = .milliseconds(200)

@@ -126,14 +126,19 @@ import Testing
         guard trustedAttributesWork(on: job.cgroup) else { return }
         try job.cgroup.setExtendedAttribute(
             KillerDisabledMarker.attribute, KillerDisabledMarker(pid: deadPID()).encoded)
-        try mine.cgroup.setExtendedAttribute(
-            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: getpid()).encoded)
+        // A live owner (PID 1 stands for another watch): left alone.
+        try mine.cgroup.setExtendedAttribute(KillerDisabledMarker.attribute, KillerDisabledMarker(pid: 1).encoded)
         try plain.cgroup.setExtendedAttribute(KillerDisabledMarker.attribute, Array("garbage".utf8))
         #expect(KernelKillerControl.restoreLeftovers([job, mine, plain]) == [cgroupPath("/job")])
         #expect(ProcessRunner.readText(tree.root + "/" + Self.directory + file) == "0" + disabledText.dropFirst())
         #expect(KillerDisabledMarker.read(from: job.cgroup) == nil, "the marker is removed")
         #expect(ProcessRunner.readText(tree.root + "/sys/fs/cgroup/memory/mine" + file) == disabledText)
         #expect(ProcessRunner.readText(tree.root + "/sys/fs/cgroup/memory/plain" + file) == disabledText)
+        // A marker with this very PID, found at start-up, is a leftover: a restart in a PID namespace
+        // gets the same PID again.
+        try mine.cgroup.setExtendedAttribute(
+            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: getpid()).encoded)
+        #expect(KernelKillerControl.restoreLeftovers([mine]) == [cgroupPath("/mine")])
     }
 
     // MARK: Reserve grants
@@ -252,10 +257,11 @@ import Testing
         #expect(ReserveGrants.restoreLeftovers([memory]).restored.isEmpty, "no marker, nothing done")
         #expect(ProcessRunner.readText(limitFile) == "\(80 << 20)\n")
         guard trustedAttributesWork(on: memory.cgroup) else { return }
-        let live = ReserveGrantMarker(pid: getpid(), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
+        // A live owner (PID 1 stands for another watch): left alone, and granted now.
+        let live = ReserveGrantMarker(pid: 1, originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, live.encoded)
         #expect(ReserveGrants.restoreLeftovers([memory]).restored.isEmpty, "its owner is alive")
-        #expect(ReserveGrants.grantedNow(memory)?.pid == getpid())
+        #expect(ReserveGrants.grantedNow(memory)?.pid == 1)
         let dead = ReserveGrantMarker(pid: try deadPID(), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, dead.encoded)
         #expect(ReserveGrants.grantedNow(memory) == nil)
