@@ -86,8 +86,11 @@ public final class WatchService {
         }
     }
 
-    /// Runs the loop until the service stops (``stop()`` or a signal).
-    public func run() { loop.run() }
+    /// Runs the loop until the service stops (``stop()`` or a signal); returns at once if it has already.
+    public func run() {
+        guard running else { return }
+        loop.run()
+    }
 
     /// Stops: kills running hooks, restores every kernel killer, reserve grant and memory.min, stops the
     /// guardian, and makes ``run()`` return.
