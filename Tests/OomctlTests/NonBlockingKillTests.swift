@@ -13,7 +13,9 @@ final class TestFreezer {
             ProcessRunner.readText("/proc/self/cgroup").split(separator: "\n")
             .first { $0.split(separator: ":", maxSplits: 2).dropFirst().first == "freezer" }
             .map { String($0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)[2]) } ?? "/"
-        directory = "/sys/fs/cgroup/freezer" + (own == "/" ? "" : own) + "/oomctl-test-freezer-\(getpid())"
+        // Unique per instance: suites run in parallel with each other.
+        let name = "oomctl-test-freezer-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        directory = "/sys/fs/cgroup/freezer" + (own == "/" ? "" : own) + "/" + name
         guard mkdir(directory, 0o755) == 0 else { throw SystemCallError("create", path: directory, errno: errno) }
     }
 

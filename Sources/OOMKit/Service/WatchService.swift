@@ -63,6 +63,8 @@ public final class WatchService {
         signals = configuration.handlesSignals ? try SignalSource() : nil
     }
 
+    deinit { stop() }
+
     /// Handlings in progress.
     public var activeHandlings: Int { (handler?.activeCount ?? 0) + (systemWatch?.activeCount ?? 0) }
 
@@ -93,8 +95,8 @@ public final class WatchService {
     }
 
     /// Stops: kills running hooks, restores every kernel killer, reserve grant and memory.min, stops the
-    /// guardian, and makes ``run()`` return.
-    /// Nothing of the service runs after this, whatever else is ready in the loop's current round.
+    /// guardian, and makes ``run()`` return. Nothing of the service runs after this, whatever else is
+    /// ready in the loop's current round. Releasing a running service stops it too.
     public func stop() {
         guard running else { return }
         state = .stopped
