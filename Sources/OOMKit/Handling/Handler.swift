@@ -275,8 +275,9 @@ package final class Handler {
             guard phase != .finished else { return }
             if post { report.postKillHooks.append(result) } else { report.hooks.append(result) }
             handler.onStep(.hookFinished(id: report.id, cgroup: report.cgroup, result: result))
-            // A hook that exits 0 and leaves the OOM resolved ends the handling: nothing is killed.
-            if !post && result.succeeded && !kernelActed { return awaitHookResolution() }
+            // A hook that exits 0 and leaves the OOM resolved ends the handling: nothing is killed. Once
+            // the deadline handed the OOM to the kernel, what ends it is the kernel's doing, not the hook's.
+            if !post && result.succeeded && !kernelActed && !facts.fellBack { return awaitHookResolution() }
             runNextHook()
         }
 

@@ -94,9 +94,8 @@ package struct HandlingFacts: Sendable, Equatable {
 
 extension HandlingOutcome {
     /// The outcome the facts add up to. What userspace did weighs most: a kill stays a kill when the
-    /// deadline's fallback came too, and a hook that resolved the OOM outweighs a fallback (the facts keep
-    /// no order: a fallback before a late hook's fix still reads "resolved by hook"); a fallback outweighs
-    /// a failed step.
+    /// deadline's fallback came too, and a hook that resolved the OOM (before any fallback: after one,
+    /// the handler records no hook resolution) outweighs a fallback; a fallback outweighs a failed step.
     package init(_ facts: HandlingFacts) {
         if facts.removed {
             self = .removed

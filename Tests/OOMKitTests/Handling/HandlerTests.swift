@@ -273,6 +273,22 @@ import Testing
         #expect(harness.log.rearmed == [cgroupPath("/job")], "disabled again once, when the handling ended")
     }
 
+    /// A hook that exits 0 after the fallback ended the OOM did not resolve it: the kernel did.
+    @Test func v1AHookDoneAfterTheFallbackIsNotCreditedWithTheResolution() throws {
+        var options = Self.options(hooks: ["sleep 0.3"])
+        options.delay = .milliseconds(100)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        let tree = harness.tree
+        harness.log.react = { step in
+            if case .fellBack = step { tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 1)) }
+        }
+        harness.handler.handle(harness.event(.oom, "/job"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.hooks.first?.exitStatus == 0)
+        #expect(report.outcome == .fellBackToKernel, "\(report.outcome)")
+    }
+
     @Test func v1ResolvedBeforeTheDeadlineDoesNotFallBack() throws {
         var options = Self.options()
         options.delay = .milliseconds(200)
