@@ -34,9 +34,31 @@ package final class KernelKillerControl {
         guardian?.forget(Self.controlPath(memory))
     }
 
-    /// Re-enables it everywhere (shutdown).
+    /// Re-enables it everywhere (shutdown), and on every descendant that inherited the flag: the kernel
+    /// copies a parent's oom_kill_disable into a child at mkdir, so arming a cgroup arms the children made
+    /// after it, watched or not, and watch owns that subtree.
     package func restoreAll() {
+        let armed = Array(disabled.values)
         for path in disabledCgroups { restore(path) }
+        for memory in armed where memory.cgroup.isAlive { Self.clearInherited(below: memory) }
+    }
+
+    /// Clears oom_kill_disable on the descendants of `memory` that have it, except a subtree that another
+    /// live watch armed (its marker). Returns the cgroups cleared.
+    @discardableResult
+    package static func clearInherited(below memory: MemoryCgroup) -> [CgroupPath] {
+        guard let children = try? memory.children() else { return [] }
+        var cleared: [CgroupPath] = []
+        for child in children {
+            if let marker = KillerDisabledMarker.read(from: child.cgroup), !MarkerFields.isLeftover(marker.pid) {
+                continue
+            }
+            if (try? child.oomControl().oomKillDisable) == true, (try? child.setOOMKillDisabled(false)) != nil {
+                cleared.append(child.path)
+            }
+            cleared += clearInherited(below: child)
+        }
+        return cleared
     }
 
     /// Forgets a cgroup that was removed.
