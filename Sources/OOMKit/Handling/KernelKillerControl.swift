@@ -48,17 +48,22 @@ package final class KernelKillerControl {
     @discardableResult
     package static func clearInherited(below memory: MemoryCgroup) -> [CgroupPath] {
         guard let children = try? memory.children() else { return [] }
-        var cleared: [CgroupPath] = []
-        for child in children {
-            if let marker = KillerDisabledMarker.read(from: child.cgroup), !MarkerFields.isLeftover(marker.pid) {
-                continue
-            }
-            if (try? child.oomControl().oomKillDisable) == true, (try? child.setOOMKillDisabled(false)) != nil {
-                cleared.append(child.path)
-            }
-            cleared += clearInherited(below: child)
+        return children.flatMap { clearInherited(at: $0) }
+    }
+
+    /// Clears oom_kill_disable on `memory` and its descendants where set, unless another live watch armed
+    /// it (its marker). Returns the cgroups cleared.
+    @discardableResult
+    package static func clearInherited(at memory: MemoryCgroup) -> [CgroupPath] {
+        if let marker = KillerDisabledMarker.read(from: memory.cgroup), !MarkerFields.isLeftover(marker.pid) {
+            return []
         }
-        return cleared
+        var cleared: [CgroupPath] = []
+        if (try? memory.oomControl().oomKillDisable) == true, (try? memory.setOOMKillDisabled(false)) != nil {
+            cleared.append(memory.path)
+        }
+        // After the cgroup itself: a child made meanwhile inherits the cleared flag, or is found below.
+        return cleared + clearInherited(below: memory)
     }
 
     /// Forgets a cgroup that was removed.

@@ -153,6 +153,9 @@ public enum WatchNotice: Sendable {
     /// `recursive`: a cgroup created below a watched one is watched now.
     case watchingNewCgroup(CgroupPath)
     case cannotWatchNewCgroup(CgroupPath, reason: String)
+    /// v1 without `recursive`: a cgroup made below a watched one inherited its disabled kernel killer and
+    /// got it back (it is not handled; watch the parent recursively to handle it).
+    case inheritedKillerReleased(CgroupPath)
     /// Something self-protection could not do, phrased for the user.
     case selfProtectionWarning(String)
     /// The handler's own cgroup was not protected (``WatchConfiguration/SelfProtectionOptions/protectOwnCgroup``).

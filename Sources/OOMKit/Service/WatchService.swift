@@ -134,7 +134,10 @@ public final class WatchService {
         let watcher = try OOMWatcher(loop: loop)
         self.watcher = watcher
         watcher.onEvent = { event in handler.handle(event) }
-        watcher.onChildCreated = { [unowned self] child in if running { adopt(child) } }
+        watcher.onChildCreated = { [unowned self] child in
+            guard running else { return }
+            if recursive { adopt(child) } else { releaseInherited(child) }
+        }
         for memory in all { try add(memory, recursive: recursive) }
         try listenForSignals()
 
@@ -167,10 +170,13 @@ public final class WatchService {
             }
         }
         let wanted = configuration.events.kinds(for: memory.version)
-        if !configuration.handling.dryRun && wanted.contains(.oom) { try killers.disable(memory) }
+        let arms = !configuration.handling.dryRun && wanted.contains(.oom) && memory.version == .v1
+        if arms { try killers.disable(memory) }
         do {
             try watcher.watch(memory, for: wanted.union([.removed]), pressure: configuration.pressure)
-            if recursive { try watcher.followChildren(of: memory) }
+            // An armed v1 cgroup arms the children made below it (the kernel copies the flag at mkdir):
+            // they are followed either way, to be adopted or released.
+            if recursive || arms { try watcher.followChildren(of: memory) }
         } catch {
             // Not watched, so not held: an OOM there must not wait for a handler that will not come.
             watcher.unwatch(memory.path)
@@ -179,13 +185,23 @@ public final class WatchService {
         }
     }
 
+    /// `recursive`: watches a new child, and what was made below it before it was followed (`mkdir -p`).
     private func adopt(_ child: MemoryCgroup) {
+        guard watcher?.isWatching(child.path) == false else { return }
         do {
             try add(child, recursive: true)
             onNotice(.watchingNewCgroup(child.path))
         } catch {
             onNotice(.cannotWatchNewCgroup(child.path, reason: error.description))
+            return
         }
+        for descendant in (try? Self.descendants(of: child)) ?? [] { adopt(descendant) }
+    }
+
+    /// Without `recursive`: a new child of an armed v1 cgroup inherited the disabled killer but is not
+    /// handled, so the kernel killer comes back for it (and for what was made below it meanwhile).
+    private func releaseInherited(_ child: MemoryCgroup) {
+        for path in KernelKillerControl.clearInherited(at: child) { onNotice(.inheritedKillerReleased(path)) }
     }
 
     /// v2: memory.high follows a changed memory.max, so the reserve stays what `oomctl reserve` set.

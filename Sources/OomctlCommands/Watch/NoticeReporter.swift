@@ -42,6 +42,10 @@ struct NoticeReporter {
                 metadata: ["cgroup": .string(path.description)])
         case .watchingNewCgroup(let path):
             log.info("watching new cgroup", metadata: ["cgroup": .string(path.description)])
+        case .inheritedKillerReleased(let path):
+            log.info(
+                "new cgroup inherited the disabled kernel OOM killer and got it back (not handled without --recursive)",
+                metadata: ["cgroup": .string(path.description)])
         case .cannotWatchNewCgroup(let path, let reason):
             log.log(.warning, "cannot watch new cgroup: \(reason)", metadata: ["cgroup": .string(path.description)])
         case .selfProtectionWarning(let text):
