@@ -129,9 +129,10 @@ public enum Guardian {
             }
         }
         var restored: [String] = []
+        let system = listed.isEmpty ? nil : try? CgroupSystem()
         for path in listed {
             // The children made after their parent was armed inherited the flag, watched or not.
-            for inherited in clearInherited(below: String(path.dropLast("/memory.oom_control".count)), watch: watch) {
+            for inherited in clearInherited(below: path, watch: watch, in: system) {
                 restored.append(inherited)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer a child inherited: \(inherited)")
             }
@@ -181,41 +182,19 @@ public enum Guardian {
         return restored
     }
 
-    /// Writes 0 to the memory.oom_control of every cgroup below `directory` that has oom_kill_disable 1,
-    /// except a subtree armed by another live watch (its marker names a live PID other than `watch`).
-    /// Returns the files written.
-    static func clearInherited(below directory: String, watch: Int32) -> [String] {
-        guard let stream = opendir(directory) else { return [] }
-        var children: [String] = []
-        while let entry = readdir(stream) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { children.append(directory + "/" + name) }
+    /// Clears the flag the kernel copied into every cgroup made below the cgroup of `control` (a listed
+    /// memory.oom_control) after it was armed, through the cgroupfs layer as watch itself does
+    /// (``KernelKillerControl/clearInherited(below:formerOwner:)``). Returns the files written.
+    static func clearInherited(below control: String, watch: Int32, in system: CgroupSystem?) -> [String] {
+        guard let system, let hierarchy = try? system.memoryHierarchy() else { return [] }
+        let directory = String(control.dropLast("/memory.oom_control".count))
+        // Only what lies inside the memory hierarchy (a listed path always does).
+        guard directory.hasPrefix(hierarchy.mountPoint + "/"),
+            let path = try? system.memoryCgroupPath(for: directory),
+            let memory = try? MemoryCgroup.open(path, in: system)
+        else { return [] }
+        return KernelKillerControl.clearInherited(below: memory, formerOwner: watch).map {
+            hierarchy.mountPoint + $0.description + "/memory.oom_control"
         }
-        closedir(stream)
-        var cleared: [String] = []
-        for child in children {
-            if let owner = markerOwner(child), owner != watch, kill(owner, 0) == 0 || errno == EPERM { continue }
-            let control = child + "/memory.oom_control"
-            if let text = try? FileIO.readText(path: control), text.contains("oom_kill_disable 1") {
-                let descriptor = open(control, O_WRONLY | O_CLOEXEC)
-                if descriptor >= 0 {
-                    if write(descriptor, "0", 1) == 1 { cleared.append(control) }
-                    close(descriptor)
-                }
-            }
-            cleared += clearInherited(below: child, watch: watch)
-        }
-        return cleared
-    }
-
-    /// The PID in a cgroup directory's killer marker, if it has one.
-    private static func markerOwner(_ directory: String) -> Int32? {
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let count = getxattr(directory, KillerDisabledMarker.attribute, &buffer, buffer.count)
-        guard count > 0 else { return nil }
-        return KillerDisabledMarker(bytes: Array(buffer.prefix(count)))?.pid
     }
 }

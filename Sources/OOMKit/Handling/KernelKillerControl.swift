@@ -44,18 +44,21 @@ package final class KernelKillerControl {
     }
 
     /// Clears oom_kill_disable on the descendants of `memory` that have it, except a subtree that another
-    /// live watch armed (its marker). Returns the cgroups cleared.
+    /// live watch armed (its marker; `formerOwner`, a watch that is gone but may not be reaped yet, does not
+    /// count). Returns the cgroups cleared.
     @discardableResult
-    package static func clearInherited(below memory: MemoryCgroup) -> [CgroupPath] {
+    package static func clearInherited(below memory: MemoryCgroup, formerOwner: Int32? = nil) -> [CgroupPath] {
         guard let children = try? memory.children() else { return [] }
-        return children.flatMap { clearInherited(at: $0) }
+        return children.flatMap { clearInherited(at: $0, formerOwner: formerOwner) }
     }
 
     /// Clears oom_kill_disable on `memory` and its descendants where set, unless another live watch armed
     /// it (its marker). Returns the cgroups cleared.
     @discardableResult
-    package static func clearInherited(at memory: MemoryCgroup) -> [CgroupPath] {
-        if let marker = KillerDisabledMarker.read(from: memory.cgroup), !MarkerFields.isLeftover(marker.pid) {
+    package static func clearInherited(at memory: MemoryCgroup, formerOwner: Int32? = nil) -> [CgroupPath] {
+        if let marker = KillerDisabledMarker.read(from: memory.cgroup), marker.pid != formerOwner,
+            !MarkerFields.isLeftover(marker.pid)
+        {
             return []
         }
         var cleared: [CgroupPath] = []
@@ -63,7 +66,7 @@ package final class KernelKillerControl {
             cleared.append(memory.path)
         }
         // After the cgroup itself: a child made meanwhile inherits the cleared flag, or is found below.
-        return cleared + clearInherited(below: memory)
+        return cleared + clearInherited(below: memory, formerOwner: formerOwner)
     }
 
     /// Forgets a cgroup that was removed.
