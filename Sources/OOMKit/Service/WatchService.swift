@@ -115,7 +115,7 @@ public final class WatchService {
         var all: [MemoryCgroup] = []
         for memory in memories {
             all.append(memory)
-            if recursive { all += try Self.descendants(of: memory) }
+            if recursive { all += try memory.descendants() }
         }
         recoverLeftovers(all)
         let options = configuration.handling
@@ -195,7 +195,7 @@ public final class WatchService {
             onNotice(.cannotWatchNewCgroup(child.path, reason: error.description))
             return
         }
-        for descendant in (try? Self.descendants(of: child)) ?? [] { adopt(descendant) }
+        for descendant in (try? child.descendants()) ?? [] { adopt(descendant) }
     }
 
     /// Without `recursive`: a new child of an armed v1 cgroup inherited the disabled killer but is not
@@ -212,15 +212,6 @@ public final class WatchService {
         } catch {
             onNotice(.highNotReconciled(memory.path, reason: "\(error)"))
         }
-    }
-
-    private static func descendants(of memory: MemoryCgroup) throws(CgroupError) -> [MemoryCgroup] {
-        var result: [MemoryCgroup] = []
-        for child in try memory.children() {
-            result.append(child)
-            result += try descendants(of: child)
-        }
-        return result
     }
 
     private func report(_ step: HandlingStep) {

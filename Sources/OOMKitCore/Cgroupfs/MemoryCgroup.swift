@@ -202,6 +202,16 @@ public struct MemoryCgroup: Sendable {
         return result
     }
 
+    /// Every cgroup below this one, depth first (parents before their children).
+    public func descendants() throws(CgroupError) -> [MemoryCgroup] {
+        var result: [MemoryCgroup] = []
+        for child in try children() {
+            result.append(child)
+            result += try child.descendants()
+        }
+        return result
+    }
+
     // MARK: Attributes
 
     /// The extended attributes that hold a cgroup's OOM priority, in the order they are consulted.
