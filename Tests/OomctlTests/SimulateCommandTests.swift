@@ -89,9 +89,9 @@ struct SimulateSandboxTests {
         #expect(result.status == 0, "\(result)")
         #expect(
             json.events == [
-                "created", "hog-started", "detected", "hook-started", "hook-finished", "decided", "killed", "handled",
-                "hog-exited", "removed",
-            ], "\(json.events)")
+                "created", "hog-started", "detected", "hook-started", "hook-finished", "decided", "killed",
+                "hog-exited", "handled", "removed",
+            ], "the hog's exit right after the kill that caused it: \(json.events)")
         let times = json.timeline.map(\.atMilliseconds)
         #expect(times == times.sorted(), "the timeline is in time order")
         let hook = try #require(json.entries("hook-finished").first)

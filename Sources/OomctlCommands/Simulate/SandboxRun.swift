@@ -40,6 +40,10 @@ final class SandboxRun {
     private var running: [Int32: MemorySandbox.StartedProcess] = [:]
     /// PIDs that oomctl's kills signalled (to tell its kills from the kernel's).
     private var killedByOomctl: Set<Int32> = []
+    /// Hogs that a kill still in flight has signalled. Their pidfds and the kill's become readable at
+    /// once, in either order; their exits are reported right after that kill's `killed` line, so that
+    /// the timeline always reads cause before effect.
+    private var signalledByKillInFlight: Set<Int32> = []
     private var settle: DeadlineTimer?
     private var timeout: DeadlineTimer?
 
@@ -186,14 +190,37 @@ final class SandboxRun {
             if firstHogStartedAt == nil { firstHogStartedAt = clock.now }
             let rate = settings.hogRate.map { " at \($0)/s" } ?? " as fast as it can"
             record("hog-started", "PID \(process.pid) allocates \(settings.hogSize)\(rate)", pid: process.pid)
-            try loop.add(process.handle.descriptor) { [unowned self] _ in self.hogExited(process) }
+            try watchExit(of: process)
+        }
+    }
+
+    private func watchExit(of process: MemorySandbox.StartedProcess) throws {
+        try loop.add(process.handle.descriptor) { [unowned self] _ in
+            if self.signalledByKillInFlight.contains(process.pid) {
+                self.loop.remove(process.handle.descriptor)  // until the kill reports
+            } else {
+                self.hogExited(process)
+            }
+        }
+    }
+
+    /// The kill that signalled the hogs in ``signalledByKillInFlight`` has reported (or its handling
+    /// ended without one): reports the exits of those that are gone and watches the others again.
+    private func reportExitsAfterTheKill() {
+        let signalled = signalledByKillInFlight
+        signalledByKillInFlight = []
+        for pid in signalled.sorted() {
+            guard let process = running[pid] else { continue }
+            if !hogExited(process) { try? watchExit(of: process) }
         }
     }
 
     // MARK: Events
 
-    private func hogExited(_ process: MemorySandbox.StartedProcess) {
-        guard let sandbox, let termination = sandbox.reap(process) else { return }
+    /// Reports the hog's exit if it has exited (false if it has not yet).
+    @discardableResult
+    private func hogExited(_ process: MemorySandbox.StartedProcess) -> Bool {
+        guard let sandbox, let termination = sandbox.reap(process) else { return false }
         loop.remove(process.handle.descriptor)
         running[process.pid] = nil
         switch termination {
@@ -214,6 +241,7 @@ final class SandboxRun {
                 signal: signal, killedBy: byOomctl ? "oomctl" : signal == SIGKILL ? "kernel" : "signal")
         }
         checkDone()
+        return true
     }
 
     /// Done when every hog has exited and no handling is in progress; after a short settle time, so that
@@ -279,6 +307,7 @@ final class SandboxRun {
             append(entry)
         case .victimSignalled(_, _, let pids):
             killedByOomctl.formUnion(pids)
+            signalledByKillInFlight.formUnion(pids.filter { running[$0] != nil })
         case .killed(_, let cgroup, let kill):
             killedByOomctl.formUnion(kill.signalledPIDs)
             var entry = makeEntry("killed", KillSummary(report: kill).render(), cgroup: cgroup)
@@ -286,6 +315,7 @@ final class SandboxRun {
             entry.durationMilliseconds = Double(kill.elapsedMicroseconds) / 1000
             entry.victim = kill.pid.map(String.init) ?? kill.cgroup?.description
             append(entry)
+            reportExitsAfterTheKill()
         case .fellBack(_, let cgroup, let after):
             result?.fellBack = true
             record(
@@ -302,6 +332,7 @@ final class SandboxRun {
                 cgroup: grant.cgroup)
         case .failed(_, let cgroup, let message):
             record("failed", message, cgroup: cgroup)
+            reportExitsAfterTheKill()
         case .removed:
             break
         case .finished(let report):
@@ -313,6 +344,7 @@ final class SandboxRun {
             entry.outcome = report.outcome.rawValue
             entry.durationMilliseconds = Double(report.durationMicroseconds) / 1000
             append(entry)
+            reportExitsAfterTheKill()
             checkDone()
         }
     }
@@ -320,6 +352,7 @@ final class SandboxRun {
     // MARK: Clean-up
 
     private func finish(_ sandbox: MemorySandbox) {
+        reportExitsAfterTheKill()
         if settings.reserve != nil {
             // The record goes with the cgroup when it is an attribute; a state file would outlive it.
             _ = try? Reserves(system: system).clear(sandbox.memory)
