@@ -17,6 +17,9 @@ public enum HandlingStep: Sendable {
     /// v1: the grant was taken back (`problem` nil: the original limit is back).
     case reserveRestored(id: Int, grant: ReserveGrant, problem: String?)
     case failed(id: Int, cgroup: CgroupPath, message: String)
+    /// cgroup v2: a wake-up (`high`, `max`, `pressure`; `count` events folded) found the cgroup not in
+    /// distress: nothing runs.
+    case notInDistress(cgroup: CgroupPath, event: OOMEvent.Kind, count: UInt64, verdict: DistressVerdict)
     /// The cgroup was removed; it is no longer watched.
     case removed(cgroup: CgroupPath)
     case finished(HandlingReport)
@@ -38,6 +41,10 @@ package final class Handler {
     static let resolutionPollInterval = Duration.milliseconds(20)
     /// How long that looking lasts at most (1,500 × 20 ms = 30 s); then the killer is re-armed anyway.
     static let resolutionPollLimit = 1500
+    /// v2: how often the verdict is looked at while a handling waits for it to clear.
+    static let v2PollInterval = Duration.milliseconds(50)
+    /// v2: how long after detection a handling waits at most for its verdict to clear.
+    static let v2ResolutionLimit = Duration.seconds(10)
     /// How long a hook that exited 0 is given for its fix to show: a v1 cgroup stays under_oom until the
     /// woken task has run again after, say, the hook raised the limit (seen: the kill came first).
     static let hookSettleTime = Duration.milliseconds(50)
@@ -61,6 +68,10 @@ package final class Handler {
     private var nextID = 1
     private let clock = ContinuousClock()
     private var cancelled = false
+    /// cgroup v2: turns wake-ups into handlings only on distress.
+    fileprivate let gate: DistressGate
+    /// cgroup v2: wake-ups that found their cgroup not in distress.
+    package private(set) var wakeUpsNotInDistress: UInt64 = 0
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
@@ -73,6 +84,7 @@ package final class Handler {
         self.options = options
         self.rearm = rearm
         self.onStep = onStep
+        gate = DistressGate(system: system, loop: loop, thresholds: options.distress, window: options.distressWindow)
     }
 
     /// Handlings in progress.
@@ -86,12 +98,14 @@ package final class Handler {
         for handling in active.values { handling.abandon() }
         active = [:]
         pendingKills = [:]
+        gate.cancelAll()
     }
 
     /// Starts handling an event, or coalesces it into the one in progress.
     package func handle(_ event: OOMEvent) {
         guard !cancelled else { return }
         if event.kind == .removed {
+            gate.cancel(event.cgroup)
             pendingKills[event.cgroup] = nil
             active[event.cgroup]?.cgroupRemoved()
             lastFinished[event.cgroup] = nil
@@ -112,6 +126,10 @@ package final class Handler {
             onStep(.coalesced(cgroup: event.cgroup, event: event.kind, total: running.report.coalesced))
             return
         }
+        if gate.isConfirming(event.cgroup) && event.kind != .oomKill {
+            onStep(.coalesced(cgroup: event.cgroup, event: event.kind, total: gate.fold(event)))
+            return
+        }
         if let last = lastFinished[event.cgroup], event.detectedAt - last < options.minimumInterval,
             event.kind != .oom, event.kind != .oomKill
         {
@@ -127,9 +145,39 @@ package final class Handler {
             onStep(.failed(id: 0, cgroup: event.cgroup, message: error.description))
             return
         }
+        if options.confirmsDistress && DistressGate.gates(event, in: memory) {
+            do {
+                try gate.confirm(event, in: memory) { [unowned self] event, memory, verdict in
+                    self.verdictReached(event, memory: memory, verdict: verdict)
+                }
+            } catch {
+                onStep(.failed(id: 0, cgroup: event.cgroup, message: "distress: \(error.description)"))
+            }
+            return
+        }
+        start(event, memory: memory, distress: nil)
+    }
+
+    /// A wake-up's verdict: a handling when in distress, a counted `notInDistress` step otherwise.
+    private func verdictReached(_ event: OOMEvent, memory: MemoryCgroup, verdict: DistressVerdict) {
+        guard !cancelled else { return }
+        guard verdict.inDistress else {
+            wakeUpsNotInDistress += 1
+            onStep(.notInDistress(cgroup: event.cgroup, event: event.kind, count: event.count, verdict: verdict))
+            return
+        }
+        if let running = active[event.cgroup] {  // an oom-kill started one meanwhile
+            running.report.coalesced += event.count
+            return
+        }
+        start(event, memory: memory, distress: verdict)
+    }
+
+    private func start(_ event: OOMEvent, memory: MemoryCgroup, distress: DistressVerdict?) {
         let handling = Handling(
             id: nextID, event: event, memory: memory, handler: self,
             coalescedBefore: coalescedSinceLast[event.cgroup] ?? 0)
+        handling.report.distress = distress
         coalescedSinceLast[event.cgroup] = nil
         nextID += 1
         active[event.cgroup] = handling
@@ -178,6 +226,10 @@ package final class Handler {
         private var kill: KillOperation?
         /// The reserve this handling granted (v1), taken back when it finishes.
         private var grant: ReserveGrant?
+        /// v2: the last sample of the cgroup, from which the next verdict's rates are taken.
+        private var lastSample: MemorySample?
+        /// v2: since when the verdict has been clear (nil: in distress at the last look).
+        private var clearSince: ContinuousClock.Instant?
 
         init(id: Int, event: OOMEvent, memory: MemoryCgroup, handler: Handler, coalescedBefore: UInt64) {
             self.event = event
@@ -193,12 +245,16 @@ package final class Handler {
         private var isV1OOM: Bool { memory.version == .v1 && event.kind == .oom }
         /// After an oom-kill the kernel has already resolved the OOM: nothing userspace does resolves it.
         private var kernelActed: Bool { event.kind == .oomKill }
+        /// A v2 handling started by a distress verdict: it is over when the verdict has stayed clear for
+        /// the settle time.
+        private var isV2Distress: Bool { report.distress != nil }
 
         // MARK: 1. Detect
 
         func begin() {
             report.usage = try? memory.usage()
             report.limit = try? memory.limit()
+            if isV2Distress { lastSample = try? handler.gate.sample(memory) }
             handler.onStep(.detected(report))
             if isV1OOM && !options.dryRun { armDeadline() }
             grantReserve()
@@ -282,9 +338,11 @@ package final class Handler {
         }
 
         /// After a hook exited 0: resolved now, or within ``Handler/hookSettleTime`` (looked at from the
-        /// loop), ends the handling; otherwise the next hook runs.
+        /// loop), ends the handling; otherwise the next hook runs. v2: the verdict must stay clear for the
+        /// settle time, within twice that.
         private func awaitHookResolution() {
-            if isResolved() {
+            clearSince = nil
+            if hasSettled() {
                 facts.resolvedByHook = true
                 return pipelineDone()
             }
@@ -295,22 +353,22 @@ package final class Handler {
                 try handler.loop.add(timer.descriptor) { [self] _ in
                     timer.acknowledge()
                     guard phase != .finished else { return }
-                    if isResolved() {
+                    if hasSettled() {
                         stopSettling()
                         facts.resolvedByHook = true
                         pipelineDone()
-                    } else if handler.clock.now - started >= Handler.hookSettleTime {
+                    } else if handler.clock.now - started >= hookSettleTime {
                         stopSettling()
                         runNextHook()
                     } else {
-                        timer.arm(after: Handler.hookSettleInterval)
+                        timer.arm(after: pollInterval)
                     }
                 }
             } catch {
                 settle = nil
                 return runNextHook()
             }
-            timer.arm(after: Handler.hookSettleInterval)
+            timer.arm(after: pollInterval)
         }
 
         private func stopSettling() {
@@ -432,6 +490,13 @@ package final class Handler {
                 if facts.fellBack || grant != nil { watchForResolution() }
                 return
             }
+            if isV2Distress && facts.action == .killed && memory.cgroup.isAlive {
+                // After a kill: over when the verdict has stayed clear for the settle time, not at the
+                // first clear look (wake-ups meanwhile are folded into this handling).
+                phase = .awaitingResolution
+                clearSince = nil
+                return watchForResolution()
+            }
             finish()
         }
 
@@ -474,7 +539,12 @@ package final class Handler {
             try? handler.loop.add(timer.descriptor) { [self] _ in
                 timer.acknowledge()
                 resolutionChecks += 1
-                if isResolved() || !memory.cgroup.isAlive {
+                if hasSettled() || !memory.cgroup.isAlive {
+                    stopRechecking()
+                    if phase == .awaitingResolution { finish() }
+                } else if isV2Distress && handler.clock.now - event.detectedAt > Handler.v2ResolutionLimit {
+                    // Still in distress after the pipeline: this handling ends (its outcome stands), and
+                    // the next wake-up's verdict starts another.
                     stopRechecking()
                     if phase == .awaitingResolution { finish() }
                 } else if resolutionChecks > Handler.resolutionPollLimit {
@@ -487,10 +557,30 @@ package final class Handler {
                     )
                     if phase == .awaitingResolution { finish() }
                 } else {
-                    timer.arm(after: Handler.resolutionPollInterval)
+                    timer.arm(after: pollInterval)
                 }
             }
-            timer.arm(after: Handler.resolutionPollInterval)
+            timer.arm(after: pollInterval)
+        }
+
+        /// How often a condition is looked at: v1 cgroup files are cheap; a v2 verdict reads memory.stat.
+        private var pollInterval: Duration {
+            isV2Distress ? Handler.v2PollInterval : Handler.resolutionPollInterval
+        }
+
+        private var hookSettleTime: Duration { isV2Distress ? options.settleTime * 2 : Handler.hookSettleTime }
+
+        /// Whether the condition is over for good: v1 (and v2 without a verdict) at the first resolved
+        /// look; v2 distress when the verdict has stayed clear for the settle time.
+        private func hasSettled() -> Bool {
+            guard isV2Distress else { return isResolved() }
+            guard isResolved() else {
+                clearSince = nil
+                return false
+            }
+            let since = clearSince ?? handler.clock.now
+            clearSince = since
+            return handler.clock.now - since >= options.settleTime
         }
 
         private func stopRechecking() {
@@ -538,7 +628,8 @@ package final class Handler {
         }
 
         /// v1: the cgroup is no longer in OOM (and, with a reserve granted, its usage fits the original
-        /// limit again). v2: usage is below memory.high (or memory.max when no high is set).
+        /// limit again). v2 after a distress verdict: the verdict over the last sample and a new one is
+        /// clear. v2 otherwise: usage is below memory.high (or memory.max when no high is set).
         private func isResolved() -> Bool {
             if let resolution = options.resolution { return resolution() }
             guard memory.cgroup.isAlive else { return true }
@@ -547,6 +638,12 @@ package final class Handler {
                 guard (try? memory.oomControl().underOOM) == false else { return false }
                 guard let grant else { return true }
                 return (try? memory.usage()).map { $0 <= grant.originalLimit } ?? true
+            case .v2 where isV2Distress:
+                guard let sample = try? handler.gate.sample(memory) else { return !memory.cgroup.isAlive }
+                let verdict = MemoryDistress.assess(
+                    previous: lastSample, current: sample, thresholds: options.distress)
+                lastSample = sample
+                return !verdict.inDistress
             case .v2:
                 guard let usage = try? memory.usage() else { return true }
                 let high = (try? memory.high()) ?? nil

@@ -35,6 +35,18 @@ public struct HandlingOptions: Sendable {
     /// When the policy finds nothing below the cgroup to choose from, kill the cgroup itself (a leaf
     /// that hit its limit). Off for `watch --system`, whose root is a whole subtree.
     public var killTriggeringWhenNoCandidates = true
+    /// cgroup v2: what counts as distress. A `high`, `max` or `pressure` event starts a handling only
+    /// when ``MemoryDistress`` says the cgroup is in distress.
+    public var distress = DistressThresholds.default
+    /// cgroup v2: whether wake-ups wait for a distress verdict (off for `watch --system`, whose own
+    /// evidence is MemAvailable, which already counts page cache and reclaimable slab as available).
+    public var confirmsDistress = true
+    /// cgroup v2: how long the two samples of a wake-up are apart when the first one alone shows no
+    /// distress (the stall and refault rates need an interval).
+    public var distressWindow: Duration = .milliseconds(500)
+    /// cgroup v2: how long the verdict must stay clear for a handling to count as resolved (not just
+    /// usage below the ceiling for an instant).
+    public var settleTime: Duration = .milliseconds(500)
 
     public init() {}
 }
@@ -128,6 +140,8 @@ public struct HandlingReport: Sendable, Codable {
     public var coalesced: UInt64 = 0
     public var usage: ByteCount?
     public var limit: ByteCount?
+    /// cgroup v2: the distress verdict that started the handling (nil on v1 and for `oom-kill`).
+    public var distress: DistressVerdict?
     /// v1: the reserve granted while handling (the limit was raised by it).
     public var reserve: ByteCount?
     /// The snapshot written for this event.

@@ -22,6 +22,7 @@ struct HookContext {
             environment["OOMCTL_LIMIT"] = limit.isUnlimited ? "max" : String(limit.bytes)
         }
         if let reserve = report.reserve { environment["OOMCTL_RESERVE"] = String(reserve.bytes) }
+        if let distress = report.distress { environment["OOMCTL_DISTRESS"] = distress.summary }
         if let snapshot = report.snapshotPath { environment["OOMCTL_SNAPSHOT"] = snapshot }
         if let kill = report.kill {
             environment["OOMCTL_VICTIM_CGROUP"] = kill.cgroup?.description
@@ -38,7 +39,7 @@ struct HookContext {
             Input(
                 event: event, cgroup: memory.path, cgroupPath: memory.cgroup.filesystemPath,
                 version: memory.version.rawValue, handlingID: report.id, count: report.count,
-                usage: try? memory.usage(), limit: report.limit, reserve: report.reserve,
+                usage: try? memory.usage(), limit: report.limit, distress: report.distress, reserve: report.reserve,
                 snapshot: report.snapshotPath, decision: report.decision, kill: report.kill, dryRun: dryRun),
             pretty: false)
     }
@@ -52,6 +53,8 @@ struct HookContext {
         var count: UInt64
         var usage: ByteCount?
         var limit: ByteCount?
+        /// v2: the verdict that started the handling (OOMCTL_DISTRESS is its summary).
+        var distress: DistressVerdict?
         /// v1: the reserve granted for this OOM (OOMCTL_RESERVE).
         var reserve: ByteCount?
         var snapshot: String?

@@ -48,6 +48,9 @@ final class SystemMemoryWatch {
     func start(options: HandlingOptions, onStep: @escaping (HandlingStep) -> Void) throws {
         var act = options
         act.killTriggeringWhenNoCandidates = false
+        // Its evidence is MemAvailable, which counts page cache and reclaimable slab as available: it
+        // does not act on fullness, and its root (often the v2 root) has no ceiling to judge against.
+        act.confirmsDistress = false
         if case .kill(var policy) = act.action {
             policy.protectedCgroups += try Self.outside(scope.under, below: root, in: system)
             act.action = .kill(policy)
@@ -59,6 +62,7 @@ final class SystemMemoryWatch {
         act.resolution = { (try? procfs.memInfo()).map { thresholds.level(of: $0) < .act } ?? false }
         var warn = options
         warn.action = .none
+        warn.confirmsDistress = false
         warn.resolution = { (try? procfs.memInfo()).map { thresholds.level(of: $0) < .warn } ?? false }
         let report: (HandlingStep) -> Void = { [unowned self] step in
             if case .finished = step {

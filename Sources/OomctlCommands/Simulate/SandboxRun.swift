@@ -272,12 +272,17 @@ final class SandboxRun {
             if result?.detectedAfterMilliseconds == nil, let started = firstHogStartedAt {
                 result?.detectedAfterMilliseconds = Self.milliseconds(clock.now - started)
             }
+            let verdict = report.distress.map { "; \($0.summary)" } ?? ""
             record(
                 "detected",
-                "\(report.event.rawValue): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")",
+                "\(report.event.rawValue): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")\(verdict)",
                 cgroup: report.cgroup, bytes: report.usage?.bytes)
         case .coalesced:
             break
+        case .notInDistress(let cgroup, let event, let count, let verdict):
+            result?.wakeUpsNotInDistress += 1
+            record(
+                "not-in-distress", "\(event.rawValue) (\(count)x), nothing to do: \(verdict.summary)", cgroup: cgroup)
         case .snapshotWritten(_, let cgroup, let path):
             record("snapshot", "written to \(path)", cgroup: cgroup)
         case .hookStarted(_, let cgroup, let command):

@@ -49,6 +49,8 @@ struct SimulationResult: Codable, Sendable {
     var hogsKilledByOomctl = 0
     var hogsKilledByKernel = 0
     var hogsFinished = 0
+    /// cgroup v2: wake-ups (high, max, pressure) whose verdict was "not in distress": nothing ran.
+    var wakeUpsNotInDistress = 0
     var timedOut = false
     /// The signal that interrupted the run (SIGINT for Ctrl-C), if one did.
     var interruptedBy: Int32?
@@ -77,6 +79,7 @@ struct SimulationResult: Codable, Sendable {
             parts.append("no OOM event was detected")
         }
         if !outcomes.isEmpty { parts.append("handled: " + outcomes.joined(separator: ", ")) }
+        if wakeUpsNotInDistress > 0 { parts.append("\(wakeUpsNotInDistress) wake-up(s) not in distress") }
         var hogParts: [String] = []
         if hogsKilledByOomctl > 0 { hogParts.append("\(hogsKilledByOomctl) killed by oomctl") }
         if hogsKilledByKernel > 0 { hogParts.append("\(hogsKilledByKernel) killed by the kernel") }

@@ -53,6 +53,33 @@ extension Duration: @retroactive ExpressibleByArgument, ParsedArgument {
     }
 }
 
+/// A share of something, given as a percentage above 0% and at most 100% (`95%`, `40`, `12.5%`).
+struct Share: ParsedArgument, Hashable, CustomStringConvertible {
+    /// The share as a fraction (0.95 for 95%).
+    var fraction: Double
+
+    static func parse(_ text: String) throws(ArgumentValueError) -> Share {
+        let number = text.hasSuffix("%") ? String(text.dropLast()) : text
+        guard let percent = Double(number), percent.isFinite else {
+            throw ArgumentValueError("give a percentage, e.g. 40%")
+        }
+        guard percent > 0 && percent <= 100 else { throw ArgumentValueError("a percentage above 0% and at most 100%") }
+        return Share(fraction: percent / 100)
+    }
+
+    init(fraction: Double) { self.fraction = fraction }
+
+    init?(argument: String) {
+        guard let value = try? Self.parse(argument) else { return nil }
+        self = value
+    }
+
+    var description: String {
+        let percent = fraction * 100
+        return percent == percent.rounded() ? "\(Int(percent))%" : "\(percent)%"
+    }
+}
+
 extension ByteCount: ExpressibleByArgument, ParsedArgument {
     /// `65536`, `64K`, `1.5G`, `max`.
     static func parse(_ text: String) throws(ArgumentValueError) -> ByteCount {

@@ -70,18 +70,23 @@ struct HandlingArguments: ParsableArguments {
     @Flag(help: "Run hooks and decide, but never kill and never disable the kernel killer.")
     var dryRun = false
 
+    @OptionGroup(title: "cgroup v2 distress (a high, max or pressure event starts a handling only on distress)")
+    var distress: DistressArguments
+
     /// Whether --on asks for PSI pressure events.
     var wantsPressure: Bool { on?.kinds.contains(.pressure) == true }
 
     /// The pipeline options given on the command line (not the victim filters), by name: what a replay
     /// (`simulate --from`), which runs no pipeline, refuses.
     var givenPipelineOptions: [String] {
-        let given: [(Bool, String)] = [
-            (on != nil, "--on"), (pressure != nil, "--pressure"), (!hook.isEmpty, "--hook"),
-            (!postKill.isEmpty, "--post-kill"), (hookTimeout != nil, "--hook-timeout"), (kill != nil, "--kill"),
-            (delay != nil, "--delay"), (snapshotDir != nil, "--snapshot-dir"), (minInterval != nil, "--min-interval"),
-            (dryRun, "--dry-run"),
-        ]
+        let given: [(Bool, String)] =
+            [
+                (on != nil, "--on"), (pressure != nil, "--pressure"), (!hook.isEmpty, "--hook"),
+                (!postKill.isEmpty, "--post-kill"), (hookTimeout != nil, "--hook-timeout"), (kill != nil, "--kill"),
+                (delay != nil, "--delay"), (snapshotDir != nil, "--snapshot-dir"),
+                (minInterval != nil, "--min-interval"),
+                (dryRun, "--dry-run"),
+            ] + distress.given.map { (true, $0) }
         return given.filter(\.0).map(\.1)
     }
 
@@ -140,6 +145,7 @@ struct HandlingArguments: ParsableArguments {
         if let hookTimeout { options.hookTimeout = hookTimeout }
         if let delay { options.delay = delay }
         if let minInterval { options.minimumInterval = minInterval }
+        distress.apply(to: &options)
         if let policy = (kill ?? defaultPolicy).policy {
             var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
             policyOptions.policy = policy
@@ -165,5 +171,69 @@ struct HandlingArguments: ParsableArguments {
             options.action = .kill(policy)
         }
         return options
+    }
+}
+
+/// What counts as distress on cgroup v2 (``MemoryDistress``), and how long a verdict takes.
+struct DistressArguments: ParsableArguments {
+    static let defaults = DistressThresholds.default
+
+    @Option(
+        name: .customLong("distress-unreclaimable"),
+        help: ArgumentHelp(
+            "Distress when unreclaimable memory (anon and shmem without swap room, unevictable, kernel memory) "
+                + "reaches this share of memory.high, else memory.max (default: \(Share(fraction: defaults.unreclaimableShare))).",
+            valueName: "PERCENT"),
+        transform: Share.parse)
+    var unreclaimable: Share?
+
+    @Option(
+        name: .customLong("distress-full-stall"),
+        help: ArgumentHelp(
+            "Distress when every task of the cgroup stalls on memory (PSI full) for this share of the window "
+                + "(default: \(Share(fraction: defaults.fullStallShare))).",
+            valueName: "PERCENT"),
+        transform: Share.parse)
+    var fullStall: Share?
+
+    @Option(
+        name: .customLong("distress-thrashing"),
+        help: ArgumentHelp(
+            "Distress when working-set refaults per second reach this share of the ceiling while tasks stall "
+                + "(default: \(Share(fraction: defaults.thrashingShare))).",
+            valueName: "PERCENT"),
+        transform: Share.parse)
+    var thrashing: Share?
+
+    @Option(
+        name: .customLong("distress-window"),
+        help: ArgumentHelp(
+            "How far apart the two samples of a verdict are when the first shows no distress (default: 500ms).",
+            valueName: "DURATION"),
+        transform: Duration.parsePositive)
+    var window: Duration?
+
+    @Option(
+        help: ArgumentHelp(
+            "v2: a handling is resolved when the verdict has stayed clear this long (default: 500ms).",
+            valueName: "DURATION"),
+        transform: Duration.parse)
+    var settle: Duration?
+
+    /// The options given, by flag name.
+    var given: [String] {
+        [
+            (unreclaimable != nil, "--distress-unreclaimable"), (fullStall != nil, "--distress-full-stall"),
+            (thrashing != nil, "--distress-thrashing"), (window != nil, "--distress-window"),
+            (settle != nil, "--settle"),
+        ].filter(\.0).map(\.1)
+    }
+
+    func apply(to options: inout HandlingOptions) {
+        if let unreclaimable { options.distress.unreclaimableShare = unreclaimable.fraction }
+        if let fullStall { options.distress.fullStallShare = fullStall.fraction }
+        if let thrashing { options.distress.thrashingShare = thrashing.fraction }
+        if let window { options.distressWindow = window }
+        if let settle { options.settleTime = settle }
     }
 }

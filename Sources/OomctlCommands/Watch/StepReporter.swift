@@ -17,14 +17,25 @@ struct StepReporter {
             if let usage = report.usage { metadata["usage_bytes"] = .stringConvertible(usage.bytes) }
             if let limit = report.limit { metadata["limit"] = .string(limit.description) }
             let level = report.event == .oom || report.event == .oomKill ? "" : " (\(report.count)x)"
-            log.log(
-                .oomDetected,
-                "\(report.event.rawValue) in \(Self.shown(report.cgroup))\(level): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")",
-                metadata: metadata)
+            var text =
+                "\(report.event.rawValue) in \(Self.shown(report.cgroup))\(level): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")"
+            if let distress = report.distress {
+                metadata["distress"] = .string(distress.summary)
+                metadata["distress_reasons"] = .string(distress.reasons.map(\.rawValue).joined(separator: " "))
+                text += "; \(distress.summary)"
+            }
+            log.log(.oomDetected, "\(text)", metadata: metadata)
         case .coalesced(let cgroup, let event, let total):
             log.debug(
                 "coalesced \(event.rawValue) event (\(total) so far)",
                 metadata: ["cgroup": .string(cgroup.description), "coalesced": .stringConvertible(total)])
+        case .notInDistress(let cgroup, let event, let count, let verdict):
+            log.debug(
+                "\(event.rawValue) in \(Self.shown(cgroup)) (\(count)x), nothing to do: \(verdict.summary)",
+                metadata: [
+                    "cgroup": .string(cgroup.description), "event": .string(event.rawValue),
+                    "distress": .string(verdict.summary),
+                ])
         case .snapshotWritten(let id, let cgroup, let path):
             log.info(
                 "snapshot written to \(path)", metadata: base(id, cgroup).merging(["snapshot": .string(path)]) { $1 })

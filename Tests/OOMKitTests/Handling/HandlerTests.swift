@@ -13,8 +13,15 @@ import Testing
 @Suite(.serialized) struct HandlerTests {
     static let v2Directory = "sys/fs/cgroup/app"
     static let v1Directory = "sys/fs/cgroup/memory/job"
-    /// A v2 hook that ends the condition: usage back below memory.max.
-    static let resolveV2 = #"printf '1048576\n' > "$OOMCTL_CGROUP_PATH/memory.current""#
+    /// A v2 hook that ends the condition: usage back below memory.max, and what is left reclaimable
+    /// (so the distress verdict clears).
+    static let resolveV2 =
+        #"printf '1048576\n' > "$OOMCTL_CGROUP_PATH/memory.current"; "#
+        + #"printf '\#(clearStat)' > "$OOMCTL_CGROUP_PATH/memory.stat""#
+    /// memory.stat of a cgroup at its limit in distress: 63M anonymous (no swap) of 64M.
+    static let distressStat = "anon 66060288\nactive_anon 33030144\ninactive_anon 33030144\nfile 0\nkernel 65536\n"
+    /// memory.stat once the condition is over: 1M of page cache.
+    static let clearStat = #"anon 0\nactive_anon 0\ninactive_anon 0\nfile 1048576\ninactive_file 1048576\n"#
     /// A v1 hook that ends the OOM: under_oom 0 (killer still disabled, as watch leaves it).
     static let resolveV1 =
         #"printf 'oom_kill_disable 1\nunder_oom 0\noom_kill 0\n' > "$OOMCTL_CGROUP_PATH/memory.oom_control""#
@@ -23,7 +30,14 @@ import Testing
     static func v2Tree() -> FixtureTree {
         let tree = FixtureTree.unifiedV2()
         tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20)
+        tree.file(v2Directory + "/memory.stat", distressStat)
         return tree
+    }
+
+    /// Acts as the kernel after a kill on the v2 fixture: the victim's memory is gone.
+    static func freeV2Memory(_ tree: FixtureTree) {
+        tree.file(v2Directory + "/memory.current", "1048576\n")
+        tree.file(v2Directory + "/memory.stat", "anon 0\nfile 1048576\ninactive_file 1048576\n")
     }
 
     /// /job in OOM with its kernel killer disabled (as `watch` leaves it).
@@ -40,6 +54,7 @@ import Testing
         options.action = action
         options.hookTimeout = .seconds(2)
         options.kill = KillOptions(timeout: .seconds(1))
+        options.settleTime = .milliseconds(30)
         return options
     }
 
@@ -376,10 +391,12 @@ import Testing
         let child = try TestChild(["/bin/sleep", "30"])
         let tree = FixtureTree.unifiedV2()
         tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, procs: [child.pid])
+        tree.file(Self.v2Directory + "/memory.stat", Self.distressStat)
         tree.process(child.pid, name: "sleep", residentKiB: 1024, cgroupLine: "0::/app")
         var options = Self.options(action: .kill(.init()))
         options.postKillHooks = [#"echo "$OOMCTL_VICTIM_CGROUP $OOMCTL_VICTIM_PIDS""#]
         let harness = try HandlerHarness(tree: tree, options: options)
+        harness.log.react = { step in if case .killed = step { Self.freeV2Memory(tree) } }
         harness.handler.handle(harness.event(.max, "/app"))
         #expect(!harness.stepNames.contains("killed"), "the kill completes from the loop")
         let report = try #require(harness.runUntilFinished().first)
@@ -391,6 +408,82 @@ import Testing
                 "detected", "decided", "signalled", "killed", "hookStarted", "hookFinished", "finished",
             ])
         #expect(child.waitForExit() == 128 + SIGKILL)
+    }
+
+    // MARK: Distress (v2)
+
+    /// /app at its memory.max with nothing but page cache: the kernel keeps it there by reclaim.
+    static func v2PageCacheTree() -> FixtureTree {
+        let tree = FixtureTree.unifiedV2()
+        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20)
+        tree.file(
+            v2Directory + "/memory.stat",
+            "anon 1048576\nactive_anon 1048576\nfile 65011712\nactive_file 16252928\ninactive_file 48758784\n")
+        return tree
+    }
+
+    @Test func aWakeUpWithoutDistressRunsNothingAndIsCounted() throws {
+        let tree = Self.v2PageCacheTree()
+        let marker = tree.root + "/hook-ran"
+        var options = Self.options(hooks: ["touch \(shellQuoted(marker))"], action: .kill(.init()))
+        options.distressWindow = .milliseconds(40)
+        let harness = try HandlerHarness(tree: tree, options: options)
+        harness.handler.handle(harness.event(.max, "/app"))
+        harness.handler.handle(harness.event(.high, "/app", count: 3))  // folded into the one being confirmed
+        harness.run(for: .milliseconds(300))
+        #expect(harness.stepNames == ["coalesced", "notInDistress"], "\(harness.stepNames)")
+        let verdicts = harness.log.steps.compactMap { step -> (UInt64, DistressVerdict)? in
+            if case .notInDistress(_, _, let count, let verdict) = step { (count, verdict) } else { nil }
+        }
+        #expect(verdicts.first?.0 == 4, "the events folded into it")
+        #expect(verdicts.first?.1.figures.reclaimable == ByteCount(62 << 20))
+        #expect(verdicts.first?.1.figures.intervalMicroseconds.map { $0 >= 40_000 } == true, "two samples, 40ms apart")
+        #expect(harness.handler.wakeUpsNotInDistress == 1)
+        #expect(harness.finished.isEmpty && access(marker, F_OK) != 0, "no handling, no hook")
+    }
+
+    @Test func stallsInTheWindowAreDistressAndTheHooksAreTold() throws {
+        let tree = Self.v2PageCacheTree()
+        var options = Self.options(hooks: [#"echo "$OOMCTL_DISTRESS"; exit 1"#])
+        options.distressWindow = .milliseconds(50)
+        let harness = try HandlerHarness(tree: tree, options: options)
+        harness.handler.handle(harness.event(.high, "/app"))
+        // The kernel's PSI counts 45ms of full stall in the next 50ms: reclaim is not keeping up.
+        tree.file(
+            Self.v2Directory + "/memory.pressure",
+            "some avg10=50.00 avg60=9.00 avg300=2.00 total=57345\nfull avg10=40.00 avg60=8.00 avg300=2.00 total=47345\n"
+        )
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.distress?.reasons == [.reclaimStalls], "\(String(describing: report.distress))")
+        #expect(report.hooks.first?.output.hasPrefix("in distress (reclaim-stalls): unreclaimable 1M") == true)
+        // By the action step the stalls had stopped (the fixture's PSI total stands still): resolved.
+        #expect(report.outcome == .resolved, "\(harness.stepNames)")
+    }
+
+    @Test func unreclaimableAtTheCeilingStartsAtOnce() throws {
+        let harness = try HandlerHarness(tree: Self.v2Tree(), options: Self.options())
+        harness.handler.handle(harness.event(.high, "/app"))
+        #expect(harness.stepNames.first == "detected", "no window: the first sample is evidence enough")
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.distress?.reasons == [.unreclaimableAtCeiling])
+        #expect(report.distress?.figures.unreclaimable == ByteCount(63 << 20))
+    }
+
+    @Test func aHookThatOnlyBrieflyHelpsDoesNotResolve() throws {
+        // The hook clears the verdict for a moment; the kernel (this test) brings the distress back within
+        // the settle time: the handling goes on to its action.
+        let tree = Self.v2Tree()
+        var options = Self.options(hooks: [Self.resolveV2], action: .kill(.init()))
+        options.dryRun = true
+        options.settleTime = .milliseconds(200)
+        let harness = try HandlerHarness(tree: tree, options: options)
+        harness.log.react = { step in
+            if case .hookFinished = step { tree.file(Self.v2Directory + "/memory.stat", Self.distressStat) }
+        }
+        harness.handler.handle(harness.event(.max, "/app"))
+        let report = try #require(harness.runUntilFinished(bound: .seconds(3)).first)
+        #expect(report.outcome == .dryRun, "\(harness.stepNames)")
+        #expect(harness.stepNames.contains("decided"))
     }
 
     // MARK: Reserve (v1)

@@ -95,6 +95,7 @@ final class HandlerHarness {
         case .reserveGranted: "reserveGranted"
         case .reserveRestored: "reserveRestored"
         case .failed: "failed"
+        case .notInDistress: "notInDistress"
         case .removed: "removed"
         case .finished: "finished"
         }
