@@ -186,7 +186,7 @@ _oomctl() {
 
 _oomctl_watch() {
     repeating_flags=()
-    non_repeating_flags=(--recursive --system --process --dry-run --json --no-self-protection --protect-self --version -h --help)
+    non_repeating_flags=(--recursive --system --process --dry-run --json --verbose -v --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
     non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --log --self-reserve)
     __oomctl_offer_flags_options -1

@@ -23,7 +23,7 @@ function __oomctl_parse_tokens -S
         __oomctl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'watch'
-            __oomctl_parse_subcommand -r 1 'pid=+' 'recursive' 'system' 'min-available=' 'min-swap-free=' 'cooldown=' 'max-check-interval=' 'under=+' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'distress-unreclaimable=' 'distress-full-stall=' 'distress-thrashing=' 'distress-window=' 'settle=' 'json' 'log=' 'no-self-protection' 'self-reserve=' 'protect-self' 'version' 'h/help'
+            __oomctl_parse_subcommand -r 1 'pid=+' 'recursive' 'system' 'min-available=' 'min-swap-free=' 'cooldown=' 'max-check-interval=' 'under=+' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'distress-unreclaimable=' 'distress-full-stall=' 'distress-thrashing=' 'distress-window=' 'settle=' 'json' 'v/verbose' 'log=' 'no-self-protection' 'self-reserve=' 'protect-self' 'version' 'h/help'
         case 'snapshot'
             __oomctl_parse_subcommand 1 'pid=' 'json' 'o/output=' 'top=' 'version' 'h/help'
         case 'kill'
@@ -126,6 +126,7 @@ complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options 
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" distress-window' -l 'distress-window' -d 'How far apart the two samples of a verdict are when the first shows no distress (default: 500ms).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" settle' -l 'settle' -d 'v2: a handling is resolved when the verdict has stayed clear this long (default: 500ms).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" json' -l 'json' -d 'Print one JSON object per line instead of readable lines.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" v verbose' -l 'verbose' -s 'v' -d 'Also log the details: v2 wake-ups that found no distress (with the verdict), coalesced events.'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" log' -l 'log' -d 'Where to log (default: journal under systemd, else console; --json is --log json).' -rfka 'journal console json'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" no-self-protection' -l 'no-self-protection' -d 'Do not lock the handler\'s memory (mlockall) or set its oom_score_adj.'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" self-reserve' -l 'self-reserve' -d 'Pre-fault and lock this much heap for the handler\'s own use during an OOM (e.g. 16M, at most 1G).' -rfka ''

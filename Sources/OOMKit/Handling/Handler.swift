@@ -262,11 +262,12 @@ package final class Handler {
             runNextHook()
         }
 
-        // MARK: 2. Reserve (v1)
+        // MARK: 2. Reserve
 
-        /// Lets the cgroup overdraw its reserve while the OOM is handled (limit + reserve).
+        /// Lets the cgroup overdraw its reserve while the OOM is handled: v1 limit + reserve; v2 (on
+        /// distress) memory.high up to memory.max, so throttled tasks run while snapshot and hooks work.
         private func grantReserve() {
-            guard isV1OOM, !options.dryRun, let reserves = handler.reserves else { return }
+            guard isV1OOM || isV2Distress, !options.dryRun, let reserves = handler.reserves else { return }
             do {
                 guard let granted = try reserves.grant(memory) else { return }
                 grant = granted
@@ -639,7 +640,10 @@ package final class Handler {
                 guard let grant else { return true }
                 return (try? memory.usage()).map { $0 <= grant.originalLimit } ?? true
             case .v2 where isV2Distress:
-                guard let sample = try? handler.gate.sample(memory) else { return !memory.cgroup.isAlive }
+                guard var sample = try? handler.gate.sample(memory) else { return !memory.cgroup.isAlive }
+                // While the reserve is granted memory.high is at memory.max: distress is judged against the
+                // ceiling the cgroup goes back to, or the grant itself would look like the resolution.
+                if let grant { sample.high = grant.originalLimit }
                 let verdict = MemoryDistress.assess(
                     previous: lastSample, current: sample, thresholds: options.distress)
                 lastSample = sample

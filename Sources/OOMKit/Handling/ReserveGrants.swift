@@ -1,20 +1,23 @@
 import Glibc
 
-/// A reserve granted to a v1 cgroup during an OOM: its limits before and after.
+/// A reserve granted to a cgroup during an OOM (v1) or distress (v2): its limit before and after. The
+/// limit is memory.limit_in_bytes on v1, memory.high on v2 (raised to memory.max: the kernel stops
+/// throttling, and the cgroup runs on the reserve up to its hard limit).
 public struct ReserveGrant: Sendable, Hashable {
     public var cgroup: CgroupPath
     /// The reserve.
     public var bytes: ByteCount
-    /// memory.limit_in_bytes before the grant (what is restored).
+    /// The limit before the grant (what is restored): v1 memory.limit_in_bytes, v2 memory.high.
     public var originalLimit: ByteCount
-    /// memory.limit_in_bytes while granted.
+    /// The limit while granted: v1 memory.limit_in_bytes + reserve, v2 memory.high = memory.max.
     public var raisedLimit: ByteCount
     /// memory.memsw.limit_in_bytes before the grant, when it was set (finite) and raised too.
     public var originalMemsw: ByteCount?
 }
 
-/// Grants v1 reserves on OOM (raises memory.limit_in_bytes, and memory.memsw.limit_in_bytes when set, by
-/// the reserve) and takes them back — never leaving a raised limit behind:
+/// Grants reserves — v1 on OOM (raises memory.limit_in_bytes, and memory.memsw.limit_in_bytes when set, by
+/// the reserve), v2 on distress (raises memory.high, set to memory.max − reserve by `oomctl reserve`, to
+/// memory.max) — and takes them back, never leaving a raised limit behind:
 /// - the original limit is written back once usage allows it (a lower limit fails with EBUSY while usage
 ///   is above it; the write is retried every 50 ms);
 /// - the ``GuardianClient`` learns the original values before the limit is raised (`=PATH VALUE`) and
@@ -45,15 +48,15 @@ package final class ReserveGrants {
     /// The grant in force for a cgroup.
     package func grant(for path: CgroupPath) -> ReserveGrant? { granted[path]?.grant }
 
-    /// Grants the cgroup's reserve, if it has one on v1. Returns the grant (the one in force when already
+    /// Grants the cgroup's reserve, if it has one. Returns the grant (the one in force when already
     /// granted; a restore still waiting for usage to drop is cancelled), or nil when there is none.
     package func grant(_ memory: MemoryCgroup) throws(CgroupError) -> ReserveGrant? {
-        guard memory.version == .v1 else { return nil }
         if let existing = granted[memory.path] {
             cancelRetry(memory.path)
             return existing.grant
         }
         guard let record = store.read(memory)?.record else { return nil }
+        if memory.version == .v2 { return try grantV2(memory, reserve: record.bytes) }
         let limit = try memory.limit()
         guard !limit.isUnlimited else { return nil }
         let memsw = try memory.memswLimit().flatMap { $0.isUnlimited ? nil : $0 }
@@ -74,6 +77,27 @@ package final class ReserveGrants {
             try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
             guardian?.forget(Self.limitPath(memory))
             guardian?.forget(Self.memswPath(memory))
+            throw error
+        }
+        granted[memory.path] = (grant, memory)
+        return grant
+    }
+
+    /// v2: memory.high up to memory.max. Nothing to grant when memory.high is not below a finite
+    /// memory.max (the reserve was never applied, or someone raised memory.high).
+    private func grantV2(_ memory: MemoryCgroup, reserve: ByteCount) throws(CgroupError) -> ReserveGrant? {
+        let max = try memory.limit()
+        guard !max.isUnlimited, let high = try memory.high(), !high.isUnlimited, high < max else { return nil }
+        let grant = ReserveGrant(
+            cgroup: memory.path, bytes: reserve, originalLimit: high, raisedLimit: max, originalMemsw: nil)
+        guardian?.restoreOnExit(Self.limitPath(memory), value: String(high.bytes))
+        let marker = ReserveGrantMarker(pid: getpid(), originalLimit: high, originalMemsw: nil)
+        try? memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, marker.encoded)
+        do {
+            try memory.setHigh(max)
+        } catch {
+            try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
+            guardian?.forget(Self.limitPath(memory))
             throw error
         }
         granted[memory.path] = (grant, memory)
@@ -136,7 +160,7 @@ package final class ReserveGrants {
             return .restored
         }
         do {
-            try memory.setLimit(grant.originalLimit)
+            try Self.setLimit(restoredLimit(grant, memory), of: memory)
             if let memsw = grant.originalMemsw { try memory.setMemswLimit(memsw) }
         } catch {
             return error.isBusy ? .busy : .failed(error.description)
@@ -146,6 +170,15 @@ package final class ReserveGrants {
         guardian?.forget(Self.memswPath(memory))
         granted[grant.cgroup] = nil
         return .restored
+    }
+
+    /// The limit a grant gives back: the original one; on v2 memory.max − reserve as they are now (memory.max
+    /// or the reserve may have changed while granted; memory.high follows them, as `watch` keeps it).
+    private func restoredLimit(_ grant: ReserveGrant, _ memory: MemoryCgroup) -> ByteCount {
+        guard memory.version == .v2, let max = try? memory.limit(), !max.isUnlimited,
+            let record = store.read(memory)?.record, record.bytes < max
+        else { return grant.originalLimit }
+        return max - record.bytes
     }
 
     /// Takes every grant back (shutdown), waiting up to `patience` for usage to allow it. What is still
@@ -176,11 +209,11 @@ package final class ReserveGrants {
     package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> (restored: [CgroupPath], busy: [CgroupPath]) {
         var restored: [CgroupPath] = []
         var busy: [CgroupPath] = []
-        for memory in memories where memory.version == .v1 {
+        for memory in memories {
             guard let marker = ReserveGrantMarker.read(from: memory.cgroup), MarkerFields.isLeftover(marker.pid)
             else { continue }
             do {
-                try memory.setLimit(marker.originalLimit)
+                try Self.setLimit(marker.originalLimit, of: memory)
                 if let memsw = marker.originalMemsw { try memory.setMemswLimit(memsw) }
                 try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
                 restored.append(memory.path)
@@ -199,8 +232,14 @@ package final class ReserveGrants {
         return (marker.pid, marker.originalLimit)
     }
 
+    /// The file a grant raises: v1 memory.limit_in_bytes, v2 memory.high.
     static func limitPath(_ memory: MemoryCgroup) -> String {
-        memory.cgroup.filesystemPath + "/memory.limit_in_bytes"
+        memory.cgroup.filesystemPath + (memory.version == .v1 ? "/memory.limit_in_bytes" : "/memory.high")
+    }
+
+    /// Writes the limit a grant raises.
+    private static func setLimit(_ limit: ByteCount, of memory: MemoryCgroup) throws(CgroupError) {
+        if memory.version == .v1 { try memory.setLimit(limit) } else { try memory.setHigh(limit) }
     }
 
     static func memswPath(_ memory: MemoryCgroup) -> String {

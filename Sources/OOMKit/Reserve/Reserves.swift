@@ -14,7 +14,8 @@ public struct ReserveStatus: Sendable, Codable {
     /// v2: memory.high now, and what it was before the reserve.
     public var high: ByteCount?
     public var previousHigh: ByteCount?
-    /// v1: whether a running `watch` has granted it now, and the limit it restores.
+    /// Whether a running `watch` has granted it now, and the limit it restores (v1 memory.limit_in_bytes,
+    /// v2 memory.high).
     public var granted: Bool
     public var originalLimit: ByteCount?
     /// Whether this call changed anything (false when it was already so).
@@ -40,7 +41,8 @@ public struct Reserves {
         let existing = store.read(memory)
         // While a grant is in force the v1 limit is raised: the reserve is taken from the original one.
         let currentLimit = try memory.limit()
-        let limit = ReserveGrants.grantedNow(memory)?.originalLimit ?? currentLimit
+        let limit =
+            memory.version == .v1 ? ReserveGrants.grantedNow(memory)?.originalLimit ?? currentLimit : currentLimit
         guard !limit.isUnlimited else { throw ReserveError.noLimit(memory.path) }
         let bytes = size.resolve(limit: limit)
         guard bytes.bytes > 0 else {
@@ -137,7 +139,7 @@ public struct Reserves {
         guard let (record, storage) = store.read(memory) else {
             throw ReserveError.cannotRecord(memory.path, reason: "the record disappeared while reading it")
         }
-        let granted = memory.version == .v1 ? ReserveGrants.grantedNow(memory) : nil
+        let granted = ReserveGrants.grantedNow(memory)
         return ReserveStatus(
             cgroup: memory.path, version: memory.version.rawValue, size: record.size, bytes: record.bytes,
             storage: storage.description, limit: try? memory.limit(),

@@ -120,7 +120,12 @@ public final class WatchService {
         recoverLeftovers(all)
         let options = configuration.handling
         let handlesV1OOMs = configuration.events.v1.contains(.oom) && all.contains { $0.version == .v1 }
-        if !options.dryRun && handlesV1OOMs {
+        // v2 wake-ups that a distress verdict turns into handlings may grant a reserve (memory.high up
+        // to memory.max): guardian-backed like v1's, for a reserve set now or while watch runs.
+        let grantsV2Reserves =
+            options.confirmsDistress && all.contains { $0.version == .v2 }
+            && !configuration.events.v2.isDisjoint(with: [.high, .max, .pressure])
+        if !options.dryRun && (handlesV1OOMs || grantsV2Reserves) {
             let client = try GuardianClient(launch: configuration.guardian)
             guardian = client
             killers = KernelKillerControl(guardian: client)
@@ -206,6 +211,9 @@ public final class WatchService {
 
     /// v2: memory.high follows a changed memory.max, so the reserve stays what `oomctl reserve` set.
     private func reconcileHigh(_ memory: MemoryCgroup) {
+        // While a grant is in force memory.high is at memory.max on purpose; the grant's restore puts
+        // it at memory.max − reserve for the memory.max of then.
+        guard reserves?.grant(for: memory.path) == nil else { return }
         do {
             guard let (old, new) = try Reserves(system: system).reconcile(memory) else { return }
             onNotice(.highFollowsMax(memory.path, old: old, new: new))

@@ -110,6 +110,11 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per line instead of readable lines.")
     var json = false
 
+    @Flag(
+        name: .shortAndLong,
+        help: "Also log the details: v2 wake-ups that found no distress (with the verdict), coalesced events.")
+    var verbose = false
+
     @Option(
         help: ArgumentHelp(
             "Where to log (default: journal under systemd, else console; --json is --log json).",
@@ -183,7 +188,8 @@ struct WatchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let system = try CgroupSystem.fromEnvironment()
-            LoggingSetup.bootstrap(LogSelection.resolve(requested: json ? .json : log))
+            LoggingSetup.bootstrap(
+                LogSelection.resolve(requested: json ? .json : log), level: verbose ? .debug : .info)
             let configuration = try watchConfiguration(in: system)
             let service = try WatchService(system: system, configuration: configuration)
             let steps = StepReporter()

@@ -1,0 +1,153 @@
+# cgroup v2: watch acts on distress, not fullness (issue 12). Healthy page-cache workloads at their
+# limit (the README's reserve example: memory.max 64M, a 16M reserve, so memory.high 48M, and
+# `watch --kill largest`) are never touched; an anonymous hog is killed by oomctl before the kernel's
+# OOM killer in at least 19 of 20 runs; in a mixed group the hog dies and the reader lives; shmem on a
+# tmpfs without swap is unreclaimable.
+
+MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
+MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
+MSG_KILLED=9c57b3fd88bb41d4a3f7ad5c1e8b8205
+MSG_STOPPED=1d2464975791419ba375de020b1bdb2a
+
+has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
+count_lines() { grep -c "\"messageID\":\"$2\"" "$1"; }
+# not_in_distress FILE: the number of wake-ups that found no distress (watch -v debug lines).
+not_in_distress() { grep -c 'nothing to do: not in distress' "$1"; }
+
+start_watch() {
+    _out=$1; shift
+    oomctl watch "$@" --json -v >"$_out" 2>"$_out.err" &
+    WATCH=$!
+    wait_for 30 has_line "$_out" $MSG_STARTED || fail watch-started "$*: $(head -c 300 "$_out.err") $(head -c 300 "$_out")"
+}
+stop_watch() {
+    kill -TERM $WATCH
+    wait $WATCH
+    _st=$?
+    if [ $_st = 0 ] && has_line "$2" $MSG_STOPPED; then pass "$1"
+    else fail "$1" "watch exit status $_st: $(tail -c 300 "$2.err")"; fi
+}
+
+need_pagecache || exit 0
+kernel=$(uname -r)
+big=$(make_file big 110) || { fail make-file "cannot write a 110 MiB file"; exit 0; }
+mid=$(make_file mid 40) || { fail make-file "cannot write a 40 MiB file"; exit 0; }
+
+# --- page cache at the limit: never touched ------------------------------------------------------------
+# Shapes, each with the README's example (max 64M, reserve 16M → high 48M, watch --kill largest):
+#   stream   one pass of a 110 MiB file (more than max);
+#   reread   three passes of a 40 MiB file (between high and max: reclaim at high, refaults);
+#   write    a 100 MiB file written (dirty pages and writeback) then removed;
+#   pressure the stream again under --on pressure with the default trigger.
+d=$(mkcg /pc/app) || { fail mkcg "cannot create /pc/app"; exit 0; }
+echo 64M >"$d/memory.max"
+oomctl reserve /pc/app 16M >/dev/null || fail reserve-set "oomctl reserve /pc/app 16M failed"
+check reserve-sets-high grep -qx $((48 * 1048576)) "$d/memory.high"
+runs=0
+kills=0
+spared=0
+shape() { # NAME WATCH-ARGS... -- COMMAND...
+    _name=$1; shift
+    _args=
+    while [ "$1" != -- ]; do _args="$_args $1"; shift; done
+    shift
+    start_watch /tmp/pc-$_name.json /pc/app --kill largest $_args
+    _high0=$(memevent /pc/app high)
+    spawn_in_cg /pc/app "$@"
+    wait $SPAWNED
+    _st=$?
+    sleep 0.7   # a verdict's window and its settle time
+    stop_watch pc-$_name-watch-stopped /tmp/pc-$_name.json
+    runs=$((runs + 1))
+    _k=$(count_lines /tmp/pc-$_name.json $MSG_KILLED)
+    _s=$(not_in_distress /tmp/pc-$_name.json)
+    kills=$((kills + _k))
+    spared=$((spared + _s))
+    if [ $_st = 0 ] && [ "$_k" = 0 ]; then pass pc-$_name-untouched
+    else fail pc-$_name-untouched "exit status $_st, $_k kill(s): $(grep "$MSG_KILLED\|$MSG_DETECTED" /tmp/pc-$_name.json | tail -c 600)"; fi
+    figure pc-$_name "[$kernel] high events $(( $(memevent /pc/app high) - _high0 )), wake-ups not in distress $_s, handlings $(count_lines /tmp/pc-$_name.json $MSG_DETECTED), kills $_k"
+}
+shape stream -- dd if="$big" of=/dev/null bs=1M
+shape reread -- sh -c 'for i in 1 2 3; do dd if="$1" of=/dev/null bs=1M 2>/dev/null || exit 1; done' sh "$mid"
+shape write -- sh -c 'dd if=/dev/zero of="$1" bs=1M count=100 2>/dev/null && rm -f "$1"' sh "$PAGECACHE_DIR/written"
+shape pressure --on pressure -- dd if="$big" of=/dev/null bs=1M
+shape stream2 -- dd if="$big" of=/dev/null bs=1M
+check_event pc-no-kernel-oom-kill /pc/app oom_kill -eq 0
+if [ "$spared" -gt 0 ]; then pass pc-wake-ups-judged; else fail pc-wake-ups-judged "no wake-up was judged (no high or max event?)"; fi
+figure pc-false-kills "[$kernel] $kills kill(s) in $runs page-cache runs; $spared wake-ups not in distress"
+
+# --- an anonymous hog: killed by oomctl, not by the kernel, 20 runs ------------------------------------
+h=$(mkcg /anon/app) || { fail mkcg "cannot create /anon/app"; exit 0; }
+echo 64M >"$h/memory.max"
+echo 0 >"$h/memory.swap.max" 2>/dev/null
+oomctl reserve /anon/app 16M >/dev/null || fail anon-reserve "oomctl reserve /anon/app 16M failed"
+start_watch /tmp/anon.json /anon/app --kill largest
+by_oomctl=0
+by_kernel=0
+other=0
+i=0
+while [ $i -lt 20 ]; do
+    i=$((i + 1))
+    k0=$(memevent /anon/app oom_kill)
+    n0=$(count_lines /tmp/anon.json $MSG_KILLED)
+    spawn_in_cg /anon/app oomctl hog 100M --hold 0s
+    wait $SPAWNED
+    st=$?
+    wait_for 5 sh -c '[ "$(grep -c "\"messageID\":\"'$MSG_KILLED'\"" /tmp/anon.json)" -gt '"$n0"' ]'
+    if [ "$(memevent /anon/app oom_kill)" != "$k0" ]; then by_kernel=$((by_kernel + 1))
+    elif [ $st = 137 ] && [ "$(count_lines /tmp/anon.json $MSG_KILLED)" -gt "$n0" ]; then by_oomctl=$((by_oomctl + 1))
+    else other=$((other + 1)); echo "vmtest: anon run $i: exit status $st"; fi
+    sleep 0.3
+done
+stop_watch anon-watch-stopped /tmp/anon.json
+if [ $by_oomctl -ge 19 ]; then pass anon-killed-by-oomctl-19-of-20
+else fail anon-killed-by-oomctl-19-of-20 "oomctl $by_oomctl, kernel $by_kernel, other $other of 20: $(grep "$MSG_DETECTED" /tmp/anon.json | head -n 2 | tail -c 600)"; fi
+jq_first() { jq -s -r "$1" /tmp/anon.json 2>/dev/null; }
+reasons=$(jq_first "[.[] | select(.messageID == \"$MSG_DETECTED\") | .distress_reasons] | first")
+case $reasons in *unreclaimable-at-ceiling*) pass anon-verdict-unreclaimable ;; *) fail anon-verdict-unreclaimable "reasons: $reasons" ;; esac
+figure anon-kills "[$kernel] 20 anonymous hogs (100M into max 64M, high 48M): $by_oomctl killed by oomctl, $by_kernel by the kernel, $other other"
+figure anon-verdict "[$kernel] $(jq_first "[.[] | select(.messageID == \"$MSG_DETECTED\") | .distress] | first")"
+
+# --- mixed: a page-cache reader beside an anonymous hog, each in a child --------------------------------
+m=$(mkcg /mix/reader) || { fail mkcg "cannot create /mix/reader"; exit 0; }
+mkcg /mix/hog >/dev/null || { fail mkcg "cannot create /mix/hog"; exit 0; }
+echo 64M >"$CG/mix/memory.max"
+echo 0 >"$CG/mix/memory.swap.max" 2>/dev/null
+oomctl reserve /mix 16M >/dev/null || fail mix-reserve "oomctl reserve /mix 16M failed"
+start_watch /tmp/mix.json /mix --kill largest
+spawn_reader /mix/reader "$big" 3
+reader=$SPAWNED
+sleep 1
+spawn_in_cg /mix/hog oomctl hog 100M --rate 20M --hold 0s
+hog=$SPAWNED
+wait $hog
+hog_st=$?
+wait $reader
+reader_st=$?
+sleep 0.7
+stop_watch mix-watch-stopped /tmp/mix.json
+if [ $hog_st = 137 ]; then pass mix-hog-killed; else fail mix-hog-killed "hog exit status $hog_st"; fi
+if [ $reader_st = 0 ]; then pass mix-reader-lives; else fail mix-reader-lives "reader exit status $reader_st"; fi
+jq_victims=$(jq -s -r "[.[] | select(.messageID == \"$MSG_KILLED\") | .victim_cgroup // .victim_pid] | join(\" \")" /tmp/mix.json 2>/dev/null)
+case " $jq_victims " in *" /mix/reader "*) fail mix-victim-is-the-hog "victims: $jq_victims" ;; *) pass mix-victim-is-the-hog ;; esac
+check_event mix-no-kernel-oom-kill /mix oom_kill -eq 0
+figure mix "[$kernel] victims: $jq_victims; reader exit $reader_st, hog exit $hog_st"
+
+# --- shmem on a tmpfs without swap: unreclaimable ---------------------------------------------------------
+s=$(mkcg /shm/app) || { fail mkcg "cannot create /shm/app"; exit 0; }
+echo 64M >"$s/memory.max"
+echo 48M >"$s/memory.high"
+mkdir -p /tmp/shm && mount -t tmpfs -o size=80M tmpfs /tmp/shm || fail shm-mount "cannot mount a tmpfs"
+start_watch /tmp/shm.json /shm/app --kill largest --dry-run
+# 47M of shmem: below high (no wake-up from it), then 3M more of anon pushes the group over high.
+run_in_cg /shm/app dd if=/dev/zero of=/tmp/shm/f bs=1M count=47 2>/dev/null
+spawn_in_cg /shm/app oomctl hog 3M --hold 3s
+wait_for 10 has_line /tmp/shm.json $MSG_DETECTED
+kill $SPAWNED 2>/dev/null
+stop_watch shm-watch-stopped /tmp/shm.json
+reasons=$(jq -s -r "[.[] | select(.messageID == \"$MSG_DETECTED\") | .distress_reasons] | first" /tmp/shm.json 2>/dev/null)
+case $reasons in *unreclaimable-at-ceiling*) pass shm-is-unreclaimable ;;
+    *) fail shm-is-unreclaimable "reasons '$reasons'; memory.stat shmem $(memstat /shm/app shmem); $(tail -c 400 /tmp/shm.json)" ;; esac
+figure shm "[$kernel] $(jq -s -r "[.[] | select(.messageID == \"$MSG_DETECTED\") | .distress] | first" /tmp/shm.json 2>/dev/null)"
+rm -f /tmp/shm/f
+umount /tmp/shm
