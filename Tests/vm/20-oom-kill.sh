@@ -6,7 +6,7 @@ check memory-max-set grep -qx 33554432 "$d/memory.max"
 check_event no-oom-kill-before /oom/victim oom_kill -eq 0
 
 # The hog: dd with a 64 MiB block reads /dev/zero into one anonymous buffer, charged to the group it
-# joined before it started; 64 MiB is above memory.max and well below guest RAM (256 MiB).
+# joined before it started; 64 MiB is above memory.max and well below guest RAM (512 MiB).
 run_in_cg /oom/victim dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null
 status=$?
 if [ $status = 137 ]; then pass hog-killed-by-sigkill; else fail hog-killed-by-sigkill "dd exit status $status, not 137"; fi

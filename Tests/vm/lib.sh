@@ -92,3 +92,80 @@ cleanup_cgroups() {
         rmdir "$_d" 2>/dev/null || echo "vmtest: cannot remove cgroup $_d"
     done
 }
+
+# --- real, reclaimable page cache ------------------------------------------------------------------
+# The initramfs is RAM (shmem, charged at unpack): nothing in it is reclaimable page cache. A RAM block
+# device (brd, a module scripts/vm-test takes from the kernel package) with an ext2 file system (ext4
+# driver) gives files whose page cache is charged to the cgroup that reads them and reclaimable; brd's
+# own pages are not charged to any test cgroup. The runner sets it up once before the tests
+# (pagecache_setup) and makes it fresh again after a script that wrote to it (pagecache_reset), so the
+# next script finds an empty file system and brd holding no file data.
+PAGECACHE_DIR=/mnt/d
+PAGECACHE_DEV=/dev/ram0
+PAGECACHE_MODULE=/vmtest/brd.ko
+PAGECACHE_ERROR=/run/vmtest/pagecache.error   # why the setup failed, when it did
+
+pagecache_mounted() { grep -q "^$PAGECACHE_DEV $PAGECACHE_DIR " /proc/mounts; }
+
+# pagecache_setup: load brd (one 160 MiB RAM disk), make a file system on it and mount it at
+# $PAGECACHE_DIR. On failure returns 1 and leaves the reason in $PAGECACHE_ERROR.
+pagecache_setup() {
+    rm -f "$PAGECACHE_ERROR"
+    _e=
+    if ! [ -f "$PAGECACHE_MODULE" ]; then
+        _e="no $PAGECACHE_MODULE in the initramfs"
+    elif ! grep -q '^brd ' /proc/modules && ! _o=$(insmod "$PAGECACHE_MODULE" rd_nr=1 rd_size=163840 2>&1); then
+        _e="insmod brd.ko failed: $_o"
+    elif ! wait_for 5 test -b "$PAGECACHE_DEV"; then
+        _e="no block device $PAGECACHE_DEV after insmod brd.ko"
+    elif ! _o=$(mke2fs -q "$PAGECACHE_DEV" 2>&1); then
+        _e="mke2fs $PAGECACHE_DEV failed: $_o"
+    elif ! mkdir -p "$PAGECACHE_DIR" || ! _o=$(mount -t ext4 "$PAGECACHE_DEV" "$PAGECACHE_DIR" 2>&1); then
+        _e="mount -t ext4 $PAGECACHE_DEV $PAGECACHE_DIR failed: $_o"
+    fi
+    [ -z "$_e" ] && return 0
+    echo "$_e" >"$PAGECACHE_ERROR"
+    return 1
+}
+
+# pagecache_used: whether anything but lost+found is on the file system.
+pagecache_used() { pagecache_mounted && [ -n "$(ls -A "$PAGECACHE_DIR" | grep -vx lost+found)" ]; }
+
+# pagecache_reset: unmount, unload brd (which frees every page it holds) and set it up again.
+pagecache_reset() {
+    if pagecache_mounted && ! _o=$(umount "$PAGECACHE_DIR" 2>&1); then
+        echo "umount $PAGECACHE_DIR failed: $_o" >"$PAGECACHE_ERROR"; return 1
+    fi
+    if ! _o=$(rmmod brd 2>&1); then echo "rmmod brd failed: $_o" >"$PAGECACHE_ERROR"; return 1; fi
+    pagecache_setup
+}
+
+# need_pagecache: for a script that needs page cache; fails the check `pagecache-available` (with the
+# reason) and returns 1 when there is none, so `need_pagecache || exit 0` ends the script loudly.
+need_pagecache() {
+    if pagecache_mounted; then return 0; fi
+    fail pagecache-available "no file system on $PAGECACHE_DEV at $PAGECACHE_DIR: $(cat "$PAGECACHE_ERROR" 2>/dev/null || echo 'setup never ran')"
+    return 1
+}
+
+# make_file NAME SIZE_MIB: write SIZE_MIB MiB to $PAGECACHE_DIR/NAME, sync it to the RAM disk and drop
+# the page cache, so the next reader's cgroup is charged for every page it reads. Prints the path.
+make_file() {
+    pagecache_mounted || { echo "make_file: no file system at $PAGECACHE_DIR" >&2; return 1; }
+    _f=$PAGECACHE_DIR/$1
+    dd if=/dev/zero of="$_f" bs=1M count="$2" 2>/dev/null || { echo "make_file: dd to $_f failed" >&2; return 1; }
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    echo "$_f"
+}
+
+# spawn_reader /a/b FILE [PASSES]: start a streaming reader in cgroup /a/b that reads FILE from start
+# to end PASSES times (default 1; 0 = until killed) with 1 MiB reads and exits 0 when every read
+# succeeded; SPAWNED is its PID.
+spawn_reader() {
+    spawn_in_cg "$1" sh -c 'i=0; while [ "$2" = 0 ] || [ $i -lt "$2" ]; do
+        dd if="$1" of=/dev/null bs=1M 2>/dev/null || exit 1; i=$((i + 1)); done' sh "$2" "${3:-1}"
+}
+
+# memstat /a/b KEY: the value of KEY in memory.stat.
+memstat() { awk -v k="$2" '$1 == k { print $2 }' "$CG$1/memory.stat"; }

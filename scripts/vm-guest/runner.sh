@@ -1,5 +1,6 @@
 # Runs every /vmtest/tests/NN-name.sh in order, each as its own shell in its own leaf cgroup
-# (/vmtest-NN-name), under a per-test timeout, then cleans up every cgroup the test left behind.
+# (/vmtest-NN-name), under a per-test timeout, then cleans up every cgroup the test left behind and,
+# when the script wrote to it, makes the page-cache file system (lib.sh, pagecache_setup) fresh again.
 . /vmtest/config
 . /vmtest/lib.sh
 
@@ -10,6 +11,16 @@ for c in memory pids; do
     if echo "+$c" >"$CG/cgroup.subtree_control"; then pass "enable-$c"
     else fail "enable-$c" "cannot enable +$c, controllers: $(cat "$CG/cgroup.controllers")"; fi
 done
+# Page cache on a RAM disk (brd) for the tests that need it; a failure fails the run here, and again in
+# every script that calls need_pagecache.
+if pagecache_setup; then
+    pagecache=1
+    pass pagecache-ready
+    echo "vmtest: page cache: $(grep "^$PAGECACHE_DEV " /proc/mounts)"
+else
+    pagecache=0
+    fail pagecache-ready "$(cat "$PAGECACHE_ERROR")"
+fi
 echo "vmtest: kernel $(uname -r), controllers: $(cat $CG/cgroup.subtree_control), per-test timeout ${VMTEST_PER_TEST_TIMEOUT}s"
 
 ran=0
@@ -41,6 +52,9 @@ for t in /vmtest/tests/[0-9]*.sh; do
         fail no-result "the script reported no check"
     fi
     cleanup_cgroups
+    if [ $pagecache = 1 ] && { pagecache_used || ! pagecache_mounted; }; then
+        pagecache_reset || fail pagecache-reset "$(cat "$PAGECACHE_ERROR")"
+    fi
     echo "@@vmtest DONE $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)s"
 done
 echo "@@vmtest END $ran"

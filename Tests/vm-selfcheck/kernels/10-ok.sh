@@ -1,0 +1,2 @@
+# Passes on every kernel.
+pass ok
