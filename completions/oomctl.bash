@@ -188,7 +188,7 @@ _oomctl_watch() {
     repeating_flags=()
     non_repeating_flags=(--recursive --system --process --dry-run --json --verbose -v --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --log --self-reserve)
+    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --log --self-reserve)
     __oomctl_offer_flags_options -1
 
     # Offer option value completions
@@ -244,6 +244,10 @@ _oomctl_watch() {
         return
         ;;
     '--priority')
+        return
+        ;;
+    '--hold')
+        __oomctl_add_completions -W 'none'$'\n''freeze'
         return
         ;;
     '--delay')
@@ -404,7 +408,7 @@ _oomctl_simulate() {
     repeating_flags=()
     non_repeating_flags=(--process --dry-run --json --version -h --help)
     repeating_options=(--exec --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle)
+    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle)
     __oomctl_offer_flags_options 0
 
     # Offer option value completions
@@ -477,6 +481,10 @@ _oomctl_simulate() {
         return
         ;;
     '--priority')
+        return
+        ;;
+    '--hold')
+        __oomctl_add_completions -W 'none'$'\n''freeze'
         return
         ;;
     '--delay')

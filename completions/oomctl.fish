@@ -23,7 +23,7 @@ function __oomctl_parse_tokens -S
         __oomctl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'watch'
-            __oomctl_parse_subcommand -r 1 'pid=+' 'recursive' 'system' 'min-available=' 'min-swap-free=' 'cooldown=' 'max-check-interval=' 'under=+' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'distress-unreclaimable=' 'distress-full-stall=' 'distress-thrashing=' 'distress-window=' 'settle=' 'json' 'v/verbose' 'log=' 'no-self-protection' 'self-reserve=' 'protect-self' 'version' 'h/help'
+            __oomctl_parse_subcommand -r 1 'pid=+' 'recursive' 'system' 'min-available=' 'min-swap-free=' 'cooldown=' 'max-check-interval=' 'under=+' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'hold=' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'distress-unreclaimable=' 'distress-full-stall=' 'distress-thrashing=' 'distress-window=' 'settle=' 'json' 'v/verbose' 'log=' 'no-self-protection' 'self-reserve=' 'protect-self' 'version' 'h/help'
         case 'snapshot'
             __oomctl_parse_subcommand 1 'pid=' 'json' 'o/output=' 'top=' 'version' 'h/help'
         case 'kill'
@@ -31,7 +31,7 @@ function __oomctl_parse_tokens -S
         case 'reserve'
             __oomctl_parse_subcommand 2 'pid=' 'clear' 'list' 'under=' 'json' 'q/quiet' 'version' 'h/help'
         case 'simulate'
-            __oomctl_parse_subcommand 0 'from=' 'policy=' 'under=' 'parent=' 'limit=' 'reserve=' 'hog-size=' 'hog-rate=' 'hogs=' 'exec=+' 'timeout=' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'distress-unreclaimable=' 'distress-full-stall=' 'distress-thrashing=' 'distress-window=' 'settle=' 'json' 'version' 'h/help'
+            __oomctl_parse_subcommand 0 'from=' 'policy=' 'under=' 'parent=' 'limit=' 'reserve=' 'hog-size=' 'hog-rate=' 'hogs=' 'exec=+' 'timeout=' 'on=' 'pressure=' 'hook=+' 'post-kill=+' 'hook-timeout=' 'kill=' 'process' 'prefer=+' 'avoid=+' 'protect=+' 'protect-cgroup=+' 'priority=+' 'hold=' 'delay=' 'snapshot-dir=' 'min-interval=' 'dry-run' 'distress-unreclaimable=' 'distress-full-stall=' 'distress-thrashing=' 'distress-window=' 'settle=' 'json' 'version' 'h/help'
         case 'help'
             __oomctl_parse_subcommand -r 1 'version'
         end
@@ -116,6 +116,7 @@ complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options 
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'protect' -d 'Never pick this process (repeatable).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'protect-cgroup' -d 'Never pick this cgroup or anything below it (repeatable).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'priority' -d 'The priority of a cgroup without a user.oomctl.priority attribute (repeatable; higher = more important).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" hold' -l 'hold' -d 'v2: what holds the cgroup while the snapshot and hooks run: none, or freeze (cgroup.freeze, thawed before a kill, at the end, at --delay, and if watch dies) (default: none).' -rfka 'none freeze'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" delay' -l 'delay' -d 'v1: hand the OOM back to the kernel killer if unresolved after this long (default: 1s).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" snapshot-dir' -l 'snapshot-dir' -d 'Write a snapshot of each event into DIR (mode 0600 files).' -rfa '(__oomctl_complete_directories)'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-interval' -l 'min-interval' -d 'The least time between two handlings of one cgroup; events between are coalesced (default: 250ms).' -rfka ''
@@ -189,6 +190,7 @@ complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options 
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'protect' -d 'Never pick this process (repeatable).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'protect-cgroup' -d 'Never pick this cgroup or anything below it (repeatable).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate"' -l 'priority' -d 'The priority of a cgroup without a user.oomctl.priority attribute (repeatable; higher = more important).' -rfka ''
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" hold' -l 'hold' -d 'v2: what holds the cgroup while the snapshot and hooks run: none, or freeze (cgroup.freeze, thawed before a kill, at the end, at --delay, and if watch dies) (default: none).' -rfka 'none freeze'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" delay' -l 'delay' -d 'v1: hand the OOM back to the kernel killer if unresolved after this long (default: 1s).' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" snapshot-dir' -l 'snapshot-dir' -d 'Write a snapshot of each event into DIR (mode 0600 files).' -rfa '(__oomctl_complete_directories)'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl simulate" min-interval' -l 'min-interval' -d 'The least time between two handlings of one cgroup; events between are coalesced (default: 250ms).' -rfka ''

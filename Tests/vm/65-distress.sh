@@ -151,3 +151,44 @@ case $reasons in *unreclaimable-at-ceiling*) pass shm-is-unreclaimable ;;
 figure shm "[$kernel] $(jq -s -r "[.[] | select(.messageID == \"$MSG_DETECTED\") | .distress] | first" /tmp/shm.json 2>/dev/null)"
 rm -f /tmp/shm/f
 umount /tmp/shm
+
+# --- --hold freeze: the hog is held frozen while a slow hook runs; the kernel does not kill meanwhile --
+z=$(mkcg /frz/app) || { fail mkcg "cannot create /frz/app"; exit 0; }
+echo 64M >"$z/memory.max"
+echo 0 >"$z/memory.swap.max" 2>/dev/null
+oomctl reserve /frz/app 16M >/dev/null || fail frz-reserve "oomctl reserve /frz/app 16M failed"
+rm -f /tmp/frz.hook
+start_watch /tmp/frz.json /frz/app --kill largest --hold freeze --delay 10s --hook-timeout 10s \
+    --hook 'grep frozen "$OOMCTL_CGROUP_PATH/cgroup.events" >/tmp/frz.hook; echo "$OOMCTL_HOLD" >>/tmp/frz.hook; sleep 2; grep ^oom_kill "$OOMCTL_CGROUP_PATH/memory.events" >>/tmp/frz.hook; exit 1'
+spawn_in_cg /frz/app oomctl hog 100M --hold 0s
+wait $SPAWNED
+st=$?
+sleep 0.7
+stop_watch frz-watch-stopped /tmp/frz.json
+check frz-frozen-during-the-hook grep -qx 'frozen 1' /tmp/frz.hook
+check frz-hook-told grep -qx freeze /tmp/frz.hook
+check frz-no-kernel-kill-while-held grep -qx 'oom_kill 0' /tmp/frz.hook
+if [ $st = 137 ]; then pass frz-killed-by-oomctl; else fail frz-killed-by-oomctl "hog exit status $st"; fi
+check_event frz-no-kernel-oom-kill /frz/app oom_kill -eq 0
+check frz-thawed grep -qx 0 "$z/cgroup.freeze"
+check frz-high-back grep -qx $((48 * 1048576)) "$z/memory.high"
+
+# --- the v2 grant: a burst that fits the reserve finishes (memory.high lifted to memory.max meanwhile) -
+b=$(mkcg /burst/app) || { fail mkcg "cannot create /burst/app"; exit 0; }
+echo 64M >"$b/memory.max"
+echo 0 >"$b/memory.swap.max" 2>/dev/null
+oomctl reserve /burst/app 16M >/dev/null || fail burst-reserve "oomctl reserve /burst/app 16M failed"
+rm -f /tmp/burst.hook
+start_watch /tmp/burst.json /burst/app --kill largest \
+    --hook 'echo "$OOMCTL_RESERVE $(cat "$OOMCTL_CGROUP_PATH/memory.high")" >/tmp/burst.hook; sleep 2; exit 1'
+spawn_in_cg /burst/app oomctl hog 56M --hold 0s
+wait $SPAWNED
+st=$?
+sleep 1
+stop_watch burst-watch-stopped /tmp/burst.json
+if [ $st = 0 ]; then pass burst-finished; else fail burst-finished "hog exit status $st: $(tail -c 500 /tmp/burst.json)"; fi
+check burst-hook-saw-the-grant grep -qx "16777216 67108864" /tmp/burst.hook
+check burst-high-back grep -qx $((48 * 1048576)) "$b/memory.high"
+check_event burst-no-oom-kill /burst/app oom_kill -eq 0
+if [ "$(count_lines /tmp/burst.json $MSG_KILLED)" = 0 ]; then pass burst-nothing-killed
+else fail burst-nothing-killed "$(grep $MSG_KILLED /tmp/burst.json | head -c 300)"; fi

@@ -17,6 +17,10 @@ public enum HandlingStep: Sendable {
     /// v1: the grant was taken back (`problem` nil: the original limit is back).
     case reserveRestored(id: Int, grant: ReserveGrant, problem: String?)
     case failed(id: Int, cgroup: CgroupPath, message: String)
+    /// `--hold freeze`: the cgroup was frozen while the snapshot and hooks run.
+    case held(id: Int, cgroup: CgroupPath)
+    /// The hold ended (`problem` nil: thawed).
+    case released(id: Int, cgroup: CgroupPath, problem: String?)
     /// cgroup v2: a wake-up (`high`, `max`, `pressure`; `count` events folded) found the cgroup not in
     /// distress: nothing runs.
     case notInDistress(cgroup: CgroupPath, event: OOMEvent.Kind, count: UInt64, verdict: DistressVerdict)
@@ -58,8 +62,10 @@ package final class Handler {
     private let onStep: (HandlingStep) -> Void
     /// Re-arms the kernel killer disabling after a fallback resolved the OOM (v1).
     private let rearm: (MemoryCgroup) -> Void
-    /// v1 reserve grants (nil: reserves are not granted).
+    /// Reserve grants (nil: reserves are not granted).
     private let reserves: ReserveGrants?
+    /// `--hold freeze` (nil: nothing is held).
+    private let holds: FreezeHolds?
     private var active: [CgroupPath: Handling] = [:]
     private var lastFinished: [CgroupPath: ContinuousClock.Instant] = [:]
     private var coalescedSinceLast: [CgroupPath: UInt64] = [:]
@@ -75,9 +81,10 @@ package final class Handler {
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
-        rearm: @escaping (MemoryCgroup) -> Void, onStep: @escaping (HandlingStep) -> Void
+        holds: FreezeHolds? = nil, rearm: @escaping (MemoryCgroup) -> Void, onStep: @escaping (HandlingStep) -> Void
     ) {
         self.reserves = reserves
+        self.holds = holds
         self.system = system
         self.loop = loop
         self.hooks = HookRunner(loop: loop)
@@ -96,6 +103,7 @@ package final class Handler {
         cancelled = true
         hooks.killAll()
         for handling in active.values { handling.abandon() }
+        holds?.thawAll()
         active = [:]
         pendingKills = [:]
         gate.cancelAll()
@@ -226,6 +234,8 @@ package final class Handler {
         private var kill: KillOperation?
         /// The reserve this handling granted (v1), taken back when it finishes.
         private var grant: ReserveGrant?
+        /// Ends a `--hold freeze` at `--delay`.
+        private var holdLimit: DeadlineTimer?
         /// v2: the last sample of the cgroup, from which the next verdict's rates are taken.
         private var lastSample: MemorySample?
         /// v2: since when the verdict has been clear (nil: in distress at the last look).
@@ -258,6 +268,7 @@ package final class Handler {
             handler.onStep(.detected(report))
             if isV1OOM && !options.dryRun { armDeadline() }
             grantReserve()
+            hold()
             writeSnapshot()
             runNextHook()
         }
@@ -276,6 +287,35 @@ package final class Handler {
             } catch {
                 fail("reserve: \(error.description)")
             }
+        }
+
+        /// `--hold freeze`: nothing in the cgroup allocates while the snapshot and hooks run.
+        private func hold() {
+            guard options.hold == .freeze, isV2Distress, !options.dryRun, let holds = handler.holds else { return }
+            do {
+                try holds.freeze(memory.cgroup)
+                report.held = true
+                handler.onStep(.held(id: report.id, cgroup: report.cgroup))
+            } catch {
+                return fail("hold: \(error.description)")
+            }
+            // The hold lasts --delay at most, whatever the hooks do.
+            guard let timer = try? DeadlineTimer() else { return }
+            holdLimit = timer
+            try? handler.loop.add(timer.descriptor) { [self] _ in
+                timer.acknowledge()
+                release()
+            }
+            timer.arm(after: options.delay)
+        }
+
+        /// Ends the hold, if there is one.
+        private func release() {
+            if let holdLimit { handler.loop.remove(holdLimit.descriptor) }
+            holdLimit = nil
+            guard report.held, let holds = handler.holds, holds.held.contains(memory.path) else { return }
+            let problem = holds.thaw(memory.path)
+            handler.onStep(.released(id: report.id, cgroup: report.cgroup, problem: problem))
         }
 
         // MARK: 3. Snapshot
@@ -403,6 +443,7 @@ package final class Handler {
                 facts.action = .failed
                 return pipelineDone()
             }
+            release()  // thawed before the kill: a frozen v1 task could not even die
             do throws(KillError) {
                 let target: Killer.Target
                 switch victim.target {
@@ -467,6 +508,7 @@ package final class Handler {
         /// Shutdown: nothing of this handling runs any more, and nothing is reported.
         func abandon() {
             phase = .finished
+            if let holdLimit { handler.loop.remove(holdLimit.descriptor) }
             cancelKill()
             stopSettling()
             stopRechecking()
@@ -606,6 +648,7 @@ package final class Handler {
             if let deadline { handler.loop.remove(deadline.descriptor) }
             // After a fallback the kernel killer is enabled: disabled again, for the next OOM.
             if facts.fellBack && !keepsKernelKiller && memory.cgroup.isAlive { handler.rearm(memory) }
+            release()
             restoreReserve()
             report.durationMicroseconds = (handler.clock.now - event.detectedAt).totalNanoseconds / 1000
             report.outcome = HandlingOutcome(facts)
@@ -643,7 +686,7 @@ package final class Handler {
                 guard var sample = try? handler.gate.sample(memory) else { return !memory.cgroup.isAlive }
                 // While the reserve is granted memory.high is at memory.max: distress is judged against the
                 // ceiling the cgroup goes back to, or the grant itself would look like the resolution.
-                if let grant { sample.high = grant.originalLimit }
+                if let grant, sample.high == grant.raisedLimit { sample.high = grant.originalLimit }
                 let verdict = MemoryDistress.assess(
                     previous: lastSample, current: sample, thresholds: options.distress)
                 lastSample = sample

@@ -9,6 +9,16 @@ public struct HandlingOptions: Sendable {
         case kill(PolicyOptions)
     }
 
+    /// What holds the cgroup while the snapshot and hooks run.
+    public enum Hold: String, Sendable, CaseIterable {
+        /// Nothing: the cgroup's tasks run (and allocate) meanwhile.
+        case none
+        /// cgroup v2: freeze the cgroup (cgroup.freeze) once distress is confirmed; thawed before a kill,
+        /// when the handling ends, and when watch exits or dies. A hook that needs the cgroup running
+        /// (to dump a heap) writes 0 to `$OOMCTL_CGROUP_PATH/cgroup.freeze`.
+        case freeze
+    }
+
     /// Commands run in order before the action (`/bin/sh -c`).
     public var hooks: [String] = []
     /// Commands run in order after a kill.
@@ -16,6 +26,8 @@ public struct HandlingOptions: Sendable {
     /// How long one hook may run before its process group is killed.
     public var hookTimeout: Duration = .seconds(10)
     public var action: Action = .none
+    /// What holds the cgroup while the snapshot and hooks run (v2).
+    public var hold: Hold = .none
     /// v1: how long userspace has to resolve an OOM before the kernel killer is re-enabled (the
     /// proposal's memory.oom_delay_millisecs).
     public var delay: Duration = .seconds(1)
@@ -142,6 +154,8 @@ public struct HandlingReport: Sendable, Codable {
     public var limit: ByteCount?
     /// cgroup v2: the distress verdict that started the handling (nil on v1 and for `oom-kill`).
     public var distress: DistressVerdict?
+    /// `--hold freeze`: whether the cgroup was frozen during the handling.
+    public var held = false
     /// v1: the reserve granted while handling (the limit was raised by it).
     public var reserve: ByteCount?
     /// The snapshot written for this event.

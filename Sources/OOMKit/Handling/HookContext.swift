@@ -23,6 +23,7 @@ struct HookContext {
         }
         if let reserve = report.reserve { environment["OOMCTL_RESERVE"] = String(reserve.bytes) }
         if let distress = report.distress { environment["OOMCTL_DISTRESS"] = distress.summary }
+        if report.held { environment["OOMCTL_HOLD"] = "freeze" }
         if let snapshot = report.snapshotPath { environment["OOMCTL_SNAPSHOT"] = snapshot }
         if let kill = report.kill {
             environment["OOMCTL_VICTIM_CGROUP"] = kill.cgroup?.description

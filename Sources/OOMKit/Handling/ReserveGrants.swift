@@ -160,7 +160,9 @@ package final class ReserveGrants {
             return .restored
         }
         do {
-            try Self.setLimit(restoredLimit(grant, memory), of: memory)
+            // v2: a hook that moved memory.high while granted (e.g. to throttle) made its own choice.
+            let movedByOthers = memory.version == .v2 && (try? memory.high()) != grant.raisedLimit
+            if !movedByOthers { try Self.setLimit(restoredLimit(grant, memory), of: memory) }
             if let memsw = grant.originalMemsw { try memory.setMemswLimit(memsw) }
         } catch {
             return error.isBusy ? .busy : .failed(error.description)

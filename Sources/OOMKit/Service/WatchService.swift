@@ -42,6 +42,8 @@ public final class WatchService {
     private let signals: SignalSource?
     private var watcher: OOMWatcher?
     private var handler: Handler?
+    /// `--hold freeze`: the cgroups frozen while handled.
+    private var holds: FreezeHolds?
     private var systemWatch: SystemMemoryWatch?
     private var killers = KernelKillerControl(guardian: nil)
     private var guardian: GuardianClient?
@@ -125,14 +127,19 @@ public final class WatchService {
         let grantsV2Reserves =
             options.confirmsDistress && all.contains { $0.version == .v2 }
             && !configuration.events.v2.isDisjoint(with: [.high, .max, .pressure])
-        if !options.dryRun && (handlesV1OOMs || grantsV2Reserves) {
+        if options.hold == .freeze, let v1 = all.first(where: { $0.version == .v1 }) {
+            // Freezing a v1 cgroup means moving its processes into a freezer cgroup: not done here.
+            throw CgroupError.unsupported("holding \(v1.path) frozen (--hold freeze)", version: .v1)
+        }
+        if !options.dryRun && (handlesV1OOMs || grantsV2Reserves || options.hold == .freeze) {
             let client = try GuardianClient(launch: configuration.guardian)
             guardian = client
             killers = KernelKillerControl(guardian: client)
             reserves = ReserveGrants(store: ReserveStore(system: system), guardian: client, loop: loop)
+            if options.hold == .freeze { holds = FreezeHolds(guardian: client) }
         }
         let handler = Handler(
-            system: system, loop: loop, options: options, reserves: reserves,
+            system: system, loop: loop, options: options, reserves: reserves, holds: holds,
             rearm: { [unowned self] memory in if running { try? killers.disable(memory) } },
             onStep: { [unowned self] step in report(step) })
         self.handler = handler
@@ -270,6 +277,7 @@ public final class WatchService {
             try? memory.setMin(previous)
             protectedSelf = nil
         }
+        holds?.thawAll()
         killers.restoreAll()
         let busy = reserves?.restoreAll() ?? []
         for path in busy { onNotice(.reserveLeftToGuardian(path)) }

@@ -335,6 +335,10 @@ final class SandboxRun {
                 "reserve-restored",
                 problem.map { "cannot take it back yet: \($0)" } ?? "limit \(grant.originalLimit) again",
                 cgroup: grant.cgroup)
+        case .held(_, let cgroup):
+            record("held", "frozen (cgroup.freeze 1) while the snapshot and hooks run", cgroup: cgroup)
+        case .released(_, let cgroup, let problem):
+            record("released", problem.map { "cannot thaw: \($0)" } ?? "thawed (cgroup.freeze 0)", cgroup: cgroup)
         case .failed(_, let cgroup, let message):
             record("failed", message, cgroup: cgroup)
             reportExitsAfterTheKill()

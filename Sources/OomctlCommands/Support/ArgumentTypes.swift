@@ -232,6 +232,8 @@ enum KillChoice: RawRepresentable, CaseIterable, ExpressibleByArgument, Hashable
 
 extension LogMode: ExpressibleByArgument {}
 
+extension HandlingOptions.Hold: ExpressibleByArgument {}
+
 // MARK: Signals
 
 /// A signal as kill(1) takes it: a name with or without `SIG` in any case (`TERM`, `sigterm`) or a

@@ -50,6 +50,13 @@ struct HandlingArguments: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
+            "v2: what holds the cgroup while the snapshot and hooks run: none, or freeze (cgroup.freeze, "
+                + "thawed before a kill, at the end, at --delay, and if watch dies) (default: none).",
+            valueName: "HOLD"))
+    var hold: HandlingOptions.Hold?
+
+    @Option(
+        help: ArgumentHelp(
             "v1: hand the OOM back to the kernel killer if unresolved after this long (default: 1s).",
             valueName: "DURATION"),
         transform: Duration.parse)
@@ -85,7 +92,7 @@ struct HandlingArguments: ParsableArguments {
                 (!postKill.isEmpty, "--post-kill"), (hookTimeout != nil, "--hook-timeout"), (kill != nil, "--kill"),
                 (delay != nil, "--delay"), (snapshotDir != nil, "--snapshot-dir"),
                 (minInterval != nil, "--min-interval"),
-                (dryRun, "--dry-run"),
+                (dryRun, "--dry-run"), (hold != nil, "--hold"),
             ] + distress.given.map { (true, $0) }
         return given.filter(\.0).map(\.1)
     }
@@ -146,6 +153,7 @@ struct HandlingArguments: ParsableArguments {
         if let delay { options.delay = delay }
         if let minInterval { options.minimumInterval = minInterval }
         distress.apply(to: &options)
+        if let hold { options.hold = hold }
         if let policy = (kill ?? defaultPolicy).policy {
             var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
             policyOptions.policy = policy

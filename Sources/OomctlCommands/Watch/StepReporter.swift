@@ -29,6 +29,14 @@ struct StepReporter {
             log.debug(
                 "coalesced \(event.rawValue) event (\(total) so far)",
                 metadata: ["cgroup": .string(cgroup.description), "coalesced": .stringConvertible(total)])
+        case .held(let id, let cgroup):
+            log.info("\(Self.shown(cgroup)) frozen while the snapshot and hooks run", metadata: base(id, cgroup))
+        case .released(let id, let cgroup, let problem):
+            if let problem {
+                log.log(.warning, "cannot thaw \(Self.shown(cgroup)): \(problem)", metadata: base(id, cgroup))
+            } else {
+                log.info("\(Self.shown(cgroup)) thawed", metadata: base(id, cgroup))
+            }
         case .notInDistress(let cgroup, let event, let count, let verdict):
             log.debug(
                 "\(event.rawValue) in \(Self.shown(cgroup)) (\(count)x), nothing to do: \(verdict.summary)",

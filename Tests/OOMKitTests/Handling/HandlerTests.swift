@@ -486,6 +486,70 @@ import Testing
         #expect(harness.stepNames.contains("decided"))
     }
 
+    @Test func holdFreezeFreezesWhileTheHooksRunAndThawsBeforeTheKill() throws {
+        let child = try TestChild(["/bin/sleep", "30"])
+        let tree = Self.v2Tree()
+        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, procs: [child.pid])
+        tree.file(Self.v2Directory + "/memory.stat", Self.distressStat)
+        tree.file(Self.v2Directory + "/cgroup.freeze", "0\n")
+        tree.process(child.pid, name: "sleep", residentKiB: 1024, cgroupLine: "0::/app")
+        var options = Self.options(
+            hooks: [#"echo "$(cat "$OOMCTL_CGROUP_PATH/cgroup.freeze") $OOMCTL_HOLD"; exit 1"#], action: .kill(.init()))
+        options.hold = .freeze
+        let harness = try HandlerHarness(tree: tree, options: options, holds: FreezeHolds(guardian: nil))
+        var freezeAtKill: String?
+        harness.log.react = { step in
+            if case .victimSignalled = step { freezeAtKill = harness.read(Self.v2Directory + "/cgroup.freeze") }
+            if case .killed = step { Self.freeV2Memory(tree) }
+        }
+        harness.handler.handle(harness.event(.high, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .killed, "\(report.errors)")
+        #expect(report.hooks.first?.output == "1 freeze\n", "frozen while the hook ran, and the hook was told")
+        #expect(freezeAtKill == "0\n", "thawed before the kill")
+        #expect(
+            harness.stepNames == [
+                "detected", "held", "hookStarted", "hookFinished", "decided", "released", "signalled", "killed",
+                "finished",
+            ], "\(harness.stepNames)")
+        #expect(child.waitForExit() == 128 + SIGKILL)
+    }
+
+    @Test func aHoldEndsAtTheDelayWhateverTheHooksDo() throws {
+        let tree = Self.v2Tree()
+        tree.file(Self.v2Directory + "/cgroup.freeze", "0\n")
+        var options = Self.options(hooks: ["sleep 1"])
+        options.hold = .freeze
+        options.delay = .milliseconds(200)
+        let harness = try HandlerHarness(tree: tree, options: options, holds: FreezeHolds(guardian: nil))
+        harness.handler.handle(harness.event(.max, "/app"))
+        harness.run(for: .milliseconds(500))
+        #expect(harness.stepNames == ["detected", "held", "hookStarted", "released"], "\(harness.stepNames)")
+        #expect(harness.read(Self.v2Directory + "/cgroup.freeze") == "0\n")
+    }
+
+    @Test func aV2ReserveIsGrantedAsMemoryHighUpToMaxAndPutBack() throws {
+        let tree = Self.v2Tree()
+        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, high: 48 << 20)
+        tree.file(Self.v2Directory + "/memory.stat", Self.distressStat)
+        let system = try CgroupSystem(root: tree.root)
+        let memory = try MemoryCgroup.open(cgroupPath("/app"), in: system)
+        _ = try ReserveStore(system: system).write(ReserveRecord(size: "16M", bytes: ByteCount(16 << 20)), for: memory)
+        let options = Self.options(hooks: [
+            #"echo "$OOMCTL_RESERVE $(cat "$OOMCTL_CGROUP_PATH/memory.high")"; "# + Self.resolveV2
+        ])
+        let harness = try HandlerHarness(
+            tree: tree, options: options,
+            reserves: { system, loop in ReserveGrants(store: ReserveStore(system: system), guardian: nil, loop: loop) })
+        harness.handler.handle(harness.event(.high, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.hooks.first?.output == "16777216 67108864\n", "memory.high at memory.max while handled")
+        #expect(report.reserve == ByteCount(16 << 20))
+        #expect(report.outcome == .resolvedByHook)
+        #expect(harness.read(Self.v2Directory + "/memory.high") == "50331648\n", "max − reserve again")
+        #expect(harness.stepNames.contains("reserveGranted") && harness.stepNames.contains("reserveRestored"))
+    }
+
     // MARK: Reserve (v1)
 
     @Test func v1ReserveIsGrantedDuringTheHandlingAndRestoredAfter() throws {

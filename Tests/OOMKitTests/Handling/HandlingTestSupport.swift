@@ -25,7 +25,7 @@ final class HandlerHarness {
 
     init(
         tree: FixtureTree, options: HandlingOptions,
-        reserves: (CgroupSystem, EventLoop) -> ReserveGrants? = { _, _ in nil }
+        reserves: (CgroupSystem, EventLoop) -> ReserveGrants? = { _, _ in nil }, holds: FreezeHolds? = nil
     )
         throws
     {
@@ -34,7 +34,7 @@ final class HandlerHarness {
         loop = try EventLoop()
         let log = self.log
         handler = Handler(
-            system: system, loop: loop, options: options, reserves: reserves(system, loop),
+            system: system, loop: loop, options: options, reserves: reserves(system, loop), holds: holds,
             rearm: { log.rearmed.append($0.path) },
             onStep: { step in
                 log.steps.append(step)
@@ -96,6 +96,8 @@ final class HandlerHarness {
         case .reserveRestored: "reserveRestored"
         case .failed: "failed"
         case .notInDistress: "notInDistress"
+        case .held: "held"
+        case .released: "released"
         case .removed: "removed"
         case .finished: "finished"
         }

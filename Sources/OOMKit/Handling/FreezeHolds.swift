@@ -1,0 +1,51 @@
+/// `--hold freeze`: cgroups frozen while their handling's snapshot and hooks run (cgroup v2
+/// cgroup.freeze), so nothing in them allocates and the kernel has no reason to kill meanwhile. Thawed
+/// before a kill, when the handling ends, at shutdown — and by the ``GuardianClient`` if `watch` dies
+/// (it learns `=…/cgroup.freeze 0` before the freeze is written).
+package final class FreezeHolds {
+    private let guardian: GuardianClient?
+    private var frozen: [CgroupPath: Cgroup] = [:]
+
+    package init(guardian: GuardianClient?) {
+        self.guardian = guardian
+    }
+
+    /// The cgroups frozen now.
+    package var held: Set<CgroupPath> { Set(frozen.keys) }
+
+    /// Freezes the cgroup; nothing when it is frozen by this already.
+    package func freeze(_ cgroup: Cgroup) throws(CgroupError) {
+        guard frozen[cgroup.path] == nil else { return }
+        guardian?.restoreOnExit(cgroup.freezeFilePath, value: "0")
+        do {
+            try cgroup.setFrozen(true)
+        } catch {
+            guardian?.forget(cgroup.freezeFilePath)
+            throw error
+        }
+        frozen[cgroup.path] = cgroup
+    }
+
+    /// Thaws the cgroup if this froze it. Returns why it could not, or nil (thawed, or not held).
+    @discardableResult
+    package func thaw(_ path: CgroupPath) -> String? {
+        guard let cgroup = frozen.removeValue(forKey: path) else { return nil }
+        guard cgroup.isAlive else {
+            guardian?.forget(cgroup.freezeFilePath)
+            return nil
+        }
+        do {
+            try cgroup.setFrozen(false)
+        } catch {
+            // The guardian keeps its entry: it thaws the cgroup when watch exits.
+            return error.description
+        }
+        guardian?.forget(cgroup.freezeFilePath)
+        return nil
+    }
+
+    /// Thaws everything (shutdown).
+    package func thawAll() {
+        for path in Array(frozen.keys) { thaw(path) }
+    }
+}
