@@ -188,7 +188,7 @@ _oomctl_watch() {
     repeating_flags=()
     non_repeating_flags=(--recursive --system --process --dry-run --json --verbose -v --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --log --self-reserve)
+    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --signal --grace --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --log --self-reserve)
     __oomctl_offer_flags_options -1
 
     # Offer option value completions
@@ -244,6 +244,13 @@ _oomctl_watch() {
         return
         ;;
     '--priority')
+        return
+        ;;
+    '--signal')
+        __oomctl_add_completions -W 'HUP'$'\n''INT'$'\n''QUIT'$'\n''ILL'$'\n''TRAP'$'\n''ABRT'$'\n''BUS'$'\n''FPE'$'\n''KILL'$'\n''USR1'$'\n''SEGV'$'\n''USR2'$'\n''PIPE'$'\n''ALRM'$'\n''TERM'$'\n''STKFLT'$'\n''CHLD'$'\n''CONT'$'\n''STOP'$'\n''TSTP'$'\n''TTIN'$'\n''TTOU'$'\n''URG'$'\n''XCPU'$'\n''XFSZ'$'\n''VTALRM'$'\n''PROF'$'\n''WINCH'$'\n''IO'$'\n''PWR'$'\n''SYS'
+        return
+        ;;
+    '--grace')
         return
         ;;
     '--hold')
@@ -408,7 +415,7 @@ _oomctl_simulate() {
     repeating_flags=()
     non_repeating_flags=(--process --dry-run --json --version -h --help)
     repeating_options=(--exec --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle)
+    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --signal --grace --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle)
     __oomctl_offer_flags_options 0
 
     # Offer option value completions
@@ -481,6 +488,13 @@ _oomctl_simulate() {
         return
         ;;
     '--priority')
+        return
+        ;;
+    '--signal')
+        __oomctl_add_completions -W 'HUP'$'\n''INT'$'\n''QUIT'$'\n''ILL'$'\n''TRAP'$'\n''ABRT'$'\n''BUS'$'\n''FPE'$'\n''KILL'$'\n''USR1'$'\n''SEGV'$'\n''USR2'$'\n''PIPE'$'\n''ALRM'$'\n''TERM'$'\n''STKFLT'$'\n''CHLD'$'\n''CONT'$'\n''STOP'$'\n''TSTP'$'\n''TTIN'$'\n''TTOU'$'\n''URG'$'\n''XCPU'$'\n''XFSZ'$'\n''VTALRM'$'\n''PROF'$'\n''WINCH'$'\n''IO'$'\n''PWR'$'\n''SYS'
+        return
+        ;;
+    '--grace')
         return
         ;;
     '--hold')

@@ -134,6 +134,26 @@ struct WatchCommandTests {
         #expect(try !oomControl(test).oomKillDisable, "restored on SIGTERM")
     }
 
+    /// watch --signal TERM --grace: the victim gets TERM first; one that ignores it gets SIGKILL after
+    /// the grace, because the OOM lasts.
+    @Test func aGracefulKillSendsTermFirstThenKillWhileTheOOMLasts() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch([
+            test.path.description, "--kill", "largest", "--process", "--signal", "TERM", "--grace", "500ms",
+            "--delay", "5s", "--json", "--no-self-protection",
+        ])
+        let polite = try test.spawnHog("100M")
+        #expect(ProcessRunner.wait(for: polite, timeout: .seconds(15)) == 128 + SIGTERM, "TERM first")
+        #expect(watch.waitFor { $0.records.contains { $0["outcome"] == "killed" } }, "\(watch.output)")
+        // SIG_IGN survives exec: this hog ignores TERM, and the OOM it holds lasts through the grace.
+        let stubborn = try test.spawn(["/bin/sh", "-c", #"trap '' TERM; exec "$0" hog 100M"#, ProcessRunner.oomctlPath])
+        #expect(ProcessRunner.wait(for: stubborn, timeout: .seconds(15)) == 128 + SIGKILL, "SIGKILL after the grace")
+        #expect(watch.waitFor { $0.records.filter { $0["outcome"] == "killed" }.count == 2 }, "\(watch.output)")
+        #expect(!watch.records.contains { $0["outcome"] == "fell back to the kernel" }, "oomctl killed both")
+        #expect(watch.stop() == 0)
+    }
+
     @Test func aHookThatResolvesTheOOMMeansNothingIsKilled() throws {
         let test = try TestCgroup(limit: ByteCount(32 << 20))
         defer { test.destroy() }

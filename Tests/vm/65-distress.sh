@@ -65,7 +65,8 @@ shape() { # NAME WATCH-ARGS... -- COMMAND...
     spared=$((spared + _s))
     if [ $_st = 0 ] && [ "$_k" = 0 ]; then pass pc-$_name-untouched
     else fail pc-$_name-untouched "exit status $_st, $_k kill(s): $(grep "$MSG_KILLED\|$MSG_DETECTED" /tmp/pc-$_name.json | tail -c 600)"; fi
-    figure pc-$_name "[$kernel] high events $(( $(memevent /pc/app high) - _high0 )), wake-ups not in distress $_s, handlings $(count_lines /tmp/pc-$_name.json $MSG_DETECTED), kills $_k"
+    _most() { jq -s -r "[.[] | select(.$1 != null) | .$1 | tonumber] | max // 0" /tmp/pc-$_name.json 2>/dev/null; }
+    figure pc-$_name "[$kernel] high events $(( $(memevent /pc/app high) - _high0 )), wake-ups not in distress $_s (at most $(_most unreclaimable_percent)% of the ceiling unreclaimable, full stall at most $(_most full_stall_percent)% of the window), handlings $(count_lines /tmp/pc-$_name.json $MSG_DETECTED), kills $_k"
 }
 shape stream -- dd if="$big" of=/dev/null bs=1M
 shape reread -- sh -c 'for i in 1 2 3; do dd if="$1" of=/dev/null bs=1M 2>/dev/null || exit 1; done' sh "$mid"

@@ -21,6 +21,8 @@ public final class KillOperation {
     private let options: KillOptions
     private let loop: EventLoop
     private let completion: (Result<KillReport, KillError>) -> Void
+    private let escalateAfterGrace: (() -> Bool)?
+    private var spared: [Int32] = []
     private let timer: DeadlineTimer
     private let clock = ContinuousClock()
     private let startedAt: ContinuousClock.Instant
@@ -38,8 +40,9 @@ public final class KillOperation {
 
     init(
         killer: Killer, target: Killer.Target, options: KillOptions, loop: EventLoop,
-        completion: @escaping (Result<KillReport, KillError>) -> Void
+        escalateAfterGrace: (() -> Bool)? = nil, completion: @escaping (Result<KillReport, KillError>) -> Void
     ) throws(KillError) {
+        self.escalateAfterGrace = escalateAfterGrace
         self.killer = killer
         self.target = target
         self.options = options
@@ -145,6 +148,12 @@ public final class KillOperation {
         timer.acknowledge()
         switch stage {
         case .grace:
+            if let escalateAfterGrace, !pending.isEmpty, !escalateAfterGrace() {
+                // The condition ended within the grace: what outlived the first signal lives on.
+                spared = pending.keys.sorted()
+                stopWaiting()
+                return complete(.success(report()))
+            }
             stopWaiting()
             stageEnded()
         case .dying:
@@ -170,6 +179,12 @@ public final class KillOperation {
 
     private func report() -> KillReport {
         let elapsed = clock.now - startedAt
+        var report = basicReport(elapsed)
+        report.spared = spared
+        return report
+    }
+
+    private func basicReport(_ elapsed: Duration) -> KillReport {
         switch target {
         case .cgroup(let memory):
             return KillReport(

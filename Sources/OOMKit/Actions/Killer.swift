@@ -47,6 +47,9 @@ public struct KillReport: Sendable, Codable {
     public var elapsedMicroseconds: Int64
     /// Processes still alive at the timeout (empty on success).
     public var survivors: [Int32]
+    /// A graceful kill whose condition ended within the grace: what outlived the first signal was not
+    /// sent SIGKILL (``Killer/start(_:options:in:escalateAfterGrace:completion:)``).
+    public var spared: [Int32] = []
 
     /// Memory that was freed, as far as the usage figures show.
     public var freed: ByteCount? {
@@ -143,12 +146,15 @@ public struct Killer: Sendable {
     /// refusal, no such process, a cgroup that cannot be read). Keep the operation until its completion
     /// has been called: releasing it cancels the kill's waiting (not its signals).
     @discardableResult
+    /// `escalateAfterGrace`, asked when the grace after a first signal other than SIGKILL ends: whether
+    /// SIGKILL still follows (nil: always). `watch` asks whether the OOM (or distress) lasts.
     public func start(
         _ target: Target, options: KillOptions = .init(), in loop: EventLoop,
-        completion: @escaping (Result<KillReport, KillError>) -> Void
+        escalateAfterGrace: (() -> Bool)? = nil, completion: @escaping (Result<KillReport, KillError>) -> Void
     ) throws(KillError) -> KillOperation {
         let operation = try KillOperation(
-            killer: self, target: target, options: options, loop: loop, completion: completion)
+            killer: self, target: target, options: options, loop: loop, escalateAfterGrace: escalateAfterGrace,
+            completion: completion)
         try operation.begin()
         return operation
     }

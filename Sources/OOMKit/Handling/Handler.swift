@@ -453,8 +453,11 @@ package final class Handler {
                     }
                 case .process(let pid, _, let cgroup): target = .process(pid, expectedCgroup: cgroup)
                 }
+                // A graceful kill (--signal TERM --grace 2s): SIGKILL after the grace only if the OOM (or
+                // the distress) lasts.
                 let operation = try Killer(system: handler.system).start(
-                    target, options: options.kill, in: handler.loop
+                    target, options: options.kill, in: handler.loop,
+                    escalateAfterGrace: { [unowned self] in !self.isResolved() }
                 ) { [self] result in victimKilled(result, target: victim.target) }
                 kill = operation
                 // Said now, before the loop can see a victim exit: whoever watches the victims (a sandbox

@@ -90,6 +90,18 @@ public struct DistressFigures: Sendable, Hashable, Codable, CustomStringConverti
     /// memory.events `oom` in the interval.
     public var oomEvents: UInt64?
 
+    /// Unreclaimable memory as a share of the ceiling (nil without a ceiling).
+    public var unreclaimableShare: Double? {
+        guard let ceiling, ceiling.bytes > 0 else { return nil }
+        return Double(unreclaimable.bytes) / Double(ceiling.bytes)
+    }
+
+    /// "full" stall time as a share of the interval (nil without two samples or PSI).
+    public var fullStallShare: Double? {
+        guard let interval = intervalMicroseconds, interval > 0, let full = fullStallMicroseconds else { return nil }
+        return Double(full) / Double(interval)
+    }
+
     public var description: String {
         var parts = ["unreclaimable \(unreclaimable) of ceiling \(ceiling?.description ?? "none")"]
         parts.append("reclaimable \(reclaimable)" + (dirty.bytes > 0 ? " (\(dirty) dirty or under writeback)" : ""))

@@ -49,18 +49,7 @@ struct KillCommand: ParsableCommand {
 
     @OptionGroup var policy: PolicyArguments
 
-    @Option(
-        help: ArgumentHelp(
-            "Signal to send first: a name (TERM, INT, HUP, …; SIG optional) or a number (default: KILL).",
-            valueName: "SIGNAL"),
-        completion: SignalArgument.defaultCompletionKind, transform: SignalArgument.parse)
-    var signal: SignalArgument?
-
-    @Option(
-        help: ArgumentHelp(
-            "With a --signal other than KILL: how long to wait before SIGKILL (default: 5s).", valueName: "DURATION"),
-        transform: Duration.parse)
-    var grace: Duration?
+    @OptionGroup var signalling: KillSignalArguments
 
     @Option(
         help: ArgumentHelp(
@@ -83,17 +72,13 @@ struct KillCommand: ParsableCommand {
             throw ValidationError("--policy, --process and the filters go with --under CGROUP")
         }
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process ID, not \(pid)") }
-        if grace != nil && (signal ?? .kill) == .kill {
-            throw ValidationError(
-                "--grace is the wait after a first --signal other than KILL; SIGKILL is not waited out")
-        }
+        try signalling.validate()
         try policy.validate()
     }
 
     /// How the victim is killed: --signal, then SIGKILL after --grace, then up to --timeout for the exit.
     var killOptions: KillOptions {
-        KillOptions(
-            signal: (signal ?? .kill).number, grace: grace ?? .seconds(5), timeout: timeout ?? .seconds(10))
+        signalling.killOptions(timeout: timeout ?? .seconds(10))
     }
 
     func run() throws {
@@ -172,4 +157,37 @@ struct KillOutput: Encodable {
     var dryRun: Bool
     var report: KillReport?
     var decision: Decision?
+}
+
+/// How a victim is signalled, shared by `kill` and the handling of `watch` and `simulate`: a first
+/// signal, and SIGKILL after a grace when it is not KILL.
+struct KillSignalArguments: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Signal to send first: a name (TERM, INT, HUP, …; SIG optional) or a number (default: KILL).",
+            valueName: "SIGNAL"),
+        completion: SignalArgument.defaultCompletionKind, transform: SignalArgument.parse)
+    var signal: SignalArgument?
+
+    @Option(
+        help: ArgumentHelp(
+            "With a --signal other than KILL: how long to wait before SIGKILL (default: 5s; watch sends it "
+                + "only if the OOM or distress lasts).",
+            valueName: "DURATION"),
+        transform: Duration.parse)
+    var grace: Duration?
+
+    /// The options given, by flag name.
+    var given: [String] { [(signal != nil, "--signal"), (grace != nil, "--grace")].filter(\.0).map(\.1) }
+
+    func validate() throws {
+        if grace != nil && (signal ?? .kill) == .kill {
+            throw ValidationError(
+                "--grace is the wait after a first --signal other than KILL; SIGKILL is not waited out")
+        }
+    }
+
+    func killOptions(timeout: Duration) -> KillOptions {
+        KillOptions(signal: (signal ?? .kill).number, grace: grace ?? .seconds(5), timeout: timeout)
+    }
 }

@@ -142,10 +142,13 @@ struct WatchCommand: ParsableCommand {
                     "--system watches the whole machine: give no CGROUP, --pid or --recursive (use --under)")
             }
             // The --system pipeline is woken by system memory pressure and handles no cgroup's OOM.
-            let unused: [(Bool, String, String)] = [
-                (handling.on != nil, "--on", "it acts on system memory pressure (--pressure, --min-available)"),
-                (handling.delay != nil, "--delay", "no cgroup's kernel killer is held back"),
-            ]
+            let unused: [(Bool, String, String)] =
+                [
+                    (handling.on != nil, "--on", "it acts on system memory pressure (--pressure, --min-available)"),
+                    (handling.delay != nil, "--delay", "no cgroup's kernel killer is held back"),
+                    (handling.hold != nil, "--hold", "its evidence is MemAvailable, and it freezes no cgroup"),
+                ]
+                + handling.distress.given.map { ($0 != "", $0, "its evidence is MemAvailable, not a cgroup's verdict") }
             if let (_, name, why) = unused.first(where: \.0) {
                 throw ValidationError("\(name) does nothing with --system: \(why)")
             }

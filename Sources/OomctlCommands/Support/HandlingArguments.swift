@@ -48,6 +48,8 @@ struct HandlingArguments: ParsableArguments {
 
     @OptionGroup var filters: VictimFilterArguments
 
+    @OptionGroup var signalling: KillSignalArguments
+
     @Option(
         help: ArgumentHelp(
             "v2: what holds the cgroup while the snapshot and hooks run: none, or freeze (cgroup.freeze, "
@@ -93,7 +95,7 @@ struct HandlingArguments: ParsableArguments {
                 (delay != nil, "--delay"), (snapshotDir != nil, "--snapshot-dir"),
                 (minInterval != nil, "--min-interval"),
                 (dryRun, "--dry-run"), (hold != nil, "--hold"),
-            ] + distress.given.map { (true, $0) }
+            ] + (distress.given + signalling.given).map { (true, $0) }
         return given.filter(\.0).map(\.1)
     }
 
@@ -110,6 +112,10 @@ struct HandlingArguments: ParsableArguments {
         if !postKill.isEmpty && (kill ?? defaultPolicy) == .none {
             throw ValidationError("--post-kill runs after a kill; give --kill POLICY")
         }
+        if !signalling.given.isEmpty && (kill ?? defaultPolicy) == .none {
+            throw ValidationError("--signal and --grace say how a victim is killed; give --kill POLICY")
+        }
+        try signalling.validate()
         _ = try handlingOptions(defaultPolicy: defaultPolicy)
         if let snapshotDir {
             var info = stat()
@@ -154,6 +160,7 @@ struct HandlingArguments: ParsableArguments {
         if let minInterval { options.minimumInterval = minInterval }
         distress.apply(to: &options)
         if let hold { options.hold = hold }
+        options.kill = signalling.killOptions(timeout: options.kill.timeout)
         if let policy = (kill ?? defaultPolicy).policy {
             var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
             policyOptions.policy = policy

@@ -17,6 +17,10 @@ struct KillSummary {
         }
         let milliseconds = Double(report.elapsedMicroseconds) / 1000
         text += ", in \(Int(milliseconds.rounded())) ms"
+        if !report.spared.isEmpty {
+            let pids = report.spared.map(String.init).joined(separator: " ")
+            text += "; the condition ended within the grace: no SIGKILL for \(pids), which outlived the first signal"
+        }
         return text
     }
 }

@@ -21,6 +21,8 @@ struct StepReporter {
                 "\(report.event.rawValue) in \(Self.shown(report.cgroup))\(level): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")"
             if let distress = report.distress {
                 metadata["distress"] = .string(distress.summary)
+                metadata["unreclaimable_percent"] = .stringConvertible(
+                    Self.percent(distress.figures.unreclaimableShare))
                 metadata["distress_reasons"] = .string(distress.reasons.map(\.rawValue).joined(separator: " "))
                 text += "; \(distress.summary)"
             }
@@ -43,6 +45,8 @@ struct StepReporter {
                 metadata: [
                     "cgroup": .string(cgroup.description), "event": .string(event.rawValue),
                     "distress": .string(verdict.summary),
+                    "unreclaimable_percent": .stringConvertible(Self.percent(verdict.figures.unreclaimableShare)),
+                    "full_stall_percent": .stringConvertible(Self.percent(verdict.figures.fullStallShare)),
                 ])
         case .snapshotWritten(let id, let cgroup, let path):
             log.info(
@@ -135,6 +139,9 @@ struct StepReporter {
     }
 
     private static func shown(_ path: CgroupPath) -> String { path.description.visibleControlCharacters }
+
+    /// A share as a whole percentage (0 when unknown).
+    static func percent(_ share: Double?) -> Int { Int(((share ?? 0) * 100).rounded()) }
 
     private static func milliseconds(_ microseconds: Int64) -> String {
         let tenths = microseconds / 100

@@ -550,6 +550,42 @@ import Testing
         #expect(harness.stepNames.contains("reserveGranted") && harness.stepNames.contains("reserveRestored"))
     }
 
+    /// --signal TERM --grace: a victim that ignores TERM gets SIGKILL after the grace only if the
+    /// distress lasts.
+    static func gracefulKill(resolvesDuringTheGrace: Bool) throws -> (HandlingReport, TestChild) {
+        let child = try TestChild(["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"])
+        let tree = FixtureTree.unifiedV2()
+        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, procs: [child.pid])
+        tree.file(v2Directory + "/memory.stat", distressStat)
+        tree.process(child.pid, name: "sh", residentKiB: 1024, cgroupLine: "0::/app")
+        var options = Self.options(action: .kill(.init()))
+        options.kill = KillOptions(signal: SIGTERM, grace: .milliseconds(300), timeout: .seconds(1))
+        let harness = try HandlerHarness(tree: tree, options: options)
+        harness.log.react = { step in
+            if case .victimSignalled = step, resolvesDuringTheGrace { freeV2Memory(tree) }
+            if case .killed = step { freeV2Memory(tree) }
+        }
+        usleep(100_000)  // the child's shell sets its trap
+        harness.handler.handle(harness.event(.max, "/app"))
+        let report = try #require(harness.runUntilFinished(bound: .seconds(4)).first)
+        return (report, child)
+    }
+
+    @Test func aGracefulKillStopsAtTermWhenTheDistressEndsInTheGrace() throws {
+        let (report, child) = try Self.gracefulKill(resolvesDuringTheGrace: true)
+        #expect(report.kill?.spared == [child.pid], "\(report.errors)")
+        #expect(kill(child.pid, 0) == 0, "it outlived TERM and was not sent SIGKILL")
+        kill(child.pid, SIGKILL)
+        #expect(child.waitForExit() == 128 + SIGKILL)
+    }
+
+    @Test func aGracefulKillEndsInSigkillWhileTheDistressLasts() throws {
+        let (report, child) = try Self.gracefulKill(resolvesDuringTheGrace: false)
+        #expect(report.outcome == .killed, "\(report.errors)")
+        #expect(report.kill?.spared == [])
+        #expect(child.waitForExit() == 128 + SIGKILL)
+    }
+
     // MARK: Reserve (v1)
 
     @Test func v1ReserveIsGrantedDuringTheHandlingAndRestoredAfter() throws {
