@@ -193,3 +193,22 @@ check burst-high-back grep -qx $((48 * 1048576)) "$b/memory.high"
 check_event burst-no-oom-kill /burst/app oom_kill -eq 0
 if [ "$(count_lines /tmp/burst.json $MSG_KILLED)" = 0 ]; then pass burst-nothing-killed
 else fail burst-nothing-killed "$(grep $MSG_KILLED /tmp/burst.json | head -c 300)"; fi
+
+# --- a graceful kill: TERM first; SIGKILL after the grace only while the distress lasts -----------------
+g=$(mkcg /grace/app) || { fail mkcg "cannot create /grace/app"; exit 0; }
+echo 64M >"$g/memory.max"
+echo 0 >"$g/memory.swap.max" 2>/dev/null
+oomctl reserve /grace/app 16M >/dev/null || fail grace-reserve "oomctl reserve /grace/app 16M failed"
+start_watch /tmp/grace.json /grace/app --kill largest --signal TERM --grace 1s
+spawn_in_cg /grace/app oomctl hog 100M --hold 0s
+wait $SPAWNED
+st=$?
+if [ $st = 143 ]; then pass grace-term-first; else fail grace-term-first "hog exit status $st, not 143 (TERM)"; fi
+sleep 0.7
+spawn_in_cg /grace/app sh -c 'trap "" TERM; exec oomctl hog 100M --hold 0s'
+wait $SPAWNED
+st=$?
+if [ $st = 137 ]; then pass grace-kill-after-the-grace; else fail grace-kill-after-the-grace "exit status $st, not 137"; fi
+sleep 0.7
+stop_watch grace-watch-stopped /tmp/grace.json
+check_event grace-no-kernel-oom-kill /grace/app oom_kill -eq 0
