@@ -444,6 +444,9 @@ package final class Handler {
                 return pipelineDone()
             }
             release()  // thawed before the kill: a frozen v1 task could not even die
+            // v2: the reserve was for the snapshot and hooks; a victim that ignores a graceful first
+            // signal must not run on to memory.max on it (the kernel would kill first).
+            if memory.version == .v2 { restoreReserve() }
             do throws(KillError) {
                 let target: Killer.Target
                 switch victim.target {
