@@ -2,11 +2,9 @@
 # its environment and on stdin, and a snapshot is written; memory.high overshoot → the high hook runs,
 # and a storm of high events is coalesced; a PSI trigger on memory.pressure → the pressure hook runs.
 
-MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
 MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
 MSG_HOOK_FINISHED=92b436cd57974deca4ba5cce493b7367
 MSG_FINISHED=c6c646dc3bcc418d85b74aeab06b2b41
-MSG_STOPPED=1d2464975791419ba375de020b1bdb2a
 
 # jq_lines CHECK FILE FILTER: pass when FILTER is true on the JSON lines of FILE, read as one array.
 jq_lines() {
@@ -19,26 +17,6 @@ wait_jq_lines() {
     if wait_for 20 sh -c 'jq -s -e "$1" "$2" >/dev/null 2>&1' sh "$3" "$2"; then pass "$1"
     else jq_lines "$1" "$2" "$3"; fi
 }
-# has_line FILE MESSAGE_ID: whether FILE holds a JSON line with that messageID.
-has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
-
-# start_watch OUT ARGS...: start `oomctl watch ARGS --json` in the background (stdout to OUT, stderr
-# to OUT.err), WATCH = its PID; fail when it has not announced itself within 30 s.
-start_watch() {
-    _out=$1; shift
-    oomctl watch "$@" --json >"$_out" 2>"$_out.err" &
-    WATCH=$!
-    wait_for 30 has_line "$_out" $MSG_STARTED || fail watch-started "$*: $(head -c 300 "$_out.err") $(head -c 300 "$_out")"
-}
-# stop_watch CHECK OUT: SIGTERM to WATCH; it stops, reports it and exits 0.
-stop_watch() {
-    kill -TERM $WATCH
-    wait $WATCH
-    _st=$?
-    if [ $_st = 0 ] && has_line "$2" $MSG_STOPPED; then pass "$1"
-    else fail "$1" "watch exit status $_st: $(tail -c 300 "$2.err")"; fi
-}
-
 # --- oom-kill → hook and snapshot ---------------------------------------------------------------------
 d=$(mkcg /w/oom) || { fail mkcg "cannot create /w/oom"; exit 0; }
 echo 32M >$d/memory.max

@@ -4,29 +4,12 @@
 # OOM killer in at least 19 of 20 runs; in a mixed group the hog dies and the reader lives; shmem on a
 # tmpfs without swap is unreclaimable.
 
-MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
 MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
 MSG_KILLED=9c57b3fd88bb41d4a3f7ad5c1e8b8205
-MSG_STOPPED=1d2464975791419ba375de020b1bdb2a
 
-has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
 count_lines() { grep -c "\"messageID\":\"$2\"" "$1"; }
 # not_in_distress FILE: the number of wake-ups that found no distress (watch -v debug lines).
 not_in_distress() { grep -c 'nothing to do: not in distress' "$1"; }
-
-start_watch() {
-    _out=$1; shift
-    oomctl watch "$@" --json -v >"$_out" 2>"$_out.err" &
-    WATCH=$!
-    wait_for 30 has_line "$_out" $MSG_STARTED || fail watch-started "$*: $(head -c 300 "$_out.err") $(head -c 300 "$_out")"
-}
-stop_watch() {
-    kill -TERM $WATCH
-    wait $WATCH
-    _st=$?
-    if [ $_st = 0 ] && has_line "$2" $MSG_STOPPED; then pass "$1"
-    else fail "$1" "watch exit status $_st: $(tail -c 300 "$2.err")"; fi
-}
 
 need_pagecache || exit 0
 kernel=$(uname -r)
@@ -51,7 +34,7 @@ shape() { # NAME WATCH-ARGS... -- COMMAND...
     _args=
     while [ "$1" != -- ]; do _args="$_args $1"; shift; done
     shift
-    start_watch /tmp/pc-$_name.json /pc/app --kill largest $_args
+    start_watch /tmp/pc-$_name.json /pc/app -v --kill largest $_args
     _high0=$(memevent /pc/app high)
     spawn_in_cg /pc/app "$@"
     wait $SPAWNED
@@ -82,7 +65,7 @@ h=$(mkcg /anon/app) || { fail mkcg "cannot create /anon/app"; exit 0; }
 echo 64M >"$h/memory.max"
 echo 0 >"$h/memory.swap.max" 2>/dev/null
 oomctl reserve /anon/app 16M >/dev/null || fail anon-reserve "oomctl reserve /anon/app 16M failed"
-start_watch /tmp/anon.json /anon/app --kill largest
+start_watch /tmp/anon.json /anon/app -v --kill largest
 by_oomctl=0
 by_kernel=0
 other=0
@@ -115,7 +98,7 @@ mkcg /mix/hog >/dev/null || { fail mkcg "cannot create /mix/hog"; exit 0; }
 echo 64M >"$CG/mix/memory.max"
 echo 0 >"$CG/mix/memory.swap.max" 2>/dev/null
 oomctl reserve /mix 16M >/dev/null || fail mix-reserve "oomctl reserve /mix 16M failed"
-start_watch /tmp/mix.json /mix --kill largest
+start_watch /tmp/mix.json /mix -v --kill largest
 spawn_reader /mix/reader "$big" 3
 reader=$SPAWNED
 sleep 1
@@ -139,7 +122,7 @@ s=$(mkcg /shm/app) || { fail mkcg "cannot create /shm/app"; exit 0; }
 echo 64M >"$s/memory.max"
 echo 48M >"$s/memory.high"
 mkdir -p /tmp/shm && mount -t tmpfs -o size=80M tmpfs /tmp/shm || fail shm-mount "cannot mount a tmpfs"
-start_watch /tmp/shm.json /shm/app --kill largest --dry-run
+start_watch /tmp/shm.json /shm/app -v --kill largest --dry-run
 # 47M of shmem: below high (no wake-up from it), then 3M more of anon pushes the group over high.
 run_in_cg /shm/app dd if=/dev/zero of=/tmp/shm/f bs=1M count=47 2>/dev/null
 spawn_in_cg /shm/app oomctl hog 3M --hold 3s
@@ -159,7 +142,7 @@ echo 64M >"$z/memory.max"
 echo 0 >"$z/memory.swap.max" 2>/dev/null
 oomctl reserve /frz/app 16M >/dev/null || fail frz-reserve "oomctl reserve /frz/app 16M failed"
 rm -f /tmp/frz.hook
-start_watch /tmp/frz.json /frz/app --kill largest --hold freeze --delay 10s --hook-timeout 10s \
+start_watch /tmp/frz.json /frz/app -v --kill largest --hold freeze --delay 10s --hook-timeout 10s \
     --hook 'grep frozen "$OOMCTL_CGROUP_PATH/cgroup.events" >/tmp/frz.hook; echo "$OOMCTL_HOLD" >>/tmp/frz.hook; sleep 2; grep ^oom_kill "$OOMCTL_CGROUP_PATH/memory.events" >>/tmp/frz.hook; exit 1'
 spawn_in_cg /frz/app oomctl hog 100M --hold 0s
 wait $SPAWNED
@@ -180,7 +163,7 @@ echo 64M >"$b/memory.max"
 echo 0 >"$b/memory.swap.max" 2>/dev/null
 oomctl reserve /burst/app 16M >/dev/null || fail burst-reserve "oomctl reserve /burst/app 16M failed"
 rm -f /tmp/burst.hook
-start_watch /tmp/burst.json /burst/app --kill largest \
+start_watch /tmp/burst.json /burst/app -v --kill largest \
     --hook 'echo "$OOMCTL_RESERVE $(cat "$OOMCTL_CGROUP_PATH/memory.high")" >/tmp/burst.hook; sleep 2; exit 1'
 spawn_in_cg /burst/app oomctl hog 56M --hold 0s
 wait $SPAWNED
@@ -199,7 +182,7 @@ g=$(mkcg /grace/app) || { fail mkcg "cannot create /grace/app"; exit 0; }
 echo 64M >"$g/memory.max"
 echo 0 >"$g/memory.swap.max" 2>/dev/null
 oomctl reserve /grace/app 16M >/dev/null || fail grace-reserve "oomctl reserve /grace/app 16M failed"
-start_watch /tmp/grace.json /grace/app --kill largest --signal TERM --grace 1s
+start_watch /tmp/grace.json /grace/app -v --kill largest --signal TERM --grace 1s
 spawn_in_cg /grace/app oomctl hog 100M --hold 0s
 wait $SPAWNED
 st=$?

@@ -3,8 +3,6 @@
 # 48M max); watch moves memory.high when memory.max changes; --clear puts the previous memory.high back;
 # the same call twice changes nothing.
 
-MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
-has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
 
 d=$(mkcg /r/app) || { fail mkcg "cannot create /r/app"; exit 0; }
 echo 48M >$d/memory.max

@@ -7,16 +7,13 @@
 # without oomctl, until the kernel OOM killer acts: what it leaves, and whom it kills.
 # Figures (issue 7, Performance): trigger → victim's death and MemAvailable then; the kernel's case.
 
-MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
 MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
 MSG_KILLED=9c57b3fd88bb41d4a3f7ad5c1e8b8205
-MSG_STOPPED=1d2464975791419ba375de020b1bdb2a
 
 HOG_SIZE=200M          # each; three of them are far more than the guest has
 HOG_RATE=${HOG_RATE:-6M}   # per second each: ~18M/s together
 MIN_AVAILABLE=30%
 
-has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
 jq_lines() {
     if jq -s -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
     else fail "$1" "jq -s '$3' is not true on $2: $(tail -c 600 "$2" | tr '\n' ' ') $(head -c 200 /tmp/jq.err)"; fi

@@ -9,9 +9,6 @@
 #    not the hog, which has no handler.
 
 HOOKS=/usr/local/libexec/oomctl/hooks
-MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
-MSG_STOPPED=1d2464975791419ba375de020b1bdb2a
-has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
 
 mkcg /w/throttle/job >/dev/null || { fail mkcg "cannot create /w/throttle/job"; exit 0; }
 d=$CG/w/throttle

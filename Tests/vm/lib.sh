@@ -169,3 +169,28 @@ spawn_reader() {
 
 # memstat /a/b KEY: the value of KEY in memory.stat.
 memstat() { awk -v k="$2" '$1 == k { print $2 }' "$CG$1/memory.stat"; }
+
+# --- oomctl watch in the background ------------------------------------------------------------------
+MSG_STARTED=f9ab958d9f114e60890a76818503ac3a
+MSG_STOPPED=1d2464975791419ba375de020b1bdb2a
+
+# has_line FILE MESSAGE_ID: whether FILE holds a JSON line with that messageID.
+has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
+
+# start_watch OUT ARGS...: start `oomctl watch ARGS --json` in the background (stdout to OUT, stderr
+# to OUT.err), WATCH = its PID; fail when it has not announced itself within 30 s.
+start_watch() {
+    _out=$1; shift
+    oomctl watch "$@" --json >"$_out" 2>"$_out.err" &
+    WATCH=$!
+    wait_for 30 has_line "$_out" $MSG_STARTED || fail watch-started "$*: $(head -c 300 "$_out.err") $(head -c 300 "$_out")"
+}
+
+# stop_watch CHECK OUT: SIGTERM to WATCH; it stops, reports it and exits 0.
+stop_watch() {
+    kill -TERM $WATCH
+    wait $WATCH
+    _st=$?
+    if [ $_st = 0 ] && has_line "$2" $MSG_STOPPED; then pass "$1"
+    else fail "$1" "watch exit status $_st: $(tail -c 300 "$2.err")"; fi
+}
