@@ -186,9 +186,9 @@ _oomctl() {
 
 _oomctl_watch() {
     repeating_flags=()
-    non_repeating_flags=(--recursive --system --process --dry-run --json --no-self-protection --protect-self --version -h --help)
+    non_repeating_flags=(--recursive --system --process --confirm-panic --dry-run --json --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval --log --self-reserve)
+    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --panic --delay --snapshot-dir --min-interval --log --self-reserve)
     __oomctl_offer_flags_options -1
 
     # Offer option value completions
@@ -244,6 +244,10 @@ _oomctl_watch() {
         return
         ;;
     '--priority')
+        return
+        ;;
+    '--panic')
+        __oomctl_add_completions -W 'crash'$'\n''reboot'
         return
         ;;
     '--delay')
@@ -387,9 +391,9 @@ _oomctl_reserve() {
 
 _oomctl_simulate() {
     repeating_flags=()
-    non_repeating_flags=(--process --dry-run --json --version -h --help)
+    non_repeating_flags=(--process --confirm-panic --dry-run --json --version -h --help)
     repeating_options=(--exec --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --delay --snapshot-dir --min-interval)
+    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --panic --delay --snapshot-dir --min-interval)
     __oomctl_offer_flags_options 0
 
     # Offer option value completions
@@ -462,6 +466,10 @@ _oomctl_simulate() {
         return
         ;;
     '--priority')
+        return
+        ;;
+    '--panic')
+        __oomctl_add_completions -W 'crash'$'\n''reboot'
         return
         ;;
     '--delay')
