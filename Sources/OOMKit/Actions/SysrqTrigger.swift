@@ -39,6 +39,7 @@ public final class SysrqTrigger: Sendable {
         case rehearsal
     }
 
+    /// The kernel's, a stand-in, or a rehearsal.
     public let kind: Kind
     /// The file the command is (or, in a rehearsal, would be) written to.
     public let path: String

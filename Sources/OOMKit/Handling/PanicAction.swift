@@ -53,9 +53,11 @@ public struct PanicOptions: Sendable {
 /// What a panic did, or in a dry run or rehearsal would do; reported before file systems are synced and
 /// the trigger is written.
 public struct PanicReport: Sendable, Codable {
+    /// Crash or reboot.
     public var mode: PanicMode
     /// The trigger file (the kernel's, for a rehearsal or a dry run).
     public var trigger: String
+    /// The kernel's trigger, a stand-in, or a rehearsal.
     public var triggerKind: SysrqTrigger.Kind
     /// A dry run: nothing is synced or written.
     public var dryRun: Bool
@@ -69,9 +71,6 @@ public struct PanicReport: Sendable, Codable {
     public var snapshotSynced = false
     /// Why there is no snapshot, or why it is not synced.
     public var snapshotProblem: String?
-
-    /// Whether the command goes to the kernel (not a dry run, not a rehearsal, not a stand-in).
-    public var takesTheMachineDown: Bool { !dryRun && triggerKind == .kernel }
 }
 
 /// The panic step of a handling (see ``PanicOptions``).
