@@ -57,3 +57,25 @@ import Testing
         #expect(trigger.kind == .rehearsal && trigger.path == "/nonexistent/proc/sysrq-trigger")
     }
 }
+
+/// The kernel's trigger, opened at start-up, fails there with a status and a message that say why. Only
+/// a fixture directory is given as /proc here: the real trigger is never opened by a test.
+@Suite struct KernelTriggerOpeningTests {
+    @Test func aKernelWithoutSysrqIsUnavailable() {
+        let tree = FixtureTree()
+        do {
+            _ = try SysrqTrigger.kernel(procPath: tree.root)
+            Issue.record("a missing trigger was opened")
+        } catch {
+            #expect(error == .cannotOpen(tree.root + "/sysrq-trigger", errno: ENOENT))
+            #expect(error.kind == .unavailable)
+            #expect(error.description.contains("CONFIG_MAGIC_SYSRQ"), "\(error)")
+        }
+    }
+
+    @Test func aReadOnlyProcIsAPermissionProblemThatNamesTheCause() {
+        let error = SysrqTriggerError.cannotOpen("/proc/sysrq-trigger", errno: EROFS)
+        #expect(error.kind == .permissionDenied)
+        #expect(error.description.contains("ProtectKernelTunables="), "\(error)")
+    }
+}
