@@ -186,9 +186,9 @@ _oomctl() {
 
 _oomctl_watch() {
     repeating_flags=()
-    non_repeating_flags=(--recursive --system --process --dry-run --json --verbose -v --no-self-protection --protect-self --version -h --help)
+    non_repeating_flags=(--recursive --system --process --confirm-panic --dry-run --json --verbose -v --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --signal --grace --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --log --self-reserve)
+    non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --signal --grace --hold --panic --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --log --self-reserve)
     __oomctl_offer_flags_options -1
 
     # Offer option value completions
@@ -255,6 +255,10 @@ _oomctl_watch() {
         ;;
     '--hold')
         __oomctl_add_completions -W 'none'$'\n''freeze'
+        return
+        ;;
+    '--panic')
+        __oomctl_add_completions -W 'crash'$'\n''reboot'
         return
         ;;
     '--delay')
@@ -413,9 +417,9 @@ _oomctl_reserve() {
 
 _oomctl_simulate() {
     repeating_flags=()
-    non_repeating_flags=(--process --dry-run --json --version -h --help)
+    non_repeating_flags=(--process --confirm-panic --dry-run --json --version -h --help)
     repeating_options=(--exec --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
-    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --signal --grace --hold --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle)
+    non_repeating_options=(--from --policy --under --parent --limit --reserve --hog-size --hog-rate --hogs --timeout --on --pressure --hook-timeout --kill --signal --grace --hold --panic --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle)
     __oomctl_offer_flags_options 0
 
     # Offer option value completions
@@ -499,6 +503,10 @@ _oomctl_simulate() {
         ;;
     '--hold')
         __oomctl_add_completions -W 'none'$'\n''freeze'
+        return
+        ;;
+    '--panic')
+        __oomctl_add_completions -W 'crash'$'\n''reboot'
         return
         ;;
     '--delay')

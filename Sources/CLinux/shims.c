@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -16,6 +18,9 @@
 #endif
 #ifndef SYS_process_mrelease
 #define SYS_process_mrelease 448
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
 #endif
 
 int oomctl_pidfd_open(pid_t pid, unsigned int flags) {
@@ -72,3 +77,26 @@ int oomctl_signalfd_read(int fd) {
 }
 
 int oomctl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int oomctl_sync_bounded(int timeout_ms) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        sync();
+        return error;
+    }
+    if (pid == 0) {
+        // Only async-signal-safe calls here: the parent may have had other threads.
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        sync();
+        _exit(0);
+    }
+    const struct timespec step = {0, 1000000};  // 1 ms
+    for (int waited = 0;; waited++) {
+        int status;
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR)) return 0;
+        if (waited >= timeout_ms) return ETIMEDOUT;
+        nanosleep(&step, NULL);
+    }
+}

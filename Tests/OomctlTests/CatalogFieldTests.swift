@@ -85,6 +85,21 @@ struct CatalogFieldTests {
             watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.cgroupRemoved.rawValue } }
             records += Self.stopped(watch)
         }
+        do {
+            // The panic action, its SysRq command sent to a stand-in file (never /proc/sysrq-trigger).
+            let test = try TestCgroup(limit: ByteCount(32 << 20))
+            defer { test.destroy() }
+            let directory = FixtureTree()
+            let watch = try RunningWatch([
+                test.path.description, "--json", "--panic", "crash", "--confirm-panic", "--snapshot-dir",
+                directory.root, "--sysrq-trigger-stand-in", directory.root + "/sysrq-trigger", "--delay", "300ms",
+                "--no-self-protection",
+            ])
+            let hog = try test.spawnHog("100M")
+            #expect(ProcessRunner.wait(for: hog, timeout: .seconds(15)) == 128 + SIGKILL)
+            watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.oomResolved.rawValue } }
+            records += Self.stopped(watch)
+        }
         let sent = Self.keysByMessage(records)
         let catalog = Self.catalogFields()
         // `warning` depends on the machine (what self-protection may do); every other kind was produced.

@@ -10,6 +10,7 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <sys/statfs.h>
 #include <sys/timerfd.h>
 #include <sys/xattr.h>
 
@@ -37,5 +38,11 @@ int oomctl_timerfd_arm(int fd, int64_t nanoseconds);
 
 /// The signal number in the siginfo read from a signalfd (0 when the read is short).
 int oomctl_signalfd_read(int fd);
+
+/// sync(2) in a child process (which first closes every descriptor above 2, so that it holds no pipe
+/// or eventfd of its parent), waited for at most timeout_ms. Returns 0 when the child's sync finished,
+/// ETIMEDOUT when it had not by then (the child goes on), or the errno of a failed fork, after calling
+/// sync() in this process instead.
+int oomctl_sync_bounded(int timeout_ms);
 
 #endif

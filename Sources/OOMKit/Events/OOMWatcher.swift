@@ -285,13 +285,24 @@ public final class OOMWatcher {
         let event = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         guard event >= 0 else { throw .system(SystemCallError("create", path: "eventfd", errno: errno)) }
         watch.descriptors.append(event)
-        try cgroup.write("cgroup.event_control", "\(event) \(control)")
+        do {
+            try cgroup.write("cgroup.event_control", "\(event) \(control)")
+        } catch {
+            throw Self.registrationError(error, oomControl: cgroup.filesystemPath + "/memory.oom_control")
+        }
         let path = watch.memory.path
         do {
             try loop.add(event) { [unowned self] _ in self.readOOMEventfd(event, path: path) }
         } catch {
             throw .system(error)
         }
+    }
+
+    /// What a failed write to cgroup.event_control means: EOPNOTSUPP is the kernel refusing v1 OOM
+    /// notifications altogether (PREEMPT_RT kernels do), which no retry or privilege changes.
+    static func registrationError(_ error: CgroupError, oomControl path: String) -> CgroupError {
+        if case .system(let failure) = error, failure.code == .notSupported { return .oomNotificationsRefused(path) }
+        return error
     }
 
     private func readOOMEventfd(_ descriptor: Int32, path: CgroupPath) {

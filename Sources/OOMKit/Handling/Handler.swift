@@ -12,6 +12,8 @@ public enum HandlingStep: Sendable {
     case victimSignalled(id: Int, cgroup: CgroupPath, pids: [Int32])
     case killed(id: Int, cgroup: CgroupPath, report: KillReport)
     case fellBack(id: Int, cgroup: CgroupPath, after: Duration)
+    /// The panic action: the snapshot is flushed; file systems are synced and the trigger written next.
+    case panicking(id: Int, cgroup: CgroupPath, report: PanicReport)
     /// v1: the cgroup's reserve was granted (its limit raised by the reserve).
     case reserveGranted(id: Int, grant: ReserveGrant)
     /// v1: the grant was taken back (`problem` nil: the original limit is back).
@@ -425,6 +427,7 @@ package final class Handler {
                 facts.action = .alreadyResolved
                 return pipelineDone()
             }
+            if case .panic(let panic) = options.action, !kernelActed { return takeTheMachineDown(panic) }
             guard case .kill(let policy) = options.action, !kernelActed else {
                 facts.action = .nothingToDo
                 return pipelineDone()
@@ -471,6 +474,19 @@ package final class Handler {
                 facts.action = .failed
                 startPostKillHooks()
             }
+        }
+
+        /// The panic action; its steps are in PanicAction.swift.
+        private func takeTheMachineDown(_ panic: PanicOptions) {
+            let result = PanicStep.run(
+                panic, snapshot: report.snapshotPath, event: event.kind, dryRun: options.dryRun,
+                announce: { [self] in
+                    report.panic = $0
+                    handler.onStep(.panicking(id: report.id, cgroup: report.cgroup, report: $0))
+                }, warn: { [self] in fail($0) })
+            if case .failed(let message) = result { fail(message) }
+            facts.action = result.factsAction
+            pipelineDone()
         }
 
         /// The policy's victim below the cgroup; when the cgroup has nothing below it to choose from,

@@ -7,6 +7,11 @@ public struct HandlingOptions: Sendable {
         /// Kill the victim the policy picks below the cgroup that hit the OOM (the cgroup itself when it
         /// has no child cgroups to choose from).
         case kill(PolicyOptions)
+        /// Take the machine down on purpose, the kernel's panic_on_oom in userspace: flush the snapshot
+        /// (``snapshotDirectory`` should be set), report, sync, then crash or reboot through SysRq (see
+        /// ``PanicOptions``). Only for the events in ``PanicOptions/answeredEvents``; a dry run reports
+        /// what it would do.
+        case panic(PanicOptions)
     }
 
     /// What holds the cgroup while the snapshot and hooks run.
@@ -75,6 +80,11 @@ public enum HandlingOutcome: String, Sendable, Codable {
     case fellBackToKernel = "fell back to the kernel"
     /// Something the kernel already did (v2 oom_kill, high, max): hooks ran, nothing else was needed.
     case reported
+    /// The panic's SysRq command was written: on the kernel's trigger the machine went down, so this is
+    /// only ever reported when a stand-in took it.
+    case panicTriggered = "panic triggered"
+    /// `simulate --panic`: everything up to the trigger ran, the trigger was not written.
+    case panicRehearsed = "panic rehearsed"
     /// `--dry-run`: hooks ran and the decision was made, nothing was killed.
     case dryRun = "dry run"
     /// The cgroup was removed.
@@ -97,6 +107,10 @@ package struct HandlingFacts: Sendable, Equatable {
         /// `dry run`: the victim was chosen, not killed.
         case decidedOnly
         case killed
+        /// The panic's SysRq command was written (to a stand-in: this process lives on).
+        case panicTriggered
+        /// A rehearsed panic: reported, nothing written.
+        case panicRehearsed
         /// The decision or the kill failed (see the report's errors).
         case failed
     }
@@ -127,6 +141,8 @@ extension HandlingOutcome {
         }
         switch facts.action {
         case .killed: self = .killed
+        case .panicTriggered: self = .panicTriggered
+        case .panicRehearsed: self = .panicRehearsed
         case .decidedOnly: self = .dryRun
         case _ where facts.resolvedByHook: self = .resolvedByHook
         case _ where facts.fellBack: self = .fellBackToKernel
@@ -164,6 +180,8 @@ public struct HandlingReport: Sendable, Codable {
     public var decision: Decision?
     public var kill: KillReport?
     public var postKillHooks: [HookResult] = []
+    /// What the panic action did or would do.
+    public var panic: PanicReport?
     /// Whether the deadline passed and the kernel killer was re-enabled.
     public var fellBack = false
     /// Derived from the handling's ``HandlingFacts`` when it finishes.

@@ -22,6 +22,10 @@ public enum CgroupError: OOMKitError, Equatable {
     case processNotInHierarchy(Int32, hierarchy: Hierarchy)
     /// The operation exists only on the other cgroup version, or not on this kernel.
     case unsupported(String, version: CgroupVersion)
+    /// The kernel refused to register an eventfd for v1 OOM notifications (cgroup.event_control on
+    /// memory.oom_control) with EOPNOTSUPP, as PREEMPT_RT kernels do: the kernel cannot tell userspace of
+    /// an OOM in this hierarchy. The path is the memory.oom_control file.
+    case oomNotificationsRefused(String)
     /// A system call failed.
     case system(SystemCallError)
     /// A kernel file did not parse.
@@ -36,7 +40,7 @@ public enum CgroupError: OOMKitError, Equatable {
 
     public var kind: FailureKind {
         switch self {
-        case .noMemoryHierarchy, .unsupported: .unavailable
+        case .noMemoryHierarchy, .unsupported, .oomNotificationsRefused: .unavailable
         case .invalidPath, .wrongHierarchy, .outsideHierarchy, .symbolicLink: .badInput
         case .noSuchCgroup, .noSuchProcess, .processNotInHierarchy: .notFound
         case .system(let error): error.kind
@@ -72,6 +76,11 @@ public enum CgroupError: OOMKitError, Equatable {
             return "process \(pid) is in no cgroup of the \(hierarchy) (a kernel thread, or another cgroup namespace?)"
         case .unsupported(let operation, let version):
             return "\(operation) is not available on cgroup \(version)"
+        case .oomNotificationsRefused(let path):
+            return "cannot register for OOM notifications on '\(path)': this kernel refuses v1 OOM notifications "
+                + "(EOPNOTSUPP): PREEMPT_RT kernels do, and the v1 memory controller is deprecated (optional since "
+                + "Linux 6.11); use cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1, or mount cgroup2 with "
+                + "the memory controller), where watch needs no eventfd"
         case .system(let error):
             return error.description
         case .parse(let error):

@@ -20,6 +20,9 @@ public enum MessageID: String, CaseIterable, Sendable {
     case victimKilled = "9c57b3fd88bb41d4a3f7ad5c1e8b8205"
     /// The deadline passed unresolved: the OOM was handed back to the kernel killer.
     case fallbackToKernel = "cac673cbded24fa48b96b4139e6bf474"
+    /// The panic action: the snapshot is on disk; the machine is synced and crashed or rebooted next
+    /// (or, in a dry run, would be).
+    case panicking = "8b7bb483ed60456c8aade5ec64e7c5ab"
     /// The cgroup is no longer under OOM; handling ended.
     case oomResolved = "c6c646dc3bcc418d85b74aeab06b2b41"
     /// A watched cgroup was removed and is no longer watched.
@@ -41,6 +44,7 @@ public enum MessageID: String, CaseIterable, Sendable {
     /// The level an entry of this kind is logged at unless the caller says otherwise.
     public var defaultLevel: Logger.Level {
         switch self {
+        case .panicking: .critical
         case .oomDetected, .hookTimedOut, .victimKilled, .fallbackToKernel, .warning: .warning
         case .victimChosen, .oomResolved, .reserveGranted: .notice
         case .hookStarted, .hookFinished, .cgroupRemoved, .watchStarted, .watchStopped, .reserveRestored: .info

@@ -132,7 +132,7 @@ struct SimulateCommand: ParsableCommand {
             throw ValidationError("--policy and --under go with --from; a sandbox run takes --kill POLICY")
         }
         _ = try sandboxSettings()
-        try handling.check()
+        try handling.check(sandbox: true)
     }
 
     /// The sandbox options, checked against each other, with their defaults.
@@ -170,7 +170,7 @@ struct SimulateCommand: ParsableCommand {
         let settings = try sandboxSettings()
         let live = !json
         let run = try SandboxRun(
-            system: system, settings: settings, options: try handling.resolvedHandlingOptions(in: system),
+            system: system, settings: settings, options: try handling.resolvedHandlingOptions(in: system, live: false),
             events: WatchConfiguration.Events(
                 v1: handling.eventKinds(version: .v1), v2: handling.eventKinds(version: .v2)),
             pressure: handling.pressureTrigger(),

@@ -34,6 +34,12 @@ struct WatchCommand: ParsableCommand {
             Hooks run as /bin/sh -c CMD in their own process group, killed with their children at \
             --hook-timeout.
 
+            --panic crash|reboot takes the machine down instead of a kill, as the kernel's panic_on_oom \
+            would, once the snapshot (--snapshot-dir is required) and the file systems are synced: SysRq c \
+            (a kernel panic, and a crash dump where kdump is set up) or b (an immediate reboot). It needs \
+            --confirm-panic unless --dry-run, and answers only oom and pressure events (never v2 high or \
+            max, which a healthy cgroup at its limit raises all day).
+
             HOOK ENVIRONMENT:
               OOMCTL_EVENT           oom, oom-kill, high, max or pressure
               OOMCTL_CGROUP          the cgroup, hierarchy-relative (any bytes but '/')
@@ -53,6 +59,7 @@ struct WatchCommand: ParsableCommand {
               oomctl watch --pid 1234 --kill largest --process --snapshot-dir /var/tmp/oom
               oomctl watch /app --on high,oom-kill --hook ./throttle.sh --json
               oomctl reserve /batch.slice 64M && oomctl watch /batch.slice --self-reserve 16M
+              oomctl watch --system --min-available 2% --panic reboot --confirm-panic --snapshot-dir /var/lib/oomctl
 
             \(ExitStatus.helpText)
             """
@@ -152,6 +159,9 @@ struct WatchCommand: ParsableCommand {
             if let (_, name, why) = unused.first(where: \.0) {
                 throw ValidationError("\(name) does nothing with --system: \(why)")
             }
+            if handling.panic != nil && !under.isEmpty {
+                throw ValidationError("--under picks victims; --panic kills none: drop --under")
+            }
         } else {
             if cgroups.isEmpty && pid.isEmpty {
                 throw ValidationError("give at least one CGROUP or --pid PID to watch (or --system)")
@@ -193,6 +203,7 @@ struct WatchCommand: ParsableCommand {
             let system = try CgroupSystem.fromEnvironment()
             LoggingSetup.bootstrap(
                 LogSelection.resolve(requested: json ? .json : log), level: verbose ? .debug : .info)
+            try checkPanicEvidence()
             let configuration = try watchConfiguration(in: system)
             let service = try WatchService(system: system, configuration: configuration)
             let steps = StepReporter()
@@ -202,6 +213,35 @@ struct WatchCommand: ParsableCommand {
             try service.start()
             service.run()
         }
+    }
+
+    /// With --panic: snapshots can be written into --snapshot-dir now (else exit 73 before anything is
+    /// watched), and a warning when they would not survive the reboot that follows a panic.
+    private func checkPanicEvidence() throws {
+        guard let panic = handling.panic, let directory = handling.snapshotDir else { return }
+        do {
+            if let volatile = try PanicOptions.probeSnapshotDirectory(directory) {
+                Logger(label: "oomctl.watch").warning(
+                    "--snapshot-dir \(directory) is on \(volatile): the snapshots of --panic \(panic.rawValue) do not survive the reboot; use persistent storage"
+                )
+            }
+        } catch {
+            Terminal.printError(
+                "oomctl: error: --panic cannot keep its evidence in --snapshot-dir: \(error.description)")
+            throw ExitCode(ExitStatus(error.kind).rawValue)
+        }
+    }
+
+    /// On cgroup v2, --panic needs events it answers: the default ones (high, max, oom-kill) are
+    /// wake-ups or the kernel's own kill, never a verdict that takes a machine down.
+    private func checkPanicEvents(on hierarchy: Hierarchy) throws {
+        guard handling.panic != nil, hierarchy.version == .v2 else { return }
+        let kinds = handling.eventKinds(version: .v2)
+        guard kinds.isDisjoint(with: PanicOptions.answeredEvents) else { return }
+        throw ValidationError(
+            "--panic answers oom and pressure events, and watch gets none on cgroup v2 with "
+                + "--on \(kinds.map(\.rawValue).sorted().joined(separator: ",")) (high and max are wake-ups a healthy "
+                + "cgroup at its limit raises all day): add --on oom or --on pressure")
     }
 
     /// The service's configuration: the arguments resolved on the live system.
@@ -218,6 +258,7 @@ struct WatchCommand: ParsableCommand {
         } else {
             var targets: [CgroupPath] = try cgroups.map { try system.memoryCgroupPath(for: $0) }
             targets += try pid.map { try system.memoryCgroupPath(ofProcess: $0) }
+            try checkPanicEvents(on: system.memoryHierarchy())
             scope = .cgroups(targets, recursive: recursive)
         }
         return WatchConfiguration(
@@ -225,7 +266,7 @@ struct WatchCommand: ParsableCommand {
             events: WatchConfiguration.Events(
                 v1: handling.eventKinds(version: .v1), v2: handling.eventKinds(version: .v2)),
             pressure: handling.pressureTrigger(),
-            handling: try handling.resolvedHandlingOptions(in: system, defaultPolicy: defaultPolicy),
+            handling: try handling.resolvedHandlingOptions(in: system, defaultPolicy: defaultPolicy, live: true),
             selfProtection: noSelfProtection
                 ? nil : WatchConfiguration.SelfProtectionOptions(reserve: selfReserve, protectOwnCgroup: protectSelf))
     }

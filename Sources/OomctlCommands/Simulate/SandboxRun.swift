@@ -326,6 +326,10 @@ final class SandboxRun {
             record(
                 "fell-back", "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled",
                 cgroup: cgroup)
+        case .panicking(_, let cgroup, let panic):
+            record(
+                panic.triggerKind == .rehearsal && !panic.dryRun ? "panic-rehearsed" : "panic",
+                PanicSummary(panic, cgroup: cgroup).description, cgroup: cgroup, bytes: panic.snapshotBytes)
         case .reserveGranted(_, let grant):
             record(
                 "reserve-granted", "limit \(grant.originalLimit) → \(grant.raisedLimit) (reserve \(grant.bytes))",

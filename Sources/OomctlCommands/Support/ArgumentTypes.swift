@@ -197,6 +197,8 @@ struct ThresholdPair: ParsedArgument, Hashable, CustomStringConvertible {
 
 extension PolicyName: ExpressibleByArgument {}
 
+extension PanicMode: ExpressibleByArgument {}
+
 /// What `--kill` asks for: a policy's victim, or `none` (hooks only; the kernel handles the rest).
 enum KillChoice: RawRepresentable, CaseIterable, ExpressibleByArgument, Hashable {
     case none

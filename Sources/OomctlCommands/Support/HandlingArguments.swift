@@ -59,6 +59,21 @@ struct HandlingArguments: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
+            "Instead of a kill, take the machine down when hooks did not resolve the OOM, like the kernel's "
+                + "panic_on_oom: crash (SysRq c, a kernel panic) or reboot (SysRq b), once the snapshot and file "
+                + "systems are synced. Needs --snapshot-dir, and --confirm-panic unless --dry-run.",
+            valueName: "MODE"))
+    var panic: PanicMode?
+
+    @Flag(help: "Confirm that --panic may crash or reboot this machine.")
+    var confirmPanic = false
+
+    /// Tests only: a regular file or FIFO that takes the SysRq command instead of /proc/sysrq-trigger.
+    @Option(help: ArgumentHelp(visibility: .private))
+    var sysrqTriggerStandIn: String?
+
+    @Option(
+        help: ArgumentHelp(
             "v1: hand the OOM back to the kernel killer if unresolved after this long (default: 1s).",
             valueName: "DURATION"),
         transform: Duration.parse)
@@ -93,15 +108,17 @@ struct HandlingArguments: ParsableArguments {
                 (on != nil, "--on"), (pressure != nil, "--pressure"), (!hook.isEmpty, "--hook"),
                 (!postKill.isEmpty, "--post-kill"), (hookTimeout != nil, "--hook-timeout"), (kill != nil, "--kill"),
                 (delay != nil, "--delay"), (snapshotDir != nil, "--snapshot-dir"),
-                (minInterval != nil, "--min-interval"),
-                (dryRun, "--dry-run"), (hold != nil, "--hold"),
+                (minInterval != nil, "--min-interval"), (dryRun, "--dry-run"), (hold != nil, "--hold"),
+                (panic != nil, "--panic"), (confirmPanic, "--confirm-panic"),
+                (sysrqTriggerStandIn != nil, "--sysrq-trigger-stand-in"),
             ] + (distress.given + signalling.given).map { (true, $0) }
         return given.filter(\.0).map(\.1)
     }
 
     /// Checks everything that does not need the live system. `systemPressure`: the PSI trigger is used
-    /// without --on pressure (watch --system).
-    func check(systemPressure: Bool = false, defaultPolicy: KillChoice = .none) throws {
+    /// without --on pressure (watch --system). `sandbox`: a simulate run, which only rehearses a panic.
+    func check(systemPressure: Bool = false, defaultPolicy: KillChoice = .none, sandbox: Bool = false) throws {
+        try checkPanic(sandbox: sandbox)
         if pressure != nil && !wantsPressure && !systemPressure {
             throw ValidationError(
                 "--pressure is the trigger of --on pressure (and of watch --system); add pressure to --on")
@@ -133,6 +150,54 @@ struct HandlingArguments: ParsableArguments {
         try filters.validate()
     }
 
+    /// --panic and its companions: no kill beside it, a snapshot directory, and (watch, not a dry run)
+    /// the confirmation.
+    private func checkPanic(sandbox: Bool) throws {
+        guard let panic else {
+            let orphans: [(Bool, String)] = [
+                (confirmPanic, "--confirm-panic"), (sysrqTriggerStandIn != nil, "--sysrq-trigger-stand-in"),
+            ]
+            if let (_, name) = orphans.first(where: \.0) { throw ValidationError("\(name) goes with --panic") }
+            return
+        }
+        if sandbox {
+            if confirmPanic {
+                throw ValidationError(
+                    "--confirm-panic does nothing in a sandbox run: simulate rehearses --panic and never writes "
+                        + "/proc/sysrq-trigger")
+            }
+            if sysrqTriggerStandIn != nil {
+                throw ValidationError("--sysrq-trigger-stand-in goes with watch; simulate writes no trigger")
+            }
+        }
+        let killing: [(Bool, String)] =
+            [(kill != nil, "--kill"), (!postKill.isEmpty, "--post-kill")] + signalling.given.map { (true, $0) }
+        if let (_, name) = killing.first(where: \.0) {
+            throw ValidationError("--panic takes the machine down instead of a kill: drop \(name)")
+        }
+        if filters.isCustomized {
+            throw ValidationError("--process and the victim filters choose a victim; --panic kills none")
+        }
+        guard snapshotDir != nil else {
+            throw ValidationError(
+                "--panic needs --snapshot-dir DIR: the snapshot is the evidence that outlives the "
+                    + "\(panic.rawValue); give a directory on persistent storage")
+        }
+        if !sandbox && !dryRun && !confirmPanic {
+            throw ValidationError(
+                "--panic \(panic.rawValue) takes this machine down when an OOM is not resolved: add --confirm-panic "
+                    + "to mean it (or --dry-run to see what it would do)")
+        }
+    }
+
+    /// Where --panic writes its SysRq command: the stand-in given (tests), the kernel's trigger (`live`,
+    /// not a dry run: opened now, so a missing privilege shows at start-up), or a rehearsal.
+    func sysrqTrigger(procPath: String, live: Bool) throws(SysrqTriggerError) -> SysrqTrigger {
+        if let sysrqTriggerStandIn { return try .standIn(sysrqTriggerStandIn) }
+        if live && !dryRun { return try .kernel(procPath: procPath) }
+        return .rehearsal(procPath: procPath)
+    }
+
     /// The event kinds asked for with --on (or the version's default).
     func eventKinds(version: CgroupVersion) -> Set<OOMEvent.Kind> {
         guard let on else { return WatchConfiguration.Events.default.kinds(for: version) }
@@ -161,7 +226,10 @@ struct HandlingArguments: ParsableArguments {
         distress.apply(to: &options)
         if let hold { options.hold = hold }
         options.kill = signalling.killOptions(timeout: options.kill.timeout)
-        if let policy = (kill ?? defaultPolicy).policy {
+        if let panic {
+            // A rehearsal until resolvedHandlingOptions(in:defaultPolicy:live:) opens the real trigger.
+            options.action = .panic(PanicOptions(mode: panic, trigger: .rehearsal()))
+        } else if let policy = (kill ?? defaultPolicy).policy {
             var policyOptions = try filters.options(resolve: { try CgroupPath($0) })
             policyOptions.policy = policy
             options.action = .kill(policyOptions)
@@ -171,13 +239,18 @@ struct HandlingArguments: ParsableArguments {
         return options
     }
 
-    /// The pipeline's options with the filters' cgroup arguments resolved on the live system.
+    /// The pipeline's options with the filters' cgroup arguments resolved on the live system, and the
+    /// SysRq trigger of --panic opened (`live`: watch; a sandbox run only rehearses).
     func resolvedHandlingOptions(
-        in system: CgroupSystem, defaultPolicy: KillChoice = .none
+        in system: CgroupSystem, defaultPolicy: KillChoice = .none, live: Bool
     ) throws
         -> HandlingOptions
     {
         var options = try handlingOptions(defaultPolicy: defaultPolicy)
+        if case .panic(var panic) = options.action {
+            panic.trigger = try sysrqTrigger(procPath: system.procPath, live: live)
+            options.action = .panic(panic)
+        }
         if case .kill(let chosen) = options.action {
             var policy = try filters.options(resolve: { text throws(CgroupError) in
                 try system.memoryCgroupPath(for: text)

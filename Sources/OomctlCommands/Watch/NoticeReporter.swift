@@ -93,7 +93,11 @@ struct NoticeReporter {
             parts.append("for " + started.kinds.map(\.rawValue).sorted().joined(separator: ","))
         }
         parts.append("hooks \(options.hooks.count)")
-        if case .kill(let policy) = options.action { parts.append("kill \(policy.policy.rawValue)") }
+        switch options.action {
+        case .none: break
+        case .kill(let policy): parts.append("kill \(policy.policy.rawValue)")
+        case .panic(let panic): parts.append("PANIC \(panic.mode.rawValue) through \(panic.trigger.path)")
+        }
         parts.append("delay \(options.delay.compactDescription)")
         if options.dryRun { parts.append("DRY RUN") }
         parts += protectionParts(started)
@@ -111,8 +115,12 @@ struct NoticeReporter {
         if let warn = thresholds.warnAvailable { line += ", warn below \(warn)" }
         if let swap = thresholds.actSwapFree { line += " (and below \(swap) free swap where swap exists)" }
         let root = started.systemRoot ?? .root
-        line +=
-            "; victims under \(root.description.visibleControlCharacters); cooldown \(scope.cooldown.compactDescription)"
+        if case .panic(let panic) = configuration.handling.action {
+            line += "; PANIC \(panic.mode.rawValue) through \(panic.trigger.path) below it"
+        } else {
+            line += "; victims under \(root.description.visibleControlCharacters)"
+        }
+        line += "; cooldown \(scope.cooldown.compactDescription)"
         if configuration.handling.dryRun { line += "; DRY RUN" }
         if let maxCheckInterval = scope.maxCheckInterval {
             line += "; re-checks at most every \(maxCheckInterval.compactDescription) (sooner as memory gets short)"

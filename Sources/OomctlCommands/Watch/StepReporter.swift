@@ -93,6 +93,19 @@ struct StepReporter {
                 .fallbackToKernel,
                 "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled for \(Self.shown(cgroup))",
                 metadata: base(id, cgroup))
+        case .panicking(let id, let cgroup, let panic):
+            var metadata = base(id, cgroup)
+            metadata["event"] = .string(panic.event.rawValue)
+            metadata["panic"] = .string(panic.mode.rawValue)
+            metadata["sysrq"] = .string(panic.mode.sysrqText)
+            metadata["trigger"] = .string(panic.trigger)
+            metadata["dry_run"] = .stringConvertible(panic.dryRun ? 1 : 0)
+            if let path = panic.snapshotPath { metadata["snapshot"] = .string(path) }
+            if let bytes = panic.snapshotBytes { metadata["snapshot_bytes"] = .stringConvertible(bytes) }
+            metadata["snapshot_synced"] = .stringConvertible(panic.snapshotSynced ? 1 : 0)
+            let quiet = panic.dryRun || panic.triggerKind == .rehearsal
+            log.log(
+                .panicking, level: quiet ? .notice : nil, "\(PanicSummary(panic, cgroup: cgroup))", metadata: metadata)
         case .reserveGranted(let id, let grant):
             var metadata = base(id, grant.cgroup)
             metadata["reserve_bytes"] = .stringConvertible(grant.bytes.bytes)

@@ -118,3 +118,20 @@ struct OOMWatcherTests {
         #expect(loop.runOnce(timeout: .milliseconds(120)) == 0)
     }
 }
+
+/// A kernel that refuses the v1 eventfd registration with EOPNOTSUPP (PREEMPT_RT kernels do) is named
+/// as such; other failures stay what they are.
+@Suite struct OOMNotificationRefusalTests {
+    @Test func eopnotsuppIsTheKernelRefusingV1Notifications() {
+        let path = "/sys/fs/cgroup/memory/x/memory.oom_control"
+        let refused = CgroupError.system(SystemCallError("write", path: "/x/cgroup.event_control", errno: EOPNOTSUPP))
+        let error = OOMWatcher.registrationError(refused, oomControl: path)
+        #expect(error == .oomNotificationsRefused(path))
+        #expect(error.kind == .unavailable)
+        #expect(
+            error.description.contains("this kernel refuses v1 OOM notifications (EOPNOTSUPP): PREEMPT_RT kernels do"))
+        #expect(error.description.contains("use cgroup v2"), "\(error)")
+        let other = CgroupError.system(SystemCallError("write", path: "/x/cgroup.event_control", errno: EINVAL))
+        #expect(OOMWatcher.registrationError(other, oomControl: path) == other)
+    }
+}

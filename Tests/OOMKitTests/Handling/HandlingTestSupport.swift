@@ -92,6 +92,7 @@ final class HandlerHarness {
         case .victimSignalled: "signalled"
         case .killed: "killed"
         case .fellBack: "fellBack"
+        case .panicking: "panicking"
         case .reserveGranted: "reserveGranted"
         case .reserveRestored: "reserveRestored"
         case .failed: "failed"
