@@ -181,6 +181,7 @@ public final class KillOperation {
         let elapsed = clock.now - startedAt
         var report = basicReport(elapsed)
         report.spared = spared
+        if !spared.isEmpty, case .process = target { report.usageAfter = nil }  // it lives: nothing is known freed
         return report
     }
 

@@ -1,4 +1,5 @@
-/// cgroup v2: a `high`, `max` or `pressure` event is a wake-up, not a verdict. The gate samples the
+/// cgroup v2: a `high`, `max` or `pressure` event is a wake-up, not a verdict (an `oom` event is the
+/// kernel's own verdict, and gets one at once). The gate samples the
 /// cgroup and asks ``MemoryDistress`` whether it is in distress; only then does a handling start.
 ///
 /// The first sample is taken at once: unreclaimable memory at the ceiling is distress from it alone,
@@ -32,7 +33,7 @@ package final class DistressGate {
 
     /// Whether `event` is a v2 wake-up that only a distress verdict turns into a handling.
     package static func gates(_ event: OOMEvent, in memory: MemoryCgroup) -> Bool {
-        memory.version == .v2 && [.high, .max, .pressure].contains(event.kind)
+        memory.version == .v2 && [.oom, .high, .max, .pressure].contains(event.kind)
     }
 
     /// Whether a wake-up of the cgroup is being confirmed.
@@ -53,7 +54,10 @@ package final class DistressGate {
         _ event: OOMEvent, in memory: MemoryCgroup, completion: @escaping Completion
     ) throws(CgroupError) {
         let first = try sample(memory)
-        let verdict = MemoryDistress.assess(previous: nil, current: first, thresholds: thresholds)
+        var verdict = MemoryDistress.assess(previous: nil, current: first, thresholds: thresholds)
+        // A v2 `oom` event is the kernel's own evidence (memory.events oom rose): distress at once, with a
+        // verdict whose figures the handling's resolution is judged by (not by fullness).
+        if event.kind == .oom && !verdict.reasons.contains(.kernelOOM) { verdict.reasons.append(.kernelOOM) }
         if verdict.inDistress { return completion(event, memory, verdict) }
         let timer: DeadlineTimer
         do {
@@ -89,8 +93,29 @@ package final class DistressGate {
         for cgroup in Array(confirming.keys) { cancel(cgroup) }
     }
 
-    /// One sample of the cgroup, with the system's free swap.
+    /// One sample of the cgroup, with the swap room above it.
     package func sample(_ memory: MemoryCgroup) throws(CgroupError) -> MemorySample {
-        try MemorySample.take(of: memory, systemSwapFree: (try? system.procfs.memInfo())?.swapFree)
+        try MemorySample.take(of: memory, systemSwapFree: swapRoom(above: memory))
+    }
+
+    /// The swap the cgroup's pages could go to besides its own allowance: the system's free swap — none
+    /// with vm.swappiness 0, where cgroup reclaim never swaps anonymous pages — capped by what every
+    /// limited ancestor's memory.swap.max leaves.
+    private func swapRoom(above memory: MemoryCgroup) -> ByteCount? {
+        guard let free = (try? system.procfs.memInfo())?.swapFree else { return nil }
+        let swappiness = (try? FileIO.readText(path: system.procPath + "/sys/vm/swappiness"))?
+            .trimmingASCIIWhitespace()
+        if swappiness == "0" { return .zero }
+        var room = free
+        var ancestor = memory.path.parent
+        while let path = ancestor, !path.isRoot, room.bytes > 0 {
+            if let parent = try? MemoryCgroup.open(path, in: system), let max = (try? parent.swapLimit()) ?? nil,
+                !max.isUnlimited
+            {
+                room = Swift.min(room, max - (((try? parent.swapUsage()) ?? nil) ?? .zero))
+            }
+            ancestor = path.parent
+        }
+        return room
     }
 }

@@ -13,9 +13,12 @@ package final class FreezeHolds {
     /// The cgroups frozen now.
     package var held: Set<CgroupPath> { Set(frozen.keys) }
 
-    /// Freezes the cgroup; nothing when it is frozen by this already.
-    package func freeze(_ cgroup: Cgroup) throws(CgroupError) {
-        guard frozen[cgroup.path] == nil else { return }
+    /// Freezes the cgroup; nothing when it is frozen by this already. Returns false, and holds nothing,
+    /// when someone else froze it (`docker pause`): thawing it later would undo their choice.
+    @discardableResult
+    package func freeze(_ cgroup: Cgroup) throws(CgroupError) -> Bool {
+        guard frozen[cgroup.path] == nil else { return true }
+        if (try? cgroup.read("cgroup.freeze"))?.trimmingASCIIWhitespace() == "1" { return false }
         guardian?.restoreOnExit(cgroup.freezeFilePath, value: "0")
         do {
             try cgroup.setFrozen(true)
@@ -24,6 +27,7 @@ package final class FreezeHolds {
             throw error
         }
         frozen[cgroup.path] = cgroup
+        return true
     }
 
     /// Thaws the cgroup if this froze it. Returns why it could not, or nil (thawed, or not held).
@@ -37,7 +41,8 @@ package final class FreezeHolds {
         do {
             try cgroup.setFrozen(false)
         } catch {
-            // The guardian keeps its entry: it thaws the cgroup when watch exits.
+            // Still held: thawAll (at stop) tries again, and the guardian keeps its entry for when watch dies.
+            frozen[path] = cgroup
             return error.description
         }
         guardian?.forget(cgroup.freezeFilePath)

@@ -260,6 +260,8 @@ package final class Handler {
         /// A v2 handling started by a distress verdict: it is over when the verdict has stayed clear for
         /// the settle time.
         private var isV2Distress: Bool { report.distress != nil }
+        /// Whether this handling holds the cgroup frozen now.
+        private var heldNow: Bool { report.held && (handler.holds?.held.contains(memory.path) ?? false) }
 
         // MARK: 1. Detect
 
@@ -295,7 +297,7 @@ package final class Handler {
         private func hold() {
             guard options.hold == .freeze, isV2Distress, !options.dryRun, let holds = handler.holds else { return }
             do {
-                try holds.freeze(memory.cgroup)
+                guard try holds.freeze(memory.cgroup) else { return }  // frozen by someone else already
                 report.held = true
                 handler.onStep(.held(id: report.id, cgroup: report.cgroup))
             } catch {
@@ -447,9 +449,6 @@ package final class Handler {
                 return pipelineDone()
             }
             release()  // thawed before the kill: a frozen v1 task could not even die
-            // v2: the reserve was for the snapshot and hooks; a victim that ignores a graceful first
-            // signal must not run on to memory.max on it (the kernel would kill first).
-            if memory.version == .v2 { restoreReserve() }
             do throws(KillError) {
                 let target: Killer.Target
                 switch victim.target {
@@ -469,6 +468,10 @@ package final class Handler {
                 // Said now, before the loop can see a victim exit: whoever watches the victims (a sandbox
                 // run) learns who killed them before they are gone.
                 handler.onStep(.victimSignalled(id: report.id, cgroup: report.cgroup, pids: operation.signalledPIDs))
+                // v2: the reserve was for the snapshot and hooks; a victim that ignores a graceful first
+                // signal must not run on to memory.max on it (the kernel would kill first). After the
+                // signal: the memory.high write reclaims inside the kernel, in this thread.
+                if memory.version == .v2 { restoreReserve() }
             } catch {
                 fail("kill \(victim.target): \(error.description)")
                 facts.action = .failed
@@ -599,7 +602,12 @@ package final class Handler {
         /// resolved. The handling ends then if its pipeline has run; otherwise the looking just stops, and
         /// the pipeline's end looks again if it finds the OOM back. The killer is re-armed in ``finish()``.
         private func watchForResolution() {
-            guard recheck == nil, let timer = try? DeadlineTimer() else { return }
+            guard recheck == nil else { return }
+            guard let timer = try? DeadlineTimer() else {
+                // No timer, no looking: a v2 handling ends now rather than wait for ever (v1 has its deadline).
+                if isV2Distress && phase == .awaitingResolution { finish() }
+                return
+            }
             recheck = timer
             try? handler.loop.add(timer.descriptor) { [self] _ in
                 timer.acknowledge()
@@ -707,11 +715,23 @@ package final class Handler {
             case .v2 where isV2Distress:
                 guard var sample = try? handler.gate.sample(memory) else { return !memory.cgroup.isAlive }
                 // While the reserve is granted memory.high is at memory.max: distress is judged against the
-                // ceiling the cgroup goes back to, or the grant itself would look like the resolution.
-                if let grant, sample.high == grant.raisedLimit { sample.high = grant.originalLimit }
-                let verdict = MemoryDistress.assess(
-                    previous: lastSample, current: sample, thresholds: options.distress)
+                // ceiling the cgroup goes back to (memory.max − reserve as they are now: a hook may have
+                // raised memory.max), or the grant itself would look like the resolution.
+                let granted = grant.map { sample.high == $0.raisedLimit } ?? false
+                if granted, let grant, let reserves = handler.reserves {
+                    sample.high = reserves.restoreTarget(grant, memory)
+                }
+                let previous = lastSample
                 lastSample = sample
+                // Frozen or on the reserve, nothing stalls and the kernel counts no oom: the rates say
+                // nothing then. Only unreclaimable memory can show the end of such a distress.
+                if granted || heldNow {
+                    let single = MemoryDistress.assess(previous: nil, current: sample, thresholds: options.distress)
+                    let unreclaimableOnly =
+                        report.distress?.reasons.allSatisfy { $0 == .unreclaimableAtCeiling } ?? false
+                    return unreclaimableOnly && !single.inDistress
+                }
+                let verdict = MemoryDistress.assess(previous: previous, current: sample, thresholds: options.distress)
                 return !verdict.inDistress
             case .v2:
                 guard let usage = try? memory.usage() else { return true }

@@ -162,7 +162,7 @@ package final class ReserveGrants {
         do {
             // v2: a hook that moved memory.high while granted (e.g. to throttle) made its own choice.
             let movedByOthers = memory.version == .v2 && (try? memory.high()) != grant.raisedLimit
-            if !movedByOthers { try Self.setLimit(restoredLimit(grant, memory), of: memory) }
+            if !movedByOthers { try Self.setLimit(restoreTarget(grant, memory), of: memory) }
             if let memsw = grant.originalMemsw { try memory.setMemswLimit(memsw) }
         } catch {
             return error.isBusy ? .busy : .failed(error.description)
@@ -176,7 +176,7 @@ package final class ReserveGrants {
 
     /// The limit a grant gives back: the original one; on v2 memory.max − reserve as they are now (memory.max
     /// or the reserve may have changed while granted; memory.high follows them, as `watch` keeps it).
-    private func restoredLimit(_ grant: ReserveGrant, _ memory: MemoryCgroup) -> ByteCount {
+    package func restoreTarget(_ grant: ReserveGrant, _ memory: MemoryCgroup) -> ByteCount {
         guard memory.version == .v2, let max = try? memory.limit(), !max.isUnlimited,
             let record = store.read(memory)?.record, record.bytes < max
         else { return grant.originalLimit }

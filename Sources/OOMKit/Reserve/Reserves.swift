@@ -125,6 +125,10 @@ public struct Reserves {
             try memory.setHigh(previous)
             shown.high = previous
         }
+        // A grant a dead watch left marked must not bring the cleared reserve back at the next start.
+        if memory.version == .v2, ReserveGrants.grantedNow(memory) == nil {
+            try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
+        }
         try store.remove(for: memory)
         return shown
     }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// When a cgroup v2 memory cgroup counts as in distress: the thresholds of ``MemoryDistress``.
 ///
 /// The defaults come from measurements in the project's VM (kernels 6.1 and 6.12, see the README's
@@ -187,5 +189,5 @@ public enum MemoryDistress {
     private static func delta(_ now: UInt64, _ before: UInt64) -> UInt64 { now >= before ? now - before : now }
 
     /// memory.stat counts refaults in pages.
-    private static let pageSize: UInt64 = 4096
+    private static let pageSize = UInt64(Swift.max(4096, sysconf(Int32(_SC_PAGESIZE))))
 }

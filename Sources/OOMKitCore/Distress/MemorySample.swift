@@ -54,7 +54,7 @@ public struct MemorySample: Sendable, Hashable, Codable {
             takenAtNanoseconds: now, current: try memory.usage(), high: high.flatMap { $0.isUnlimited ? nil : $0 },
             max: max.isUnlimited ? nil : max, stat: try memory.stat(), swapCurrent: try memory.swapUsage(),
             swapMax: swapMax.flatMap { $0.isUnlimited ? nil : $0 }, systemSwapFree: systemSwapFree,
-            pressure: try memory.pressure(), events: memory.path.isRoot ? nil : try memory.events())
+            pressure: try? memory.pressure(), events: memory.path.isRoot ? nil : try memory.events())
     }
 
     /// The limit the kernel holds the cgroup to first: memory.high when set, else memory.max.

@@ -586,6 +586,40 @@ import Testing
         #expect(child.waitForExit() == 128 + SIGKILL)
     }
 
+    @Test func aHookThatRaisesMemoryMaxDuringAV2GrantResolvesIt() throws {
+        // While granted memory.high is at memory.max (64M); the hook gives the cgroup 256M. The verdict is
+        // judged against what the restore will write (256M − 16M), not the 48M of before.
+        let tree = Self.v2Tree()
+        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, high: 48 << 20)
+        tree.file(Self.v2Directory + "/memory.stat", Self.distressStat)
+        let system = try CgroupSystem(root: tree.root)
+        let memory = try MemoryCgroup.open(cgroupPath("/app"), in: system)
+        _ = try ReserveStore(system: system).write(ReserveRecord(size: "16M", bytes: ByteCount(16 << 20)), for: memory)
+        let options = Self.options(
+            hooks: [#"printf '268435456\n' > "$OOMCTL_CGROUP_PATH/memory.max""#], action: .kill(.init()))
+        let harness = try HandlerHarness(
+            tree: tree, options: options,
+            reserves: { system, loop in ReserveGrants(store: ReserveStore(system: system), guardian: nil, loop: loop) })
+        harness.handler.handle(harness.event(.high, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .resolvedByHook, "\(harness.stepNames)")
+        #expect(report.kill == nil)
+        // (One write(2) over the fixture's old "67108864\n": the same length, so no newline is left.)
+        #expect(harness.read(Self.v2Directory + "/memory.high") == "251658240", "256M − the 16M reserve")
+    }
+
+    @Test func aCgroupFrozenBySomeoneElseIsNeitherHeldNorThawed() throws {
+        let tree = Self.v2Tree()
+        tree.file(Self.v2Directory + "/cgroup.freeze", "1\n")  // docker pause, say
+        var options = Self.options(hooks: ["exit 1"])
+        options.hold = .freeze
+        let harness = try HandlerHarness(tree: tree, options: options, holds: FreezeHolds(guardian: nil))
+        harness.handler.handle(harness.event(.max, "/app"))
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(!report.held && !harness.stepNames.contains("held") && !harness.stepNames.contains("released"))
+        #expect(harness.read(Self.v2Directory + "/cgroup.freeze") == "1\n", "their freeze stands")
+    }
+
     // MARK: Reserve (v1)
 
     @Test func v1ReserveIsGrantedDuringTheHandlingAndRestoredAfter() throws {
