@@ -360,6 +360,15 @@ struct WatchCommandTests {
         #expect(result.standardError.contains(message), "\(result)")
     }
 
+    @Test func holdFreezeOnV1IsRefusedAndNothingIsArmed() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let result = ProcessRunner.oomctl(["watch", test.path.description, "--hold", "freeze", "--no-self-protection"])
+        #expect(result.status == 69, "\(result)")
+        #expect(result.standardError.contains("the freeze hold needs cgroup v2 (drop --hold freeze on v1)"))
+        #expect(try !oomControl(test).oomKillDisable, "nothing was changed")
+    }
+
     @Test func unknownCgroupIsNotFound() {
         let result = ProcessRunner.oomctl(["watch", "/oomctl-no-such-cgroup"])
         #expect(result.status == 66, "\(result)")

@@ -1,3 +1,20 @@
+/// Why a freeze hold cannot be had.
+public enum FreezeHoldError: OOMKitError {
+    /// cgroup v1 has no cgroup.freeze: freezing means moving the cgroup's processes into a freezer
+    /// cgroup, which oomctl does not do to processes it did not start.
+    case cgroupV1(CgroupPath)
+
+    public var kind: FailureKind { .unavailable }
+
+    public var description: String {
+        switch self {
+        case .cgroupV1(let path):
+            "\(path.description.visibleControlCharacters) is on cgroup v1, where holding it frozen would mean moving "
+                + "its processes into a freezer cgroup: the freeze hold needs cgroup v2"
+        }
+    }
+}
+
 /// `--hold freeze`: cgroups frozen while their handling's snapshot and hooks run (cgroup v2
 /// cgroup.freeze), so nothing in them allocates and the kernel has no reason to kill meanwhile. Thawed
 /// before a kill, when the handling ends, at shutdown — and by the ``GuardianClient`` if `watch` dies

@@ -129,7 +129,7 @@ public final class WatchService {
             && !configuration.events.v2.isDisjoint(with: [.high, .max, .pressure])
         if options.hold == .freeze, let v1 = all.first(where: { $0.version == .v1 }) {
             // Freezing a v1 cgroup means moving its processes into a freezer cgroup: not done here.
-            throw CgroupError.unsupported("holding \(v1.path) frozen (--hold freeze)", version: .v1)
+            throw FreezeHoldError.cgroupV1(v1.path)
         }
         if !options.dryRun && (handlesV1OOMs || grantsV2Reserves || options.hold == .freeze) {
             let client = try GuardianClient(launch: configuration.guardian)

@@ -71,6 +71,7 @@ func commandLineHint(for error: any OOMKitError) -> String? {
     case PolicyError.noCandidates(_, let excluded, _) where excluded > 0: "see --protect and --protect-cgroup"
     case LiveDecisionError.policy(let policy): commandLineHint(for: policy)
     case SandboxError.notPermitted: "give one with --parent"
+    case FreezeHoldError.cgroupV1: "drop --hold freeze on v1"
     default: nil
     }
 }
