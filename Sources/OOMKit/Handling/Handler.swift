@@ -391,6 +391,9 @@ package final class Handler {
                 facts.resolvedByHook = true
                 return pipelineDone()
             }
+            // v2: the settle time confirms a fix that shows; one that does not show at once is none (the
+            // wait is for v1, whose under_oom lags behind the woken task).
+            if fixNotShown { return runNextHook() }
             guard let timer = try? DeadlineTimer() else { return runNextHook() }
             settle = timer
             let started = handler.clock.now
@@ -402,7 +405,7 @@ package final class Handler {
                         stopSettling()
                         facts.resolvedByHook = true
                         pipelineDone()
-                    } else if handler.clock.now - started >= hookSettleTime {
+                    } else if fixNotShown || handler.clock.now - started >= hookSettleTime {
                         stopSettling()
                         runNextHook()
                     } else {
@@ -415,6 +418,9 @@ package final class Handler {
             }
             timer.arm(after: pollInterval)
         }
+
+        /// v2: the last look found the distress on (a fix would have started the settle time).
+        private var fixNotShown: Bool { isV2Distress && clearSince == nil }
 
         private func stopSettling() {
             if let settle { handler.loop.remove(settle.descriptor) }

@@ -528,13 +528,19 @@ import Testing
         #expect(harness.read(Self.v2Directory + "/cgroup.freeze") == "0\n")
     }
 
-    @Test func aV2ReserveIsGrantedAsMemoryHighUpToMaxAndPutBack() throws {
+    /// /app in distress with a 16M reserve, as `oomctl reserve` leaves it: memory.max 64M, memory.high 48M.
+    static func v2TreeWithReserve() throws -> FixtureTree {
         let tree = Self.v2Tree()
         tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, high: 48 << 20)
         tree.file(Self.v2Directory + "/memory.stat", Self.distressStat)
         let system = try CgroupSystem(root: tree.root)
         let memory = try MemoryCgroup.open(cgroupPath("/app"), in: system)
         _ = try ReserveStore(system: system).write(ReserveRecord(size: "16M", bytes: ByteCount(16 << 20)), for: memory)
+        return tree
+    }
+
+    @Test func aV2ReserveIsGrantedAsMemoryHighUpToMaxAndPutBack() throws {
+        let tree = try Self.v2TreeWithReserve()
         let options = Self.options(hooks: [
             #"echo "$OOMCTL_RESERVE $(cat "$OOMCTL_CGROUP_PATH/memory.high")"; "# + Self.resolveV2
         ])
@@ -589,12 +595,7 @@ import Testing
     @Test func aHookThatRaisesMemoryMaxDuringAV2GrantResolvesIt() throws {
         // While granted memory.high is at memory.max (64M); the hook gives the cgroup 256M. The verdict is
         // judged against what the restore will write (256M − 16M), not the 48M of before.
-        let tree = Self.v2Tree()
-        tree.v2Cgroup("/app", usage: 64 << 20, max: 64 << 20, high: 48 << 20)
-        tree.file(Self.v2Directory + "/memory.stat", Self.distressStat)
-        let system = try CgroupSystem(root: tree.root)
-        let memory = try MemoryCgroup.open(cgroupPath("/app"), in: system)
-        _ = try ReserveStore(system: system).write(ReserveRecord(size: "16M", bytes: ByteCount(16 << 20)), for: memory)
+        let tree = try Self.v2TreeWithReserve()
         let options = Self.options(
             hooks: [#"printf '268435456\n' > "$OOMCTL_CGROUP_PATH/memory.max""#], action: .kill(.init()))
         let harness = try HandlerHarness(
