@@ -211,9 +211,31 @@ public final class Cgroup: Sendable {
     /// Whether the cgroup still exists: a removed cgroup's directory fd stays open but its files are gone.
     public var isAlive: Bool { hasFile("cgroup.procs") }
 
-    /// The processes in this cgroup (not its descendants), from cgroup.procs.
-    public func processIDs() throws(CgroupError) -> [Int32] {
-        Self.parseProcessList(try read("cgroup.procs"))
+    /// The processes in this cgroup (not its descendants), from cgroup.procs. A v2 threaded cgroup's
+    /// cgroup.procs cannot be read (EOPNOTSUPP: its threads belong to processes of the threaded
+    /// subtree): its processes are then those its threads (cgroup.threads) belong to, so that no
+    /// process hides from a kill or a snapshot in a threaded child.
+    public func processIDs(procPath: String = "/proc") throws(CgroupError) -> [Int32] {
+        do {
+            return Self.parseProcessList(try read("cgroup.procs"))
+        } catch .system(let error) where error.code == .notSupported {
+            var seen = Set<Int32>()
+            var processes: [Int32] = []
+            for thread in Self.parseProcessList(try read("cgroup.threads")) {
+                // A thread that exited meanwhile belongs to no process any more.
+                guard let process = try? ProcessFiles(pid: thread, procPath: procPath).threadGroupID() else {
+                    continue
+                }
+                if seen.insert(process).inserted { processes.append(process) }
+            }
+            return processes
+        }
+    }
+
+    /// Whether this is a v2 threaded cgroup (cgroup.type `threaded`): part of a threaded subtree whose
+    /// domain (the nearest ancestor that is not threaded) holds its memory; it has no memory files.
+    public var isThreaded: Bool {
+        (try? readIfPresent("cgroup.type"))??.trimmingASCIIWhitespace() == "threaded"
     }
 
     /// Parses cgroup.procs (one PID a line); lines that are not PIDs are skipped.

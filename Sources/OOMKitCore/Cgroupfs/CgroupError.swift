@@ -20,6 +20,10 @@ public enum CgroupError: OOMKitError, Equatable {
     case noSuchProcess(Int32)
     /// The process is in no cgroup of this hierarchy (it may be a kernel thread, or in another namespace).
     case processNotInHierarchy(Int32, hierarchy: Hierarchy)
+    /// v2: the cgroup has no memory files: its parent does not enable the memory controller for its
+    /// children (cgroup.subtree_control), or it is a threaded cgroup (memory is a domain controller: its
+    /// threaded domain holds the memory). Its memory is charged to the nearest ancestor that has them.
+    case memoryControllerNotEnabled(CgroupPath, parent: CgroupPath, hierarchy: Hierarchy, threaded: Bool)
     /// The operation exists only on the other cgroup version, or not on this kernel.
     case unsupported(String, version: CgroupVersion)
     /// The kernel refused to register an eventfd for v1 OOM notifications (cgroup.event_control on
@@ -40,7 +44,7 @@ public enum CgroupError: OOMKitError, Equatable {
 
     public var kind: FailureKind {
         switch self {
-        case .noMemoryHierarchy, .unsupported, .oomNotificationsRefused: .unavailable
+        case .noMemoryHierarchy, .unsupported, .oomNotificationsRefused, .memoryControllerNotEnabled: .unavailable
         case .invalidPath, .wrongHierarchy, .outsideHierarchy, .symbolicLink: .badInput
         case .noSuchCgroup, .noSuchProcess, .processNotInHierarchy: .notFound
         case .system(let error): error.kind
@@ -74,6 +78,19 @@ public enum CgroupError: OOMKitError, Equatable {
             return "no such process: \(pid)"
         case .processNotInHierarchy(let pid, let hierarchy):
             return "process \(pid) is in no cgroup of the \(hierarchy) (a kernel thread, or another cgroup namespace?)"
+        case .memoryControllerNotEnabled(let path, let parent, let hierarchy, let threaded):
+            let shown = path.description.visibleControlCharacters
+            let parentShown = parent.description.visibleControlCharacters
+            if threaded {
+                return "\(shown) is a threaded cgroup, which has no memory controller: its memory is charged to its "
+                    + "threaded domain (the nearest ancestor that is not threaded); give that cgroup instead"
+            }
+            let control =
+                (parent.isRoot ? hierarchy.mountPoint : hierarchy.mountPoint + parent.description)
+                + "/cgroup.subtree_control"
+            return "\(shown) has no memory controller: \(parentShown) does not enable it for its children; enable it "
+                + "there (echo +memory > \(control.visibleControlCharacters); every ancestor must enable it too), "
+                + "or ask whoever delegated \(parentShown) to you to delegate the memory controller"
         case .unsupported(let operation, let version):
             return "\(operation) is not available on cgroup \(version)"
         case .oomNotificationsRefused(let path):

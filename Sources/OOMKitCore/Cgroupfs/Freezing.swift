@@ -11,9 +11,7 @@ extension Cgroup {
 
     /// Whether every task is frozen now (v2 cgroup.events `frozen 1`; freezing takes a moment).
     public func isFrozen() throws(CgroupError) -> Bool {
-        guard hierarchy.version == .v2 else { throw .unsupported("cgroup.events", version: .v1) }
-        let text = try read("cgroup.events")
-        return text.split(separator: "\n").contains { $0.trimmingASCIIWhitespace() == "frozen 1" }
+        try events().frozen
     }
 
     /// The path of the cgroup's freeze file (what a guardian writes `0` to, to thaw it).

@@ -20,6 +20,20 @@ public struct MemoryCgroup: Sendable {
         try MemoryCgroup(Cgroup.open(path, in: system.memoryHierarchy()))
     }
 
+    /// Whether the cgroup has the memory files: always on v1 and for the v2 root; on v2 only when the
+    /// parent enables the memory controller for its children and the cgroup is not threaded.
+    public var hasMemoryController: Bool {
+        version == .v1 || path.isRoot || cgroup.hasFile("memory.current")
+    }
+
+    /// Throws ``CgroupError/memoryControllerNotEnabled(_:parent:hierarchy:threaded:)`` when the cgroup has
+    /// no memory files (see ``hasMemoryController``), with what to enable and where.
+    public func requireMemoryController() throws(CgroupError) {
+        guard !hasMemoryController else { return }
+        throw .memoryControllerNotEnabled(
+            path, parent: path.parent ?? .root, hierarchy: cgroup.hierarchy, threaded: cgroup.isThreaded)
+    }
+
     public var version: CgroupVersion { cgroup.hierarchy.version }
     public var path: CgroupPath { cgroup.path }
 

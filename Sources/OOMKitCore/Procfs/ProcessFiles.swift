@@ -79,6 +79,18 @@ public struct ProcessFiles: Sendable {
         try stat().isKernelThread
     }
 
+    /// The process a thread belongs to: `Tgid` in /proc/TID/status (every thread has a hidden
+    /// /proc/TID of its own). For a process's main thread, its own PID.
+    public func threadGroupID() throws(ProcfsError) -> Int32 {
+        let text = try readText("status")
+        for line in text.split(separator: "\n") where line.hasPrefix("Tgid:") {
+            if let value = Int32(line.dropFirst("Tgid:".count).trimmingASCIIWhitespace()), value > 0 {
+                return value
+            }
+        }
+        throw .parse(ParseError("/proc/PID/status", input: text, reason: "no Tgid line"))
+    }
+
     /// The cheap per-process figures: reads /proc/PID/status only.
     ///
     /// The hot path of a snapshot (once per process): parses the bytes in one pass that stops after
