@@ -5,6 +5,8 @@ import OomctlCommands
 @main
 enum Entry {
     static func main() {
+        // Before anything else: a kill must not wait its turn behind what it kills (see KillPriority).
+        KillPriority.raiseIfKilling(Array(CommandLine.arguments.dropFirst()))
         Oomctl.main()
     }
 }

@@ -25,7 +25,8 @@ public final class KillOperation {
     private var spared: [Int32] = []
     private let timer: DeadlineTimer
     private let clock = ContinuousClock()
-    private let startedAt: ContinuousClock.Instant
+    /// When the first signal went out (reset just before it: the report's time is the kill's own).
+    private var startedAt: ContinuousClock.Instant
     private var stage = Stage.grace
     /// The victims not yet seen to exit in the current stage.
     private var pending: [Int32: ProcessHandle] = [:]
@@ -79,6 +80,7 @@ public final class KillOperation {
             usageBefore = (try? ProcFS(path: killer.system.procPath).process(pid).sample())?.footprint
         }
         try loopAdd(timer.descriptor) { [unowned self] in self.timerFired() }
+        startedAt = clock.now
         guard options.signal != SIGKILL else { return try sendKill() }
         switch target {
         case .cgroup(let memory):
@@ -121,6 +123,7 @@ public final class KillOperation {
         // parallel (measured: 1.41x the shell loop's time against 1.14x). Now it only helps victims that
         // have not run their exit yet.
         released += handles.values.reduce(0) { $0 + ($1.releaseMemory() ? 1 : 0) }
+        dyingDeadline = clock.now + options.timeout
         try wait(for: handles, stage: .dying, upTo: options.timeout)
     }
 
@@ -157,7 +160,7 @@ public final class KillOperation {
             stopWaiting()
             stageEnded()
         case .dying:
-            guard !pending.isEmpty else { return stageEnded() }
+            guard !pending.isEmpty || isPastTimeout else { return stageEnded() }
             let survivors = pending.keys.sorted()
             complete(.failure(.survivors(survivors, after: options.timeout)))
         case .done:
@@ -171,10 +174,50 @@ public final class KillOperation {
         case .grace:
             do { try sendKill() } catch { complete(.failure(error)) }
         case .dying:
+            if lookForStragglers() { return }
             complete(.success(report()))
         case .done:
             break
         }
+    }
+
+    /// After cgroup.kill, once the processes seen dying have exited: whether the subtree is still
+    /// populated (a process forked while oomctl listed, or one it could not list), and if so, waits for
+    /// what is left, up to the same timeout. True when it waits on.
+    private func lookForStragglers() -> Bool {
+        guard method == .cgroupKill, case .cgroup(let memory) = target, killer.isPopulated(memory) else {
+            return false
+        }
+        guard !isPastTimeout else {
+            let left = pending.isEmpty ? ((try? killer.processIDs(below: memory)) ?? []) : pending.keys.sorted()
+            complete(.failure(.survivors(left, after: options.timeout)))
+            return true
+        }
+        let fresh = killer.dyingProcesses(below: memory, excluding: signalled)
+        released += fresh.values.reduce(0) { $0 + ($1.releaseMemory() ? 1 : 0) }
+        signalled.formUnion(fresh.keys)
+        pending = fresh
+        for (pid, handle) in fresh {
+            do {
+                try loopAdd(handle.descriptor) { [unowned self] in self.exited(pid) }
+            } catch {
+                complete(.failure(error))
+                return true
+            }
+        }
+        // Nothing new to wait on (a process between its exit and leaving the cgroup): look again soon.
+        timer.arm(after: fresh.isEmpty ? Self.stragglerRecheckInterval : remainingTimeout)
+        return true
+    }
+
+    /// How soon a populated subtree with no process left to list is looked at again.
+    static let stragglerRecheckInterval = Duration.milliseconds(5)
+
+    /// When the SIGKILL stage's timeout ends.
+    private var dyingDeadline: ContinuousClock.Instant?
+    private var isPastTimeout: Bool { dyingDeadline.map { clock.now >= $0 } ?? false }
+    private var remainingTimeout: Duration {
+        dyingDeadline.map { max($0 - clock.now, .nanoseconds(1)) } ?? options.timeout
     }
 
     private func report() -> KillReport {

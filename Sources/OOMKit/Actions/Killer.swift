@@ -20,7 +20,8 @@ public struct KillOptions: Sendable {
 public struct KillReport: Sendable, Codable {
     /// How the processes were killed.
     public enum Method: String, Sendable, Codable {
-        /// v2: one write to cgroup.kill (Linux 5.14) kills the whole subtree, forks included.
+        /// v2: one write to cgroup.kill (Linux 5.14) kills the whole subtree, forks included; written
+        /// before anything is listed, so ``KillReport/signalledPIDs`` are the processes seen dying after it.
         case cgroupKill = "cgroup.kill"
         /// v1 (or v2 without cgroup.kill): read cgroup.procs, signal every process by pidfd, repeat until
         /// no process is left that was not signalled, so that a forking task cannot escape.
@@ -34,7 +35,8 @@ public struct KillReport: Sendable, Codable {
     /// The process killed, when a single process was the target.
     public var pid: Int32?
     public var method: Method
-    /// Every process that was signalled.
+    /// Every process that was signalled; with ``Method/cgroupKill``, every process oomctl saw dying after
+    /// the write (the kernel signalled the whole subtree, also processes that exited before oomctl looked).
     public var signalledPIDs: [Int32]
     /// Passes of the pidfd loop (1 for cgroup.kill and single processes).
     public var rounds: Int
@@ -181,25 +183,48 @@ public struct Killer: Sendable {
         var rounds = 0
     }
 
-    /// Signals every process of a cgroup subtree: with SIGKILL on v2 through cgroup.kill (pidfds opened
-    /// first, so exactly these processes are waited for), otherwise by the pidfd loop.
+    /// Signals every process of a cgroup subtree: with SIGKILL on v2 through cgroup.kill, otherwise by
+    /// the pidfd loop.
+    ///
+    /// Kill first, look after: cgroup.kill is written before anything is listed, so a fork bomb has no
+    /// time to grow while oomctl reads (the kernel's kill takes forks made meanwhile too), and pidfds are
+    /// then opened for the processes still there, to wait for and reap. A threaded cgroup refuses
+    /// cgroup.kill (EOPNOTSUPP: killing is per process, its threads are per thread): the pidfd loop
+    /// then kills the processes its threads belong to.
     func signalCgroup(_ memory: MemoryCgroup, signal: Int32) throws(KillError) -> Signalled {
         var signalled = Signalled(method: .pidfdLoop)
         if signal == SIGKILL && memory.version == .v2 && memory.cgroup.hasFile("cgroup.kill") {
-            for pid in try processIDs(below: memory) where pid != selfPID {
-                if let handle = try? ProcessHandle(pid: pid) { signalled.handles[pid] = handle }
-            }
             do {
                 try memory.cgroup.write("cgroup.kill", "1")
+                signalled.method = .cgroupKill
+                signalled.rounds = 1
+                signalled.handles = dyingProcesses(below: memory, excluding: [])
+                return signalled
+            } catch .system(let error) where error.code == .notSupported {
+                // A threaded cgroup: the loop below.
             } catch {
                 throw .cgroup(error)
             }
-            signalled.method = .cgroupKill
-            signalled.rounds = 1
-        } else {
-            signalled.rounds = try signalUntilConverged(memory, signal: signal, signalled: &signalled.handles)
         }
+        signalled.rounds = try signalUntilConverged(memory, signal: signal, signalled: &signalled.handles)
         return signalled
+    }
+
+    /// After cgroup.kill: pidfds on the processes of the subtree not yet in `known`, to wait for (each has
+    /// SIGKILL pending from the kernel). Best effort: a process gone meanwhile is not listed, and a
+    /// descendant that cannot be read is left to ``isPopulated(_:)``, which decides when the kill is over.
+    func dyingProcesses(below memory: MemoryCgroup, excluding known: Set<Int32>) -> [Int32: ProcessHandle] {
+        var handles: [Int32: ProcessHandle] = [:]
+        for pid in (try? processIDs(below: memory)) ?? [] where !known.contains(pid) && pid != selfPID {
+            if let handle = try? ProcessHandle(pid: pid) { handles[pid] = handle }
+        }
+        return handles
+    }
+
+    /// v2: whether any process is left in the cgroup or below (cgroup.events `populated`); a cgroup that
+    /// was removed, or whose file cannot be read, holds none that can be waited for.
+    func isPopulated(_ memory: MemoryCgroup) -> Bool {
+        (try? memory.cgroup.events().populated) ?? false
     }
 
     /// Opens a pidfd on a process about to be killed, refusing kernel threads.
@@ -256,18 +281,22 @@ public struct Killer: Sendable {
     /// Every process in the cgroup and its descendants.
     func processIDs(below memory: MemoryCgroup) throws(KillError) -> [Int32] {
         do {
-            return try Self.subtreeProcessIDs(memory)
+            return try Self.subtreeProcessIDs(memory, procPath: system.procPath)
         } catch {
             throw .cgroup(error)
         }
     }
 
     /// Every process in the cgroup and its descendants; a descendant removed while walking contributes none.
-    public static func subtreeProcessIDs(_ memory: MemoryCgroup) throws(CgroupError) -> [Int32] {
-        var pids = try memory.processIDs()
+    public static func subtreeProcessIDs(
+        _ memory: MemoryCgroup, procPath: String = "/proc"
+    ) throws(CgroupError)
+        -> [Int32]
+    {
+        var pids = try memory.cgroup.processIDs(procPath: procPath)
         for child in try memory.children() {
             do {
-                pids += try subtreeProcessIDs(child)
+                pids += try subtreeProcessIDs(child, procPath: procPath)
             } catch  where !child.cgroup.isAlive {
                 continue
             }

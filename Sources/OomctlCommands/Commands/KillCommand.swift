@@ -9,10 +9,14 @@ struct KillCommand: ParsableCommand {
         abstract: "Kill a memory cgroup, a process, or the victim a policy picks.",
         discussion: """
             oomctl kill CGROUP kills every process in CGROUP and below. On cgroup v2 it writes \
-            cgroup.kill; on v1 it reads cgroup.procs and signals every process through a pidfd, again \
-            and again until no process is left that was not signalled, so a forking task cannot escape. \
-            Signals always go through pidfds: never to a bare PID that may have been reused. After \
-            SIGKILL, process_mrelease reaps the memory early where the kernel has it.
+            cgroup.kill first, before it lists anything (a fork bomb gets no time to grow), then waits \
+            until the subtree is empty (cgroup.events populated 0); a threaded cgroup, which refuses \
+            cgroup.kill, is killed by its threads' processes. On v1 it reads cgroup.procs and signals \
+            every process through a pidfd, again and again until no process is left that was not \
+            signalled, so a forking task cannot escape. Signals always go through pidfds: never to a \
+            bare PID that may have been reused. After SIGKILL, process_mrelease reaps the memory early \
+            where the kernel has it. It runs at nice -20 where it may (root), so that what it kills \
+            cannot keep it from the CPU.
 
             oomctl kill --pid PID kills one process. oomctl kill --under CGROUP lets a policy pick the \
             victim among CGROUP's descendants (see POLICIES); --process picks one process instead of a \
@@ -28,6 +32,8 @@ struct KillCommand: ParsableCommand {
                           or a memory.oom.group unit
               triggering  CGROUP itself, no scan
               oom-score   the process with the highest /proc/PID/oom_score
+            With --process, a process in a memory.oom.group=1 unit stands for its unit, which is \
+            killed whole, as the kernel's own OOM killer does.
 
             EXAMPLES:
               oomctl kill /batch.slice/job-42.scope

@@ -9,9 +9,17 @@ struct KillSummary {
             report.pid.map { "process \($0)" + (report.cgroup.map { " in \($0)" } ?? "") }
             ?? "cgroup \(report.cgroup?.description.visibleControlCharacters ?? "?")"
         let count = report.signalledPIDs.count
-        var text = "killed \(what): \(count) process\(count == 1 ? "" : "es") (\(report.method.rawValue)"
-        if report.method == .pidfdLoop { text += ", \(report.rounds) round\(report.rounds == 1 ? "" : "s")" }
-        text += ")"
+        let processes = "\(count) process\(count == 1 ? "" : "es")"
+        var text: String
+        switch report.method {
+        case .cgroupKill:
+            // The kernel killed the whole subtree; oomctl saw only those still there after the write.
+            text = "killed \(what): every process in it and below (cgroup.kill; \(processes) seen exiting)"
+        case .pidfdLoop:
+            text = "killed \(what): \(processes) (pidfd loop, \(report.rounds) round\(report.rounds == 1 ? "" : "s"))"
+        case .pidfd:
+            text = "killed \(what): \(processes) (pidfd)"
+        }
         if let before = report.usageBefore, let after = report.usageAfter, let freed = report.freed {
             text += ", memory \(before) → \(after) (freed \(freed))"
         }
