@@ -28,6 +28,11 @@ public final class FixtureTree: @unchecked Sendable {
         close(descriptor)
     }
 
+    /// Removes a file (a control file the kernel would not provide).
+    public func remove(_ relative: String) {
+        unlink(root + "/" + relative)
+    }
+
     /// Makes a directory and its parents.
     public func directory(_ relative: String) {
         var current = root

@@ -36,7 +36,8 @@ public struct PolicyEngine: Sendable {
         case .oomScore:
             ranked = OOMScorePolicy(tree: tree).rank(kind: options.kind, excluded: &excluded)
         }
-        let candidates = Self.applyTiers(ranked, filters: filters, tree: tree)
+        let wholeUnits = options.kind == .process ? Self.unitsAsWholes(ranked, tree: tree, excluded: &excluded) : ranked
+        let candidates = Self.applyTiers(wholeUnits, filters: filters, tree: tree)
         guard let victim = candidates.first else {
             let reasons = excluded.prefix(3).map { "\($0.target): \($0.reason)" }
             throw .noCandidates(under: root, excluded: excluded.count, reasons: reasons)
@@ -46,6 +47,41 @@ public struct PolicyEngine: Sendable {
         return Decision(
             policy: options.policy, kind: options.kind, root: root, ranked: candidates, excluded: excluded,
             summary: summary)
+    }
+
+    /// The process kind: a process inside a memory.oom.group=1 unit stands for its unit, as in the
+    /// kernel's own OOM kill (the top-most unit at or below the root that holds it): the unit is killed
+    /// whole, ranked where its first process ranked, and its other processes are no candidates of their
+    /// own. A unit that may not be killed whole (it holds a protected process, …) is excluded with them.
+    static func unitsAsWholes(
+        _ ranked: [RankedCandidate], tree: PolicyTree, excluded: inout [ExcludedCandidate]
+    ) -> [RankedCandidate] {
+        var seen = Set<CgroupPath>()
+        var result: [RankedCandidate] = []
+        for item in ranked {
+            guard case .process(let pid, _, let cgroup) = item.candidate.target,
+                let unit = tree.unit(containing: cgroup) ?? (tree.isUnit(tree.root) ? tree.root : nil)
+            else {
+                result.append(item)
+                continue
+            }
+            guard seen.insert(unit).inserted else { continue }
+            if let reason = tree.cgroupExclusion(unit, allowingRoot: unit == tree.root) {
+                excluded.append(
+                    ExcludedCandidate(
+                        target: .cgroup(unit),
+                        reason: "memory.oom.group=1 unit of PID \(pid), killed only as a whole, and: \(reason)"))
+                continue
+            }
+            let count = tree.pids(below: unit).count
+            result.append(
+                tree.cgroupCandidate(
+                    unit, priority: item.candidate.priority, score: item.candidate.score,
+                    reasons: item.candidate.reasons + [
+                        "PID \(pid) is in \(unit.shown), a memory.oom.group=1 unit: its \(count) process\(count == 1 ? "" : "es") are killed together"
+                    ]))
+        }
+        return result
     }
 
     /// Preferred first, avoided last, the policy's order kept within each group; ranks numbered from 1.

@@ -14,10 +14,29 @@ struct PolicyTree {
     init(snapshot: Snapshot, root: CgroupPath, options: PolicyOptions) throws(PolicyError) {
         self.options = options
         self.root = root
+        // A cgroup without the memory controller (threaded, or not enabled by its parent) is part of the
+        // nearest ancestor that has it, which its memory is charged to: not a candidate of its own, its
+        // processes counted there.
+        var folded: [CgroupPath: [Int32]] = [:]
         for sample in snapshot.cgroups where sample.path.isDescendant(of: root) {
+            if sample.memoryController == false && sample.path != root {
+                var owner = sample.path.parent
+                while let candidate = owner, candidate != root,
+                    snapshot.cgroups.first(where: { $0.path == candidate })?.memoryController == false
+                {
+                    owner = candidate.parent
+                }
+                if let owner { folded[owner, default: []] += sample.processIDs }
+                continue
+            }
             samples[sample.path] = sample
         }
         guard samples[root] != nil else { throw .notInSnapshot(root) }
+        for (owner, pids) in folded {
+            guard let own = samples[owner]?.processIDs else { continue }
+            var listed = Set(own)  // a threaded domain already lists its threaded cgroups' processes
+            samples[owner]?.processIDs += pids.filter { listed.insert($0).inserted }
+        }
         for path in samples.keys where path != root {
             // The nearest ancestor present is the parent (a snapshot skips cgroups it could not read).
             var parent = path.parent

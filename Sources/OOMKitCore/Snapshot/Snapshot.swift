@@ -128,6 +128,18 @@ public struct CgroupSample: Sendable, Codable {
     public var oomd: OomdPreferences?
     /// The processes directly in this cgroup.
     public var processIDs: [Int32]
+    /// v2: false when the cgroup has no memory controller (its parent does not enable it, or it is
+    /// threaded): its usage is then 0 and its limit none, because its memory is charged to the nearest
+    /// ancestor that has the controller. Nil: it has it (always on v1).
+    public var memoryController: Bool?
+    /// v2: true for a threaded cgroup (cgroup.type `threaded`).
+    public var threaded: Bool?
+    /// v2: whether every task in the cgroup and below is frozen (cgroup.events `frozen`); nil on v1,
+    /// for the root, and where cgroup.events could not be read.
+    public var frozen: Bool?
+    /// The files that exist but could not be read, or that a cgroup with the memory controller should
+    /// have and lacks: their figures are left out (nil), and usage and limit read 0 and none.
+    public var unreadable: [String]?
 
     public init(path: CgroupPath, usage: ByteCount, limit: ByteCount, processIDs: [Int32]) {
         self.path = path

@@ -37,6 +37,18 @@ public struct SnapshotCollector: Sendable {
         var cgroups: [CgroupSample] = []
         cgroups.append(try sample(top))
         walk(below: top, into: &cgroups, notes: &notes)
+        for cgroup in cgroups {
+            if let files = cgroup.unreadable {
+                notes.append(
+                    "cgroup \(cgroup.path): could not read \(files.joined(separator: ", ")); those figures are left out"
+                )
+            }
+            if cgroup.memoryController == false {
+                notes.append(
+                    "cgroup \(cgroup.path): no memory controller (\(cgroup.threaded == true ? "threaded" : "not enabled by its parent")); "
+                        + "its processes' memory is charged to the nearest ancestor that has it")
+            }
+        }
 
         let (processes, processCount) = topProcesses(in: cgroups, count: options.topProcesses)
         var systemMemory = SystemMemory()
@@ -70,32 +82,87 @@ public struct SnapshotCollector: Sendable {
         }
     }
 
-    /// Reads one cgroup's figures.
+    /// Reads one cgroup's figures: every one it can. Only the process list must be readable (a cgroup
+    /// removed meanwhile throws); a figure that cannot be read is left out and named in
+    /// ``CgroupSample/unreadable``. A v2 cgroup without the memory controller (not enabled by its parent,
+    /// or threaded) has no memory figures of its own: ``CgroupSample/memoryController`` is false, its
+    /// usage 0 and its limit none, and its processes' memory is charged to the nearest ancestor with it.
     public func sample(_ memory: MemoryCgroup) throws(CgroupError) -> CgroupSample {
+        let processIDs = try memory.cgroup.processIDs(procPath: procfs.path)
+        var unreadable: [String] = []
+        func attempt<Value>(_ file: String, _ read: () throws(CgroupError) -> Value) -> Value? {
+            do {
+                return try read()
+            } catch {
+                unreadable.append(file)
+                return nil
+            }
+        }
+        let hasController = memory.hasMemoryController
+        let v1 = memory.version == .v1
         var sample = CgroupSample(
-            path: memory.path, usage: try memory.usage(), limit: try memory.limit(),
-            processIDs: try memory.processIDs())
+            path: memory.path,
+            usage: hasController
+                ? attempt(v1 ? "memory.usage_in_bytes" : "memory.current") { () throws(CgroupError) in
+                    try memory.usage()
+                } ?? .zero : .zero,
+            limit: hasController
+                ? attempt(v1 ? "memory.limit_in_bytes" : "memory.max") { () throws(CgroupError) in
+                    try memory.limit()
+                } ?? .unlimited : .unlimited,
+            processIDs: processIDs)
+        if memory.version == .v2 && !memory.path.isRoot && memory.cgroup.hasFile("cgroup.events") {
+            let events = attempt("cgroup.events") { () throws(CgroupError) in try memory.cgroup.events() }
+            sample.frozen = events?.frozen
+        }
+        guard hasController else {
+            sample.memoryController = false
+            sample.threaded = memory.cgroup.isThreaded ? true : nil
+            return sample
+        }
         switch memory.version {
         case .v1:
-            sample.softLimit = try memory.softLimit()
-            sample.oomControl = try memory.oomControl()
+            sample.softLimit =
+                attempt("memory.soft_limit_in_bytes") { () throws(CgroupError) in try memory.softLimit() }
+                ?? nil
+            sample.oomControl = attempt("memory.oom_control") { () throws(CgroupError) in try memory.oomControl() }
         case .v2:
-            sample.high = try memory.high()
-            sample.low = try memory.low()
-            sample.min = try memory.min()
+            sample.high = attempt("memory.high") { () throws(CgroupError) in try memory.high() } ?? nil
+            sample.low = attempt("memory.low") { () throws(CgroupError) in try memory.low() } ?? nil
+            sample.min = attempt("memory.min") { () throws(CgroupError) in try memory.min() } ?? nil
             // The v2 root has no memory.events; kernels before 5.2 have no memory.events.local.
-            sample.events = memory.cgroup.hasFile("memory.events") ? try memory.events() : nil
-            sample.localEvents = memory.cgroup.hasFile("memory.events.local") ? try memory.events(local: true) : nil
-            sample.oomGroup = try memory.oomGroup()
+            if memory.cgroup.hasFile("memory.events") {
+                sample.events = attempt("memory.events") { () throws(CgroupError) in try memory.events() }
+            } else if !memory.path.isRoot {
+                unreadable.append("memory.events")
+            }
+            if memory.cgroup.hasFile("memory.events.local") {
+                sample.localEvents = attempt("memory.events.local") { () throws(CgroupError) in
+                    try memory.events(local: true)
+                }
+            }
+            sample.oomGroup = attempt("memory.oom.group") { () throws(CgroupError) in try memory.oomGroup() } ?? nil
         }
-        sample.peak = try memory.peak()
-        sample.swapUsage = try memory.swapUsage(usage: sample.usage)
-        sample.swapLimit = try memory.swapLimit(limit: sample.limit)
-        sample.stat = try memory.stat().counters
-        sample.pressure = try memory.pressure()
+        sample.peak =
+            attempt(v1 ? "memory.max_usage_in_bytes" : "memory.peak") { () throws(CgroupError) in
+                try memory.peak()
+            } ?? nil
+        let usage = sample.usage
+        let limit = sample.limit
+        sample.swapUsage =
+            attempt(v1 ? "memory.memsw.usage_in_bytes" : "memory.swap.current") {
+                () throws(CgroupError) in try memory.swapUsage(usage: usage)
+            } ?? nil
+        sample.swapLimit =
+            attempt(v1 ? "memory.memsw.limit_in_bytes" : "memory.swap.max") { () throws(CgroupError) in
+                try memory.swapLimit(limit: limit)
+            } ?? nil
+        sample.stat = attempt("memory.stat") { () throws(CgroupError) in try memory.stat().counters }
+        sample.pressure = attempt("memory.pressure") { () throws(CgroupError) in try memory.pressure() } ?? nil
         let attributes = memory.oomAttributes()
         sample.priority = attributes.priority
         sample.oomd = attributes.oomd.isEmpty ? nil : attributes.oomd
+        sample.unreadable = unreadable.isEmpty ? nil : unreadable
         return sample
     }
 
@@ -103,8 +170,10 @@ public struct SnapshotCollector: Sendable {
     /// of processes in the tree. Processes that exit meanwhile are skipped.
     private func topProcesses(in cgroups: [CgroupSample], count: Int) -> ([ProcessEntry], Int) {
         var samples: [(sample: ProcessSample, cgroup: CgroupPath)] = []
+        // A threaded domain lists the processes of its threaded cgroups too: each process counts once.
+        var seen = Set<Int32>()
         for cgroup in cgroups {
-            for pid in cgroup.processIDs {
+            for pid in cgroup.processIDs where seen.insert(pid).inserted {
                 guard let sample = try? procfs.process(pid).sample() else { continue }
                 samples.append((sample, cgroup.path))
             }

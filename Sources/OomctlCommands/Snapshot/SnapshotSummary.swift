@@ -76,14 +76,23 @@ struct SnapshotSummary {
             : "cgroups   \(cgroups.count) in the tree:"
         var table = TextTable(["USAGE", "LIMIT", "USE%", "OOM", "KILLS", "PROCS", "PRIO", "CGROUP"], leftAligned: [7])
         for cgroup in shown {
+            let noController = cgroup.memoryController == false
+            let unreadable = Set(cgroup.unreadable ?? [])
+            let usageUnknown =
+                noController || unreadable.contains("memory.current") || unreadable.contains("memory.usage_in_bytes")
+            let limitUnknown =
+                noController || unreadable.contains("memory.max") || unreadable.contains("memory.limit_in_bytes")
             let percent =
-                cgroup.limit.isUnlimited || cgroup.limit.bytes == 0
+                usageUnknown || limitUnknown || cgroup.limit.isUnlimited || cgroup.limit.bytes == 0
                 ? "-" : "\(Int((Double(cgroup.usage.bytes) / Double(cgroup.limit.bytes) * 100).rounded()))"
             let oom = cgroup.isUnderOOM ? "now" : cgroup.ooms.map(String.init) ?? "-"
+            var name = cgroup.path.description.visibleControlCharacters
+            if cgroup.frozen == true { name += " (frozen)" }
+            if noController { name += cgroup.threaded == true ? " (threaded)" : " (no memory controller)" }
             table.append([
-                cgroup.usage.description, cgroup.limit.description, percent, oom,
-                cgroup.oomKills.map(String.init) ?? "-", String(cgroup.processIDs.count),
-                cgroup.priority.map(String.init) ?? "-", cgroup.path.description.visibleControlCharacters,
+                usageUnknown ? "-" : cgroup.usage.description, limitUnknown ? "-" : cgroup.limit.description, percent,
+                oom, cgroup.oomKills.map(String.init) ?? "-", String(cgroup.processIDs.count),
+                cgroup.priority.map(String.init) ?? "-", name,
             ])
         }
         return [header] + table.render()

@@ -15,8 +15,10 @@ import Testing
             $0.kind = .process
             $0.triggering = cgroupPath("/workload/jobs")
         }
-        #expect(processes.order == ["pid 500", "pid 501"])
+        // /workload/jobs is a memory.oom.group unit: its largest process stands for it, and it dies whole.
+        #expect(processes.order == ["/workload/jobs"])
         #expect(processes.victimReasons.contains("uses 380M, the most of the 2 processes in it"))
+        #expect(processes.victimReasons.contains("a memory.oom.group=1 unit: its 2 processes are killed together"))
     }
 
     @Test func triggeringDefaultsToTheRootAndChecksItsInput() throws {
