@@ -97,7 +97,7 @@ complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomct
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_positional "oomctl watch" -ge 1' -fka '(__oomctl_custom_completion ---completion watch -- positional@0 (count (__oomctl_tokens -pc)) (__oomctl_tokens -tC))'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch"' -l 'pid' -d 'Watch the memory cgroup of this process (repeatable).' -rfka ''
-complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" recursive' -l 'recursive' -d 'Also watch every cgroup below, including ones created later.'
+complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" recursive' -l 'recursive' -d 'Also watch every cgroup below, including ones created later; each counts only its own events.'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" system' -l 'system' -d 'Pre-empt the kernel\'s global OOM killer: act on system-wide memory pressure (see oomctl-watch(1)).'
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-available' -l 'min-available' -d 'With --system: act when available memory falls below this, a share or a size (default: 5%); WARN,ACT (10%,5%) also warns.' -rfka ''
 complete -c 'oomctl' -n '__oomctl_should_offer_completions_for_flags_or_options "oomctl watch" min-swap-free' -l 'min-swap-free' -d 'With --system, where swap exists: also require free swap below this (default: 10%; WARN,ACT pairs too).' -rfka ''

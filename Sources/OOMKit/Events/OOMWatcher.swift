@@ -24,6 +24,9 @@ public struct OOMEvent: Sendable {
     /// How many times the kernel counted the event since the previous report (events that arrived while
     /// none was read are coalesced into one).
     public var count: UInt64
+    /// `oom-kill` (v2): how many of the kernel's kills were of a whole memory.oom.group unit
+    /// (memory.events oom_group_kill); `count` is then the processes killed that this cgroup counted.
+    public var groupKills: UInt64 = 0
     /// When oomctl saw it (monotonic).
     public var detectedAt: ContinuousClock.Instant
 
@@ -124,8 +127,12 @@ public final class OOMWatcher {
     private let inotify: Int32
     private var watches: [CgroupPath: Watch] = [:]
     private var byInotifyWatch: [Int32: CgroupPath] = [:]
-    private var childWatches: [Int32: MemoryCgroup] = [:]
-    private var fileWatches: [Int32: () -> Void] = [:]
+    /// Cgroup directories watched for children made or removed, by inotify watch descriptor.
+    private var directories: [Int32: DirectoryWatch] = [:]
+    private var directoryByPath: [CgroupPath: Int32] = [:]
+    /// Cgroups awaited by ``awaitCreation(of:handler:)``.
+    private var awaited: [CgroupPath: (MemoryCgroup) -> Void] = [:]
+    private var fileWatches: [Int32: (cgroup: CgroupPath, handler: () -> Void)] = [:]
     private var pending: [OOMEvent] = []
     private let clock = ContinuousClock()
 
@@ -133,19 +140,43 @@ public final class OOMWatcher {
     private final class Watch {
         let memory: MemoryCgroup
         let kinds: Set<OOMEvent.Kind>
+        /// v2: counters from memory.events.local (this cgroup's own events) rather than memory.events.
+        let local: Bool
         var descriptors: [Int32] = []
         var inotifyWatches: [Int32] = []
         var counters: MemoryEvents?
         /// The PSI trigger on the cgroup's memory.pressure, with `pressure` events.
         var pressure: PressureSource?
 
-        init(memory: MemoryCgroup, kinds: Set<OOMEvent.Kind>) {
+        init(memory: MemoryCgroup, kinds: Set<OOMEvent.Kind>, local: Bool) {
             self.memory = memory
             self.kinds = kinds
+            self.local = local
         }
 
         deinit { descriptors.forEach { close($0) } }
     }
+
+    /// One cgroup directory's inotify watch (IN_CREATE and IN_DELETE of sub-directories), shared by
+    /// every reason to watch it; removed when none is left, so a removed cgroup keeps no watch or fd.
+    private final class DirectoryWatch {
+        let directory: MemoryCgroup
+        /// New children are reported through ``onChildCreated``.
+        var followsChildren = false
+        /// v2: watched children whose removal this watch reports (v2 memory.events watches never see
+        /// their cgroup go: an inotify watch pins the file, and kernfs tells no removal to it).
+        var removalWatched: Set<String> = []
+        /// Children awaited by name.
+        var awaited: Set<String> = []
+
+        init(directory: MemoryCgroup) { self.directory = directory }
+
+        var isUnused: Bool { !followsChildren && removalWatched.isEmpty && awaited.isEmpty }
+    }
+
+    /// The mask of every directory watch: the same for all, because inotify keeps one watch (and one
+    /// mask) per inode.
+    private static let directoryMask = UInt32(IN_CREATE | IN_DELETE | IN_ONLYDIR)
 
     /// A watcher that reports through `onEvent` from the loop's thread.
     public init(loop: EventLoop, onEvent: @escaping (OOMEvent) -> Void = { _ in }) throws(SystemCallError) {
@@ -170,11 +201,18 @@ public final class OOMWatcher {
 
     /// Starts watching a cgroup for the given kinds of event (and for its removal, always). With a
     /// pressure trigger and `.pressure` in `kinds`, arms a PSI trigger on its memory.pressure.
+    ///
+    /// v2: with `localEvents`, the counters come from memory.events.local, which counts only what
+    /// happened in this cgroup itself (its own limits hit, its own processes killed); memory.events also
+    /// counts every descendant's. Use it when the descendants are watched too, so that each kernel event
+    /// is reported once, in the cgroup where it happened.
     public func watch(
-        _ memory: MemoryCgroup, for kinds: Set<OOMEvent.Kind> = [.oom, .oomKill], pressure: PressureTrigger? = nil
+        _ memory: MemoryCgroup, for kinds: Set<OOMEvent.Kind> = [.oom, .oomKill], pressure: PressureTrigger? = nil,
+        localEvents: Bool = false
     ) throws(CgroupError) {
-        unwatch(memory.path)
-        let watch = Watch(memory: memory, kinds: kinds)
+        removeEventWatch(memory.path)
+        let local = localEvents && memory.version == .v2 && memory.cgroup.hasFile("memory.events.local")
+        let watch = Watch(memory: memory, kinds: kinds, local: local)
         do throws(CgroupError) {
             switch memory.version {
             case .v1:
@@ -182,14 +220,18 @@ public final class OOMWatcher {
                     try registerOOMEventfd(watch)
                 }
             case .v2:
-                watch.counters = try? memory.events()
-                let path = memory.cgroup.filesystemPath + "/memory.events"
+                watch.counters = try? memory.events(local: local)
+                let path = memory.cgroup.filesystemPath + (local ? "/memory.events.local" : "/memory.events")
                 let descriptor = inotify_add_watch(inotify, path, UInt32(IN_MODIFY))
                 guard descriptor >= 0 else {
                     throw .system(SystemCallError("watch", path: path, errno: errno))
                 }
                 watch.inotifyWatches.append(descriptor)
                 byInotifyWatch[descriptor] = memory.path
+                if let parent = memory.path.parent {
+                    let directory = try directoryWatch(for: parent, in: memory.cgroup.hierarchy)
+                    directory.removalWatched.insert(memory.path.name)
+                }
             }
             if kinds.contains(.pressure), let pressure {
                 try armPressureTrigger(pressure, file: "memory.pressure", in: watch)
@@ -202,6 +244,7 @@ public final class OOMWatcher {
                 inotify_rm_watch(inotify, descriptor)
                 byInotifyWatch[descriptor] = nil
             }
+            stopWatchingRemoval(of: memory.path)
             throw error
         }
         watches[memory.path] = watch
@@ -211,15 +254,32 @@ public final class OOMWatcher {
     /// watcher's descriptors leave the loop). Safe to call from inside one of its callbacks.
     public func unwatchAll() {
         for path in watched { unwatch(path) }
-        for descriptor in childWatches.keys { inotify_rm_watch(inotify, descriptor) }
+        for descriptor in directories.keys { inotify_rm_watch(inotify, descriptor) }
         for descriptor in fileWatches.keys { inotify_rm_watch(inotify, descriptor) }
-        childWatches = [:]
+        directories = [:]
+        directoryByPath = [:]
+        awaited = [:]
         fileWatches = [:]
         loop.remove(inotify)
     }
 
-    /// Stops watching a cgroup.
+    /// Stops watching a cgroup: its events, its new children, its file changes; every descriptor and
+    /// inotify watch it held goes.
     public func unwatch(_ path: CgroupPath) {
+        removeEventWatch(path)
+        stopWatchingRemoval(of: path)
+        if let descriptor = directoryByPath[path], let directory = directories[descriptor] {
+            directory.followsChildren = false
+            releaseIfUnused(descriptor)
+        }
+        for (descriptor, watch) in fileWatches where watch.cgroup == path {
+            inotify_rm_watch(inotify, descriptor)
+            fileWatches[descriptor] = nil
+        }
+    }
+
+    /// Stops reporting a cgroup's events (not its children, nor its file changes).
+    private func removeEventWatch(_ path: CgroupPath) {
         guard let watch = watches.removeValue(forKey: path) else { return }
         watch.descriptors.forEach { loop.remove($0) }
         watch.pressure = nil
@@ -229,18 +289,68 @@ public final class OOMWatcher {
         }
     }
 
+    /// Calls `handler` once when a cgroup is made at `path` (its parent must exist): e.g. a watched
+    /// cgroup that was removed, to watch it again when it is made anew.
+    public func awaitCreation(
+        of path: CgroupPath, in hierarchy: Hierarchy, handler: @escaping (MemoryCgroup) -> Void
+    )
+        throws(CgroupError)
+    {
+        guard let parentPath = path.parent else { return }
+        let directory = try directoryWatch(for: parentPath, in: hierarchy)
+        directory.awaited.insert(path.name)
+        awaited[path] = handler
+    }
+
+    /// The cgroup directories watched for children made or removed (an inotify watch and an open
+    /// directory each): what a removed cgroup must not leave behind.
+    public var directoryWatchCount: Int { directories.count }
+
+    // MARK: Directory watches
+
+    /// The watch on a cgroup directory, made on first use.
+    private func directoryWatch(for path: CgroupPath, in hierarchy: Hierarchy) throws(CgroupError) -> DirectoryWatch {
+        if let descriptor = directoryByPath[path], let existing = directories[descriptor] { return existing }
+        let directory = try MemoryCgroup(Cgroup.open(path, in: hierarchy))
+        return try directoryWatch(of: directory)
+    }
+
+    private func directoryWatch(of directory: MemoryCgroup) throws(CgroupError) -> DirectoryWatch {
+        if let descriptor = directoryByPath[directory.path], let existing = directories[descriptor] { return existing }
+        let path = directory.cgroup.filesystemPath
+        let descriptor = inotify_add_watch(inotify, path, Self.directoryMask)
+        guard descriptor >= 0 else {
+            throw .system(SystemCallError("watch for cgroups made or removed in", path: path, errno: errno))
+        }
+        if let existing = directories[descriptor] { return existing }  // the same directory by another path
+        let watch = DirectoryWatch(directory: directory)
+        directories[descriptor] = watch
+        directoryByPath[directory.path] = descriptor
+        return watch
+    }
+
+    private func stopWatchingRemoval(of path: CgroupPath) {
+        guard let parent = path.parent, let descriptor = directoryByPath[parent],
+            let directory = directories[descriptor]
+        else { return }
+        directory.removalWatched.remove(path.name)
+        releaseIfUnused(descriptor)
+    }
+
+    private func releaseIfUnused(_ descriptor: Int32) {
+        guard let directory = directories[descriptor], directory.isUnused else { return }
+        inotify_rm_watch(inotify, descriptor)
+        directories[descriptor] = nil
+        directoryByPath[directory.directory.path] = nil
+    }
+
     /// Called with each child cgroup created below a cgroup given to ``followChildren(of:)``.
     public var onChildCreated: ((MemoryCgroup) -> Void)?
 
     /// Reports new child cgroups of `memory` through ``onChildCreated`` as the kernel creates them
     /// (inotify IN_CREATE on the cgroup directory: no rescans).
     public func followChildren(of memory: MemoryCgroup) throws(CgroupError) {
-        let path = memory.cgroup.filesystemPath
-        let descriptor = inotify_add_watch(inotify, path, UInt32(IN_CREATE | IN_ONLYDIR))
-        guard descriptor >= 0 else {
-            throw .system(SystemCallError("watch for new cgroups in", path: path, errno: errno))
-        }
-        childWatches[descriptor] = memory
+        try directoryWatch(of: memory).followsChildren = true
     }
 
     /// Calls `handler` whenever a file of the cgroup is written (inotify IN_MODIFY: userspace writes to
@@ -253,7 +363,7 @@ public final class OOMWatcher {
         let path = memory.cgroup.filesystemPath + "/" + file
         let descriptor = inotify_add_watch(inotify, path, UInt32(IN_MODIFY))
         guard descriptor >= 0 else { throw .system(SystemCallError("watch", path: path, errno: errno)) }
-        fileWatches[descriptor] = handler
+        fileWatches[descriptor] = (memory.path, handler)
     }
 
     /// Blocks until the next event (or the timeout) when the watcher is used without a loop of its own.
@@ -344,6 +454,7 @@ public final class OOMWatcher {
             var offset = 0
             var changed: [CgroupPath] = []
             var removed: [CgroupPath] = []
+            var created: [(DirectoryWatch, String)] = []
             while offset + InotifyRecord.headerSize <= count {
                 let (descriptor, mask, length) = buffer.withUnsafeBytes { bytes in
                     (
@@ -358,17 +469,22 @@ public final class OOMWatcher {
                 let nameStart = offset + InotifyRecord.headerSize
                 let nameBytes = buffer[nameStart..<min(nameStart + length, count)].prefix { $0 != 0 }
                 offset = nameStart + length
-                if let handler = fileWatches[descriptor] {
-                    if mask & UInt32(IN_IGNORED) != 0 { fileWatches[descriptor] = nil } else { handler() }
+                if let watch = fileWatches[descriptor] {
+                    if mask & UInt32(IN_IGNORED) != 0 { fileWatches[descriptor] = nil } else { watch.handler() }
                     continue
                 }
-                if let parent = childWatches[descriptor] {
-                    if mask & UInt32(IN_IGNORED) != 0 { childWatches[descriptor] = nil }
-                    if mask & UInt32(IN_CREATE) != 0, mask & UInt32(IN_ISDIR) != 0,
-                        let child = try? parent.cgroup.child(named: String(decoding: nameBytes, as: UTF8.self)),
-                        let memory = try? MemoryCgroup(child)
-                    {
-                        onChildCreated?(memory)
+                if let directory = directories[descriptor] {
+                    if mask & UInt32(IN_IGNORED) != 0 {
+                        directories[descriptor] = nil
+                        directoryByPath[directory.directory.path] = nil
+                        continue
+                    }
+                    guard mask & UInt32(IN_ISDIR) != 0 else { continue }
+                    let name = String(decoding: nameBytes, as: UTF8.self)
+                    if mask & UInt32(IN_DELETE) != 0, directory.removalWatched.contains(name) {
+                        removed.append(directory.directory.path.appending(name))
+                    } else if mask & UInt32(IN_CREATE) != 0 {
+                        created.append((directory, name))
                     }
                     continue
                 }
@@ -382,25 +498,40 @@ public final class OOMWatcher {
             let now = clock.now
             for path in changed { diffCounters(path, at: now) }
             for path in removed where watches[path] != nil {
-                byInotifyWatch = byInotifyWatch.filter { $0.value != path }
-                watches[path]?.inotifyWatches.removeAll()
                 unwatch(path)
                 onEvent(OOMEvent(kind: .removed, cgroup: path, count: 1, detectedAt: now))
             }
+            for (directory, name) in created { childCreated(name, in: directory) }
         }
+    }
+
+    /// A sub-directory made in a watched directory: an awaited cgroup, or a new child to report.
+    private func childCreated(_ name: String, in directory: DirectoryWatch) {
+        guard let child = try? directory.directory.cgroup.child(named: name), let memory = try? MemoryCgroup(child)
+        else { return }  // removed again meanwhile
+        if directory.awaited.remove(name) != nil, let handler = awaited.removeValue(forKey: memory.path) {
+            if let descriptor = directoryByPath[directory.directory.path] { releaseIfUnused(descriptor) }
+            handler(memory)
+        }
+        if directory.followsChildren { onChildCreated?(memory) }
     }
 
     /// Reads memory.events and reports the counters that grew since the last read.
     private func diffCounters(_ path: CgroupPath, at now: ContinuousClock.Instant) {
-        guard let watch = watches[path], let current = try? watch.memory.events() else { return }
+        guard let watch = watches[path], let current = try? watch.memory.events(local: watch.local) else { return }
         let previous = watch.counters ?? MemoryEvents()
         watch.counters = current
         let changes: [(OOMEvent.Kind, UInt64, UInt64)] = [
             (.high, previous.high, current.high), (.max, previous.max, current.max), (.oom, previous.oom, current.oom),
             (.oomKill, previous.oomKill, current.oomKill),
         ]
-        for (kind, before, after) in changes where after > before && watch.kinds.contains(kind) {
-            onEvent(OOMEvent(kind: kind, cgroup: path, count: after - before, detectedAt: now))
+        let groupKills = current.oomGroupKill > previous.oomGroupKill ? current.oomGroupKill - previous.oomGroupKill : 0
+        for (kind, before, after) in changes where watch.kinds.contains(kind) {
+            // A group kill counted here whose processes were in child cgroups is still an oom-kill here.
+            guard after > before || (kind == .oomKill && groupKills > 0) else { continue }
+            var event = OOMEvent(kind: kind, cgroup: path, count: after > before ? after - before : 0, detectedAt: now)
+            if kind == .oomKill { event.groupKills = groupKills }
+            onEvent(event)
         }
     }
 

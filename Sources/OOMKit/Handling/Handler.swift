@@ -73,6 +73,11 @@ package final class Handler {
     private var coalescedSinceLast: [CgroupPath: UInt64] = [:]
     /// v2 oom-kill events that came while their cgroup was being handled; handled when it finishes.
     private var pendingKills: [CgroupPath: OOMEvent] = [:]
+    /// When a handling of a memory.oom.group kill last finished, per cgroup: the kernel counts the
+    /// unit's processes one by one as it kills them, so a plain oom-kill read just after is its tail.
+    private var groupKillFinished: [CgroupPath: ContinuousClock.Instant] = [:]
+    /// How long after a group kill's handling a plain oom-kill is taken for the rest of it.
+    static let groupKillTail = Duration.seconds(1)
     private var nextID = 1
     private let clock = ContinuousClock()
     private var cancelled = false
@@ -117,10 +122,25 @@ package final class Handler {
         if event.kind == .removed {
             gate.cancel(event.cgroup)
             pendingKills[event.cgroup] = nil
+            groupKillFinished[event.cgroup] = nil
             active[event.cgroup]?.cgroupRemoved()
             lastFinished[event.cgroup] = nil
             coalescedSinceLast[event.cgroup] = nil
             onStep(.removed(cgroup: event.cgroup))
+            return
+        }
+        if event.kind == .oomKill, event.groupKills == 0, let finished = groupKillFinished[event.cgroup],
+            event.detectedAt - finished < Self.groupKillTail, active[event.cgroup] == nil
+        {
+            onStep(.coalesced(cgroup: event.cgroup, event: event.kind, total: event.count))
+            return
+        }
+        if let running = active[event.cgroup], event.kind == .oomKill, running.report.groupKills > 0,
+            event.groupKills == 0
+        {
+            // The rest of a group kill the handling already reports (the kernel counts each process of
+            // the unit as it kills it, and memory.events may be read in between): part of it, not another.
+            running.report.count += event.count
             return
         }
         if active[event.cgroup] != nil && event.kind == .oomKill {
@@ -128,6 +148,7 @@ package final class Handler {
                 pendingKills[event.cgroup]
                 ?? OOMEvent(kind: .oomKill, cgroup: event.cgroup, count: 0, detectedAt: event.detectedAt)
             pending.count += event.count
+            pending.groupKills += event.groupKills
             pendingKills[event.cgroup] = pending
             return
         }
@@ -197,6 +218,7 @@ package final class Handler {
     fileprivate func finished(_ handling: Handling) {
         active[handling.report.cgroup] = nil
         lastFinished[handling.report.cgroup] = clock.now
+        if handling.report.groupKills > 0 { groupKillFinished[handling.report.cgroup] = clock.now }
         onStep(.finished(handling.report))
         if let pending = pendingKills.removeValue(forKey: handling.report.cgroup) { handle(pending) }
     }
@@ -248,6 +270,7 @@ package final class Handler {
             self.memory = memory
             self.handler = handler
             report = HandlingReport(id: id, cgroup: event.cgroup, event: event.kind, count: event.count)
+            report.groupKills = event.groupKills
             report.coalesced = coalescedBefore
             facts.kernelWaits = isV1OOM
         }

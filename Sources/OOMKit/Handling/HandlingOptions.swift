@@ -166,6 +166,9 @@ public struct HandlingReport: Sendable, Codable {
     /// Further events for the same cgroup that arrived while this one was handled, or within the
     /// minimum interval before it, and were folded into it.
     public var coalesced: UInt64 = 0
+    /// `oom-kill`: the kernel's kills of a whole memory.oom.group unit among them (the processes it
+    /// killed are in ``count``, with those of later reads of the same kill folded in).
+    public var groupKills: UInt64 = 0
     public var usage: ByteCount?
     public var limit: ByteCount?
     /// cgroup v2: the distress verdict that started the handling (nil on v1 and for `oom-kill`).

@@ -153,6 +153,14 @@ public enum WatchNotice: Sendable {
     /// `recursive`: a cgroup created below a watched one is watched now.
     case watchingNewCgroup(CgroupPath)
     case cannotWatchNewCgroup(CgroupPath, reason: String)
+    /// A cgroup below a target (`recursive`) that cannot be watched (no memory controller); nor is
+    /// anything below it.
+    case notWatched(CgroupPath, reason: String)
+    /// A cgroup given to watch was removed: it is watched again if a cgroup is made at that path (with
+    /// `recursive`, with what is made below it).
+    case targetAwaited(CgroupPath)
+    /// A removed target was made again and is watched.
+    case targetWatchedAgain(CgroupPath)
     /// v1 without `recursive`: a cgroup made below a watched one inherited its disabled kernel killer and
     /// got it back (it is not handled; watch the parent recursively to handle it).
     case inheritedKillerReleased(CgroupPath)

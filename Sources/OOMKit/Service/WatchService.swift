@@ -116,8 +116,14 @@ public final class WatchService {
         let memories = try targets.map { path throws(CgroupError) in try MemoryCgroup.open(path, in: system) }
         var all: [MemoryCgroup] = []
         for memory in memories {
+            try memory.requireMemoryController()
+            if memory.version == .v2 && memory.path.isRoot && !recursive {
+                throw CgroupError.unsupported(
+                    "watching the root cgroup itself (it has no memory.events; watch / --recursive watches every "
+                        + "cgroup below it, --system the machine's memory)", version: .v2)
+            }
             all.append(memory)
-            if recursive { all += try memory.descendants() }
+            if recursive { all += watchableDescendants(of: memory) }
         }
         recoverLeftovers(all)
         let options = configuration.handling
@@ -145,7 +151,13 @@ public final class WatchService {
         self.handler = handler
         let watcher = try OOMWatcher(loop: loop)
         self.watcher = watcher
-        watcher.onEvent = { event in handler.handle(event) }
+        let targetPaths = Set(targets)
+        watcher.onEvent = { [unowned self] event in
+            handler.handle(event)
+            if event.kind == .removed, targetPaths.contains(event.cgroup), running {
+                awaitTarget(event.cgroup, recursive: recursive)
+            }
+        }
         watcher.onChildCreated = { [unowned self] child in
             guard running else { return }
             if recursive { adopt(child) } else { releaseInherited(child) }
@@ -159,7 +171,7 @@ public final class WatchService {
         onNotice(
             .started(
                 WatchStartReport(
-                    cgroups: all.count, hierarchy: hierarchy,
+                    cgroups: watcher.watched.count, hierarchy: hierarchy,
                     kinds: hierarchy.map { configuration.events.kinds(for: $0.version) } ?? [],
                     protection: protection, protectedCgroup: protectedCgroupReport, guardianPID: guardian?.pid)))
     }
@@ -172,8 +184,31 @@ public final class WatchService {
         for path in leftovers.busy { onNotice(.leftoverReserveStillRaised(path)) }
     }
 
+    /// The descendants that have the memory controller; each one that has not is told once (with what to
+    /// enable), and nothing below it is looked at (its children cannot have the controller either).
+    private func watchableDescendants(of memory: MemoryCgroup) -> [MemoryCgroup] {
+        var result: [MemoryCgroup] = []
+        for child in (try? memory.children()) ?? [] {
+            do throws(CgroupError) {
+                try child.requireMemoryController()
+            } catch {
+                onNotice(.notWatched(child.path, reason: error.description))
+                continue
+            }
+            result.append(child)
+            result += watchableDescendants(of: child)
+        }
+        return result
+    }
+
     private func add(_ memory: MemoryCgroup, recursive: Bool) throws(CgroupError) {
         guard let watcher else { return }
+        if memory.version == .v2 && memory.path.isRoot {
+            // No memory.events at the v2 root: only what is made below it is watched.
+            if recursive { try watcher.followChildren(of: memory) }
+            return
+        }
+        try memory.requireMemoryController()
         if memory.version == .v2 && Reserves(system: system).store.read(memory) != nil {
             reconcileHigh(memory)
             // Writes to memory.max are reported by inotify: no timer, no polling.
@@ -185,7 +220,10 @@ public final class WatchService {
         let arms = !configuration.handling.dryRun && wanted.contains(.oom) && memory.version == .v1
         if arms { try killers.disable(memory) }
         do {
-            try watcher.watch(memory, for: wanted.union([.removed]), pressure: configuration.pressure)
+            // --recursive watches every descendant too: each counts only its own events, so one kernel
+            // event is one handling, in the cgroup where it happened (not once per watched ancestor).
+            try watcher.watch(
+                memory, for: wanted.union([.removed]), pressure: configuration.pressure, localEvents: recursive)
             // An armed v1 cgroup arms the children made below it (the kernel copies the flag at mkdir):
             // they are followed either way, to be adopted or released.
             if recursive || arms { try watcher.followChildren(of: memory) }
@@ -194,6 +232,29 @@ public final class WatchService {
             watcher.unwatch(memory.path)
             killers.restore(memory.path)
             throw error
+        }
+    }
+
+    /// A target was removed: it is watched again once a cgroup is made at its path (a service restarted
+    /// by systemd gets a new cgroup of the same name).
+    private func awaitTarget(_ path: CgroupPath, recursive: Bool) {
+        guard let watcher, let hierarchy = try? system.memoryHierarchy() else { return }
+        do throws(CgroupError) {
+            try watcher.awaitCreation(of: path, in: hierarchy) { [unowned self] memory in
+                guard running else { return }
+                do throws(CgroupError) {
+                    try add(memory, recursive: recursive)
+                    onNotice(.targetWatchedAgain(memory.path))
+                } catch {
+                    onNotice(.cannotWatchNewCgroup(memory.path, reason: error.description))
+                    return
+                }
+                if recursive { for descendant in watchableDescendants(of: memory) { adopt(descendant) } }
+            }
+            onNotice(.targetAwaited(path))
+        } catch {
+            // The parent went too: nothing can be made there any more without it coming back first.
+            onNotice(.cannotWatchNewCgroup(path, reason: error.description))
         }
     }
 
@@ -207,7 +268,7 @@ public final class WatchService {
             onNotice(.cannotWatchNewCgroup(child.path, reason: error.description))
             return
         }
-        for descendant in (try? child.descendants()) ?? [] { adopt(descendant) }
+        for descendant in watchableDescendants(of: child) { adopt(descendant) }
     }
 
     /// Without `recursive`: a new child of an armed v1 cgroup inherited the disabled killer but is not

@@ -73,7 +73,7 @@ struct WatchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Watch the memory cgroup of this process (repeatable).", valueName: "PID"))
     var pid: [Int32] = []
 
-    @Flag(help: "Also watch every cgroup below, including ones created later.")
+    @Flag(help: "Also watch every cgroup below, including ones created later; each counts only its own events.")
     var recursive = false
 
     @Flag(help: "Pre-empt the kernel's global OOM killer: act on system-wide memory pressure (see oomctl-watch(1)).")

@@ -42,6 +42,18 @@ struct NoticeReporter {
                 metadata: ["cgroup": .string(path.description)])
         case .watchingNewCgroup(let path):
             log.info("watching new cgroup", metadata: ["cgroup": .string(path.description)])
+        case .notWatched(let path, let reason):
+            log.log(.warning, "not watched: \(reason)", metadata: ["cgroup": .string(path.description)])
+        case .targetAwaited(let path):
+            log.log(
+                level: .notice,
+                "watched cgroup \(path.description.visibleControlCharacters) was removed; it is watched again if it is made anew",
+                metadata: ["cgroup": .string(path.description)])
+        case .targetWatchedAgain(let path):
+            log.log(
+                level: .notice,
+                "watched cgroup \(path.description.visibleControlCharacters) was made anew and is watched again",
+                metadata: ["cgroup": .string(path.description)])
         case .inheritedKillerReleased(let path):
             log.info(
                 "new cgroup inherited the disabled kernel OOM killer and got it back (not handled without --recursive)",

@@ -16,7 +16,17 @@ struct StepReporter {
             metadata["event"] = .string(report.event.rawValue)
             if let usage = report.usage { metadata["usage_bytes"] = .stringConvertible(usage.bytes) }
             if let limit = report.limit { metadata["limit"] = .string(limit.description) }
-            let level = report.event == .oom || report.event == .oomKill ? "" : " (\(report.count)x)"
+            var level = report.event == .oom || report.event == .oomKill ? "" : " (\(report.count)x)"
+            if report.event == .oomKill {
+                level = " (\(report.count) process\(report.count == 1 ? "" : "es") killed by the kernel"
+                if report.groupKills > 0 {
+                    level +=
+                        "; memory.oom.group: the whole unit, \(report.groupKills) group kill\(report.groupKills == 1 ? "" : "s")"
+                    metadata["group_kills"] = .stringConvertible(report.groupKills)
+                }
+                level += ")"
+                metadata["processes_killed"] = .stringConvertible(report.count)
+            }
             var text =
                 "\(report.event.rawValue) in \(Self.shown(report.cgroup))\(level): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")"
             if let distress = report.distress {
