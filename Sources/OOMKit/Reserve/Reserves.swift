@@ -1,3 +1,5 @@
+import Glibc
+
 /// A cgroup's reserve as `oomctl reserve` shows it.
 public struct ReserveStatus: Sendable, Codable {
     public var cgroup: CgroupPath
@@ -20,6 +22,13 @@ public struct ReserveStatus: Sendable, Codable {
     public var originalLimit: ByteCount?
     /// Whether this call changed anything (false when it was already so).
     public var changed: Bool
+    /// v2: memory.max − reserve, what memory.high should be (nil: the reserve is not below memory.max).
+    public var expectedHigh: ByteCount? = nil
+    /// v2: whether memory.high is that now; false after memory.max changed with no watch running to
+    /// follow it, or after someone else set memory.high (nil: v1, no memory.max, or granted now).
+    public var inStep: Bool? = nil
+    /// v2 `--clear`: memory.high was not the reserve's any more, so it was left as it is.
+    public var highLeft: Bool? = nil
 }
 
 /// Sets, shows and clears reserves (``ReserveStore`` records them; on v2 memory.high = memory.max − reserve
@@ -38,6 +47,7 @@ public struct Reserves {
     /// one larger than the nearest limited ancestor has free or than the machine has available. Setting
     /// the same reserve again changes nothing (`changed` false).
     public func set(_ memory: MemoryCgroup, size: ReserveSize) throws -> ReserveStatus {
+        try memory.requireMemoryController()
         let existing = store.read(memory)
         // While a grant is in force the v1 limit is raised: the reserve is taken from the original one.
         let currentLimit = try memory.limit()
@@ -62,6 +72,15 @@ public struct Reserves {
             let high = try memory.high() ?? .unlimited
             record.previousHigh = existing?.record.previousHigh ?? high
             let target = limit - bytes
+            // The kernel rounds memory.high down to a page: less than one is a memory.high of 0, which
+            // throttles every allocation of the cgroup.
+            guard target.bytes >= Self.pageSize else {
+                throw ReserveError.tooLarge(
+                    memory.path,
+                    reason: "it leaves memory.high at \(target) (memory.max \(limit) − \(bytes)), less than a "
+                        + "page, which the kernel makes 0 and which throttles every allocation; keep the reserve "
+                        + "at least a page below memory.max")
+            }
             if existing?.record == record && high == target { return try status(memory, changed: false) }
             _ = try store.write(record, for: memory)
             do {
@@ -102,13 +121,25 @@ public struct Reserves {
         }
     }
 
+    /// The page size, below which memory.high is 0.
+    static let pageSize = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 4096))
+
     /// v2: puts memory.high back at memory.max − reserve when memory.max changed since the reserve was
     /// set (or someone else moved memory.high). Returns the old and new memory.high when it wrote one;
-    /// nil when nothing needed doing (no reserve, v1, no finite memory.max, or a reserve no longer below it).
+    /// nil when nothing needed doing (no reserve, v1, no finite memory.max). Throws
+    /// ``ReserveError/tooLarge(_:reason:)`` when memory.max fell to or below the reserve: memory.high is
+    /// then left as it is (above memory.max, so without effect), and the operator must be told.
     public func reconcile(_ memory: MemoryCgroup) throws -> (old: ByteCount, new: ByteCount)? {
         guard memory.version == .v2, let record = store.read(memory)?.record else { return nil }
         let limit = try memory.limit()
-        guard !limit.isUnlimited, record.bytes < limit else { return nil }
+        guard !limit.isUnlimited else { return nil }
+        guard record.bytes < limit, (limit - record.bytes).bytes >= Self.pageSize else {
+            throw ReserveError.tooLarge(
+                memory.path,
+                reason: "memory.max \(limit) is no longer above the reserve \(record.bytes), so memory.high "
+                    + "cannot follow it and stays \((try? memory.high()).flatMap { $0 }?.description ?? "?"); "
+                    + "lower the reserve (oomctl reserve CGROUP SIZE) or raise memory.max")
+        }
         let target = limit - record.bytes
         let high = try memory.high() ?? .unlimited
         guard high != target else { return nil }
@@ -116,14 +147,20 @@ public struct Reserves {
         return (high, target)
     }
 
-    /// Removes the reserve and undoes what it set (v2: memory.high back to its previous value). Nil when the
-    /// cgroup had none.
+    /// Removes the reserve and undoes what it set (v2: memory.high back to its previous value, but only
+    /// while memory.high is still what the reserve made it: one someone set since is theirs, and stays;
+    /// ``ReserveStatus/highLeft`` then says so). Nil when the cgroup had none.
     public func clear(_ memory: MemoryCgroup) throws -> ReserveStatus? {
+        try memory.requireMemoryController()
         guard let existing = store.read(memory) else { return nil }
         var shown = try status(memory, changed: true)
         if memory.version == .v2, let previous = existing.record.previousHigh {
-            try memory.setHigh(previous)
-            shown.high = previous
+            if shown.inStep != false {
+                try memory.setHigh(previous)
+                shown.high = previous
+            } else {
+                shown.highLeft = true
+            }
         }
         // A grant a dead watch left marked must not bring the cleared reserve back at the next start.
         if memory.version == .v2, ReserveGrants.grantedNow(memory) == nil {
@@ -135,6 +172,7 @@ public struct Reserves {
 
     /// The cgroup's reserve, or nil when it has none.
     public func status(_ memory: MemoryCgroup) throws -> ReserveStatus? {
+        try memory.requireMemoryController()
         guard store.read(memory) != nil else { return nil }
         return try status(memory, changed: false)
     }
@@ -144,18 +182,31 @@ public struct Reserves {
             throw ReserveError.cannotRecord(memory.path, reason: "the record disappeared while reading it")
         }
         let granted = ReserveGrants.grantedNow(memory)
-        return ReserveStatus(
+        let limit = try? memory.limit()
+        let high = memory.version == .v2 ? (try? memory.high()) ?? nil : nil
+        var shown = ReserveStatus(
             cgroup: memory.path, version: memory.version.rawValue, size: record.size, bytes: record.bytes,
-            storage: storage.description, limit: try? memory.limit(),
+            storage: storage.description, limit: limit,
             applied: memory.version == .v2 ? "memory.high" : "granted by watch on OOM",
-            high: memory.version == .v2 ? (try? memory.high()) ?? nil : nil, previousHigh: record.previousHigh,
+            high: high, previousHigh: record.previousHigh,
             granted: granted != nil, originalLimit: granted?.originalLimit, changed: changed)
+        if memory.version == .v2, let limit, !limit.isUnlimited, granted == nil {
+            // memory.high is what the reserve makes it unless memory.max moved with no watch to follow
+            // it, or someone set memory.high since.
+            let expected = record.bytes < limit ? limit - record.bytes : nil
+            shown.expectedHigh = expected
+            // The kernel keeps memory.high in pages: compare what it would read back.
+            let inPages = { (value: ByteCount) in ByteCount(value.bytes / Self.pageSize * Self.pageSize) }
+            shown.inStep = expected.map { expected in high.map(inPages) == inPages(expected) } ?? false
+        }
+        return shown
     }
 
     /// Every reserve at or below `root`, depth first.
     public func list(under root: CgroupPath) throws -> [ReserveStatus] {
         var result: [ReserveStatus] = []
         func visit(_ memory: MemoryCgroup) throws {
+            guard memory.hasMemoryController else { return }  // no reserve there, nor below
             if let shown = try status(memory) { result.append(shown) }
             for child in try memory.children() { try visit(child) }
         }

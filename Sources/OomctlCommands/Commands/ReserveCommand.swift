@@ -97,7 +97,13 @@ struct ReserveCommand: ParsableCommand {
                 } else if !quiet {
                     guard let cleared else { return Terminal.print("\(Self.shown(memory.path)): no reserve") }
                     var line = "\(Self.shown(memory.path)): reserve \(cleared.size) cleared"
-                    if let high = cleared.high { line += "; memory.high \(high) again" }
+                    if cleared.highLeft == true {
+                        line +=
+                            "; memory.high \(cleared.high?.description ?? "?") left as it is: it was set "
+                            + "since the reserve (not memory.max − reserve), so it is not the reserve's to undo"
+                    } else if let high = cleared.high {
+                        line += "; memory.high \(high) again"
+                    }
                     Terminal.print(line)
                 }
                 return
@@ -139,9 +145,22 @@ struct ReserveCommand: ParsableCommand {
         Terminal.print("  size      \(size), in \(status.storage)")
         if status.version == 2 {
             let previous = status.previousHigh.map { ", was \($0)" } ?? ""
-            Terminal.print(
-                "  applied   memory.high \(status.high?.description ?? "?") = memory.max \(status.limit?.description ?? "?") − \(status.bytes)\(previous)"
-            )
+            if status.inStep == false {
+                let wanted =
+                    status.expectedHigh.map {
+                        "memory.max \(status.limit?.description ?? "?") − \(status.bytes) = \($0)"
+                    }
+                    ?? "a memory.max above the reserve \(status.bytes), which memory.max \(status.limit?.description ?? "?") is not"
+                Terminal.print(
+                    "  applied   NOT IN STEP: memory.high \(status.high?.description ?? "?"), the reserve wants "
+                        + "\(wanted)\(previous); memory.max or memory.high changed with no watch running to follow "
+                        + "it: set the reserve again (oomctl reserve CGROUP SIZE), or run oomctl watch, which keeps "
+                        + "them in step")
+            } else {
+                Terminal.print(
+                    "  applied   memory.high \(status.high?.description ?? "?") = memory.max \(status.limit?.description ?? "?") − \(status.bytes)\(previous)"
+                )
+            }
         } else if status.granted, let original = status.originalLimit {
             Terminal.print("  applied   GRANTED now: limit \(status.limit?.description ?? "?") (original \(original))")
         } else {
@@ -157,7 +176,8 @@ struct ReserveCommand: ParsableCommand {
         for status in all {
             let applied =
                 status.version == 2
-                ? "high \(status.high?.description ?? "?")" : status.granted ? "GRANTED" : "on OOM"
+                ? "high \(status.high?.description ?? "?")\(status.inStep == false ? " NOT IN STEP" : "")"
+                : status.granted ? "GRANTED" : "on OOM"
             table.append([
                 status.size, status.limit?.description ?? "?", applied, status.storage, Self.shown(status.cgroup),
             ])

@@ -50,3 +50,66 @@ struct GuardianRestoreTests {
         #expect(ProcessRunner.readText(tree.root + "/oom_control") == "0")
     }
 }
+
+/// v2 reserve edge cases on a fixture tree (issue: a reserve could make memory.high 0; the display
+/// said "memory.high X = memory.max Y − R" when it was not; --clear overwrote a memory.high someone else
+/// set; watch said nothing when memory.max fell below the reserve).
+@Suite struct ReserveV2EdgeTests {
+    private let mebibyte: UInt64 = 1 << 20
+
+    private func setUp() throws -> (FixtureTree, Reserves, MemoryCgroup) {
+        let tree = FixtureTree.unifiedV2()
+        tree.v2Cgroup("/app", usage: 1 << 20, max: 64 << 20)
+        let system = try CgroupSystem(root: tree.root)
+        return (tree, Reserves(system: system), try MemoryCgroup.open(try CgroupPath("/app"), in: system))
+    }
+
+    @Test func aReserveThatLeavesLessThanAPageOfMemoryHighIsRefused() throws {
+        let (tree, reserves, memory) = try setUp()
+        #expect(throws: ReserveError.self) { try reserves.set(memory, size: try ReserveSize(parsing: "63.9999M")) }
+        #expect(try memory.high() == .unlimited, "nothing changed")
+        #expect(reserves.store.read(memory) == nil, "nothing recorded")
+        withExtendedLifetime(tree) {}
+    }
+
+    @Test func theStatusSaysWhenMemoryHighIsNotInStep() throws {
+        let (tree, reserves, memory) = try setUp()
+        let set = try reserves.set(memory, size: try ReserveSize(parsing: "16M"))
+        #expect(set.inStep == true && set.expectedHigh == ByteCount(48 * mebibyte))
+        tree.file("sys/fs/cgroup/app/memory.max", "\(128 * mebibyte)\n")  // no watch to follow it
+        let status = try #require(try reserves.status(memory))
+        #expect(status.inStep == false && status.expectedHigh == ByteCount(112 * mebibyte))
+        #expect(try memory.high() == ByteCount(48 * mebibyte))
+    }
+
+    @Test func clearLeavesAMemoryHighSomeoneElseSet() throws {
+        let (tree, reserves, memory) = try setUp()
+        _ = try reserves.set(memory, size: try ReserveSize(parsing: "16M"))
+        tree.file("sys/fs/cgroup/app/memory.high", "\(100 * mebibyte)\n")
+        let cleared = try #require(try reserves.clear(memory))
+        #expect(cleared.highLeft == true)
+        #expect(try memory.high() == ByteCount(100 * mebibyte), "not the reserve's to undo")
+        #expect(reserves.store.read(memory) == nil, "the reserve itself is gone")
+    }
+
+    @Test func clearPutsBackWhatTheReserveChanged() throws {
+        let (tree, reserves, memory) = try setUp()
+        _ = try reserves.set(memory, size: try ReserveSize(parsing: "16M"))
+        let cleared = try #require(try reserves.clear(memory))
+        #expect(cleared.highLeft == nil)
+        // A fixture file is not truncated by a write (cgroupfs replaces the value): look at its start.
+        #expect(ProcessRunner.readText(tree.root + "/sys/fs/cgroup/app/memory.high").hasPrefix("max"))
+    }
+
+    @Test func reconcilingBelowTheReserveIsAnErrorThatSaysWhat() throws {
+        let (tree, reserves, memory) = try setUp()
+        _ = try reserves.set(memory, size: try ReserveSize(parsing: "16M"))
+        tree.file("sys/fs/cgroup/app/memory.max", "\(8 * mebibyte)\n")
+        #expect {
+            try reserves.reconcile(memory)
+        } throws: { error in
+            "\(error)".contains("no longer above the reserve")
+        }
+        #expect(try memory.high() == ByteCount(48 * mebibyte), "left as it was")
+    }
+}
