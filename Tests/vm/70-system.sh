@@ -33,7 +33,7 @@ stop_sampler() { kill $SAMPLER 2>/dev/null; wait $SAMPLER 2>/dev/null; }
 # seconds of the day of an RFC 3339 time (…THH:MM:SS.ffffffZ)
 tod() { echo "$1" | awk -F'[T:Z]' '{ printf "%.6f", $2 * 3600 + $3 * 60 + $4 }'; }
 alive() { kill -0 "$1" 2>/dev/null; }
-procs_empty() { ! [ -s "$CG$1/cgroup.procs" ]; }
+procs_empty() { ! grep -q . "$CG$1/cgroup.procs"; }
 kill_cg() { [ -e "$CG$1/cgroup.kill" ] && echo 1 >"$CG$1/cgroup.kill"; wait_for 5 procs_empty "$1"; }
 # start_hogs: one hog per cgroup, PIDs in HOG_p0, HOG_p5, HOG_p10.
 start_hogs() {

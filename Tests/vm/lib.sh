@@ -88,7 +88,7 @@ cleanup_cgroups() {
         [ -e "$_d/cgroup.kill" ] && echo 1 >"$_d/cgroup.kill" 2>/dev/null
     done
     find $CG -mindepth 1 -type d | sort -r | while IFS= read -r _d; do
-        wait_for 5 sh -c '! [ -s "$1/cgroup.procs" ]' sh "$_d" || echo "vmtest: cgroup $_d still has processes"
+        wait_for 5 sh -c '! grep -q . "$1/cgroup.procs"' sh "$_d" || echo "vmtest: cgroup $_d still has processes"
         rmdir "$_d" 2>/dev/null || echo "vmtest: cannot remove cgroup $_d"
     done
 }

@@ -1,0 +1,126 @@
+# cgroup v2 as a hostile or unlucky user would have it, part 1 (76-v2-units-reserves is part 2):
+# threaded children, removals and recreations, --recursive and hierarchical events. Each check failed
+# before its fix.
+
+MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
+MSG_REMOVED=5238704311a74c2989822b3316bdaa35
+alive() { [ -r /proc/$1/status ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
+dead() { ! alive "$1"; }
+jq_file() {
+    if jq -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
+    else fail "$1" "jq '$3' is not true on $2: $(head -c 400 "$2") $(head -c 200 /tmp/jq.err)"; fi
+}
+# detections OUT CGROUP: how many "detected" lines name exactly CGROUP.
+detections() { grep "\"messageID\":\"$MSG_DETECTED\"" "$1" | grep -c "\"cgroup\":\"$2\""; }
+# detected_in OUT CGROUP: at least one (a function, so that wait_for can poll it in this shell).
+detected_in() { [ "$(detections "$1" "$2")" -ge 1 ]; }
+# uptime_ms: a monotonic clock in ms (busybox date has no %N).
+uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+# status_is CHECK WANT CMD...: CMD exits WANT.
+status_is() {
+    _c=$1; _want=$2; shift 2
+    "$@" >/tmp/st.out 2>&1
+    _st=$?
+    if [ $_st = "$_want" ]; then pass "$_c"; else fail "$_c" "'$*' exited $_st, want $_want: $(head -c 300 /tmp/st.out)"; fi
+}
+
+# --- 1. a threaded child does not make a subtree unkillable ------------------------------------------
+# /th is a domain with a threaded child t1 (memory is a domain controller: t1 has no memory files, its
+# cgroup.procs cannot be read). A process whose threads are all in t1.
+make_threaded() {
+    mkcg /hard/tree >/dev/null && mkdir $CG/hard/tree/th && mkdir $CG/hard/tree/th/t1 \
+        && echo threaded >$CG/hard/tree/th/t1/cgroup.type || return 1
+    sleep 100000 &
+    THREADED=$!
+    echo $THREADED >$CG/hard/tree/th/cgroup.procs && echo $THREADED >$CG/hard/tree/th/t1/cgroup.procs
+}
+killed=0
+for trial in 1 2 3; do
+    make_threaded || { fail threaded-setup "cannot make a threaded cgroup: $(cat $CG/hard/tree/th/t1/cgroup.type 2>&1)"; break; }
+    grep -qx "$THREADED" $CG/hard/tree/th/t1/cgroup.threads || fail threaded-setup "the process is not in t1"
+    if oomctl kill /hard/tree/th >/tmp/th.out 2>&1 && wait_for 5 dead $THREADED; then
+        killed=$((killed + 1))
+    else
+        fail kill-threaded-domain "trial $trial: $(head -c 300 /tmp/th.out)"
+    fi
+    kill -9 $THREADED 2>/dev/null; wait $THREADED 2>/dev/null
+    rmdir $CG/hard/tree/th/t1 $CG/hard/tree/th 2>/dev/null
+done
+[ $killed = 3 ] && pass kill-threaded-domain
+figure threaded-domain-kills "$killed of 3 trials killed the process in a threaded child"
+
+# The threaded cgroup itself as the target: cgroup.kill refuses it, the pidfd loop kills its processes.
+if make_threaded; then
+    status_is kill-threaded-cgroup 0 oomctl kill /hard/tree/th/t1
+    check kill-threaded-cgroup-dead wait_for 5 dead $THREADED
+    kill -9 $THREADED 2>/dev/null; wait $THREADED 2>/dev/null
+fi
+# A policy never picks the threaded child; it is part of its domain, which it picks whole.
+if make_threaded; then
+    mkcg /hard/tree/other >/dev/null
+    spawn_in_cg /hard/tree/other sleep 100000
+    oomctl kill --under /hard/tree --policy largest --dry-run --json >/tmp/thd.json 2>/tmp/thd.err
+    jq_file dry-run-skips-threaded /tmp/thd.json \
+        '[.decision.ranked[].target.cgroup] | index("/hard/tree/th/t1") == null and index("/hard/tree/th") != null'
+    oomctl snapshot /hard/tree --json >/tmp/ths.json 2>/tmp/ths.err
+    jq_file snapshot-shows-threaded /tmp/ths.json \
+        ".cgroups[] | select(.path == \"/hard/tree/th/t1\") | .threaded == true and .memoryController == false and (.processIDs | index($THREADED) != null)"
+    jq_file snapshot-counts-once /tmp/ths.json "[.processes[] | select(.pid == $THREADED)] | length <= 1"
+    kill -9 $THREADED 2>/dev/null; wait $THREADED 2>/dev/null
+fi
+
+# --- 2. removals are noticed, and recreated cgroups are watched --------------------------------------
+mkcg /hard/rm >/dev/null && echo "+memory +pids" >$CG/hard/rm/cgroup.subtree_control
+start_watch /tmp/rm.json /hard/rm --recursive --on high --dry-run
+fds_before=$(ls /proc/$WATCH/fd | wc -l)
+for i in $(seq 1 20); do mkdir $CG/hard/rm/c$i; done
+wait_for 10 sh -c "[ \$(grep -c 'watching new cgroup' /tmp/rm.json) -ge 20 ]" || fail adopt-20 "$(grep -c 'watching new cgroup' /tmp/rm.json) adopted"
+for i in $(seq 1 20); do rmdir $CG/hard/rm/c$i; done
+if wait_for 10 sh -c "[ \$(grep -c $MSG_REMOVED /tmp/rm.json) -ge 20 ]"; then pass removals-noticed
+else fail removals-noticed "$(grep -c $MSG_REMOVED /tmp/rm.json) of 20 removals noticed"; fi
+fds_after=$(ls /proc/$WATCH/fd | wc -l)
+if [ "$fds_after" -le "$fds_before" ]; then pass removals-release-fds
+else fail removals-release-fds "fds $fds_before before 20 children, $fds_after after they were removed"; fi
+figure removal-fds "watch: $fds_before fds before 20 children were made and removed, $fds_after after"
+# A child made again with the same name is watched: its memory.high events are seen.
+mkdir $CG/hard/rm/c1 && echo 16M >$CG/hard/rm/c1/memory.high
+wait_for 10 sh -c "[ \$(grep -c 'watching new cgroup' /tmp/rm.json) -ge 21 ]"
+spawn_in_cg /hard/rm/c1 oomctl hog 40M >/dev/null 2>&1
+hog=$SPAWNED
+if wait_for 20 detected_in /tmp/rm.json /hard/rm/c1; then pass recreated-child-watched
+else fail recreated-child-watched "no detection in the recreated /hard/rm/c1: $(tail -c 300 /tmp/rm.json)"; fi
+kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
+wait_for 5 sh -c "! grep -q . $CG/hard/rm/c1/cgroup.procs"
+rmdir $CG/hard/rm/c1
+# The --recursive root itself removed and made again: watched again, with what is made below it.
+wait_for 10 sh -c "[ \$(grep -c $MSG_REMOVED /tmp/rm.json) -ge 21 ]"
+rmdir $CG/hard/rm
+check root-removal-noticed wait_for 10 grep -q 'was removed; it is watched again' /tmp/rm.json
+mkdir $CG/hard/rm && echo "+memory +pids" >$CG/hard/rm/cgroup.subtree_control
+check root-watched-again wait_for 10 grep -q 'made anew and is watched again' /tmp/rm.json
+mkdir $CG/hard/rm/again && echo 16M >$CG/hard/rm/again/memory.high
+wait_for 10 grep -q '"cgroup":"/hard/rm/again".*watching new\|watching new.*"cgroup":"/hard/rm/again"' /tmp/rm.json
+spawn_in_cg /hard/rm/again oomctl hog 40M >/dev/null 2>&1
+hog=$SPAWNED
+if wait_for 20 detected_in /tmp/rm.json /hard/rm/again; then pass recreated-root-child-watched
+else fail recreated-root-child-watched "no detection in /hard/rm/again: $(tail -c 400 /tmp/rm.json)"; fi
+kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
+stop_watch rm-watch-stops /tmp/rm.json
+
+# --- 3. one kernel event, one handling, where it happened -------------------------------------------
+# The parent has no limit; its child hits its own memory.high. Hierarchical memory.events counted the
+# child's events in the parent too: every event was handled twice.
+mkcg /hard/rp/c >/dev/null && echo 16M >$CG/hard/rp/c/memory.high
+start_watch /tmp/rp.json /hard/rp --recursive --on high,max --dry-run
+spawn_in_cg /hard/rp/c oomctl hog 40M >/dev/null 2>&1
+hog=$SPAWNED
+wait_for 20 detected_in /tmp/rp.json /hard/rp/c
+sleep 2
+kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
+stop_watch rp-watch-stops /tmp/rp.json
+in_child=$(detections /tmp/rp.json /hard/rp/c)
+in_parent=$(detections /tmp/rp.json /hard/rp)
+if [ "$in_child" -ge 1 ] && [ "$in_parent" = 0 ]; then pass recursive-once-where-it-happened
+else fail recursive-once-where-it-happened "detections: $in_child in /hard/rp/c, $in_parent in /hard/rp (want >=1 and 0)"; fi
+figure recursive-detections "child $in_child, parent $in_parent"
+

@@ -1,0 +1,129 @@
+# cgroup v2 as a hostile or unlucky user would have it, part 2 (75-v2-hardening is part 1):
+# memory.oom.group units with --process and the kernel's group kills, reserve edge cases, a fork bomb,
+# cgroups without the memory controller, frozen cgroups. Each check failed before its fix.
+
+MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
+MSG_REMOVED=5238704311a74c2989822b3316bdaa35
+alive() { [ -r /proc/$1/status ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
+dead() { ! alive "$1"; }
+jq_file() {
+    if jq -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
+    else fail "$1" "jq '$3' is not true on $2: $(head -c 400 "$2") $(head -c 200 /tmp/jq.err)"; fi
+}
+# detections OUT CGROUP: how many "detected" lines name exactly CGROUP.
+detections() { grep "\"messageID\":\"$MSG_DETECTED\"" "$1" | grep -c "\"cgroup\":\"$2\""; }
+detected_in() { [ "$(detections "$1" "$2")" -ge 1 ]; }
+# uptime_ms: a monotonic clock in ms (busybox date has no %N).
+uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+# status_is CHECK WANT CMD...: CMD exits WANT.
+status_is() {
+    _c=$1; _want=$2; shift 2
+    "$@" >/tmp/st.out 2>&1
+    _st=$?
+    if [ $_st = "$_want" ]; then pass "$_c"; else fail "$_c" "'$*' exited $_st, want $_want: $(head -c 300 /tmp/st.out)"; fi
+}
+
+# --- 4. memory.oom.group units stay units -----------------------------------------------------------
+mkcg /hard/og/unit >/dev/null && mkcg /hard/og/single >/dev/null
+echo 1 >$CG/hard/og/unit/memory.oom.group
+unit_pids=
+for i in 1 2 3 4; do spawn_in_cg /hard/og/unit oomctl hog 2M >/dev/null 2>&1; unit_pids="$unit_pids $SPAWNED"; done
+spawn_in_cg /hard/og/single oomctl hog 1M >/dev/null 2>&1
+single=$SPAWNED
+sleep 2
+oomctl kill --under /hard/og --process --dry-run --json >/tmp/og.json 2>/tmp/og.err
+jq_file process-kind-unit-whole /tmp/og.json \
+    '.decision.ranked[0].target.kind == "cgroup" and .decision.ranked[0].target.cgroup == "/hard/og/unit"'
+jq_file process-kind-unit-once /tmp/og.json '[.decision.ranked[] | select(.target.kind == "process" and .target.cgroup == "/hard/og/unit")] | length == 0'
+oomctl kill --under /hard/og --process --json >/tmp/ogk.json 2>/tmp/ogk.err
+all_dead=1
+for p in $unit_pids; do wait_for 5 dead $p || all_dead=0; done
+if [ $all_dead = 1 ] && alive $single; then pass process-kind-kills-unit
+else fail process-kind-kills-unit "unit processes dead: $all_dead, single alive: $(alive $single && echo yes || echo no); $(head -c 300 /tmp/ogk.json /tmp/ogk.err)"; fi
+# The kernel's own group kill: reported as one oom-kill handling that says group and how many.
+mkcg /hard/og2 >/dev/null && echo 32M >$CG/hard/og2/memory.max && echo 1 >$CG/hard/og2/memory.oom.group
+start_watch /tmp/og2.json /hard/og2 --on oom-kill --dry-run
+for i in 1 2 3; do spawn_in_cg /hard/og2 sleep 100000; done
+spawn_in_cg /hard/og2 oomctl hog 64M >/dev/null 2>&1
+check kernel-group-kill-happened wait_for 20 sh -c "awk '\$1 == \"oom_group_kill\" && \$2 >= 1' $CG/hard/og2/memory.events | grep -q ."
+wait_for 10 detected_in /tmp/og2.json /hard/og2
+sleep 2
+stop_watch og2-watch-stops /tmp/og2.json
+if grep "$MSG_DETECTED" /tmp/og2.json | grep -q 'memory.oom.group: the whole unit'; then pass group-kill-reported
+else fail group-kill-reported "$(grep "$MSG_DETECTED" /tmp/og2.json | head -c 400)"; fi
+figure group-kill-handlings "$(detections /tmp/og2.json /hard/og2) detection(s) for one group kill of 4 processes; $(grep "$MSG_DETECTED" /tmp/og2.json | grep -o '([0-9]* process[^)]*)' | tr '\n' ' ')"
+
+# --- 5. reserve edge cases ---------------------------------------------------------------------------
+mkcg /hard/rs >/dev/null && echo 64M >$CG/hard/rs/memory.max
+status_is reserve-refuses-zero-high 64 oomctl reserve /hard/rs 63.9999M
+check reserve-zero-high-unchanged grep -qx max $CG/hard/rs/memory.high
+status_is reserve-16m 0 oomctl reserve /hard/rs 16M
+check reserve-high-48m grep -qx $((48 * 1024 * 1024)) $CG/hard/rs/memory.high
+echo 128M >$CG/hard/rs/memory.max
+oomctl reserve /hard/rs >/tmp/rs.out 2>&1
+check reserve-shows-not-in-step grep -q 'NOT IN STEP' /tmp/rs.out
+oomctl reserve /hard/rs --json >/tmp/rs.json 2>&1
+jq_file reserve-json-not-in-step /tmp/rs.json '.reserve.inStep == false'
+echo 100M >$CG/hard/rs/memory.high
+oomctl reserve /hard/rs --clear >/tmp/rsc.out 2>&1
+check reserve-clear-leaves-others-high grep -qx $((100 * 1024 * 1024)) $CG/hard/rs/memory.high
+check reserve-clear-says-left grep -q 'left as it is' /tmp/rsc.out
+# With watch running, memory.max lowered below the reserve: said, not silent.
+echo 64M >$CG/hard/rs/memory.max && echo max >$CG/hard/rs/memory.high
+oomctl reserve /hard/rs 16M >/dev/null 2>&1
+start_watch /tmp/rsw.json /hard/rs --dry-run
+echo 8M >$CG/hard/rs/memory.max
+check reserve-max-below-said wait_for 10 grep -q 'no longer above the reserve' /tmp/rsw.json
+stop_watch rsw-watch-stops /tmp/rsw.json
+
+# --- 6. a fork bomb is killed first, looked at after ------------------------------------------------
+mkcg /hard/fb >/dev/null && echo 50 >$CG/hard/fb/pids.max
+for i in 1 2 3 4 5; do
+    spawn_in_cg /hard/fb sh -c 'while :; do sh -c "while :; do sh -c : 2>/dev/null; done" 2>/dev/null & sleep 0.1; done'
+done
+wait_for 20 sh -c "[ \$(wc -l <$CG/hard/fb/cgroup.procs) -ge 20 ]"
+procs=$(wc -l <$CG/hard/fb/cgroup.procs)
+# What any oomctl command costs to start while the bomb takes the CPU, at nice 0 and at -20.
+t0=$(uptime_ms); oomctl --version >/dev/null; t1=$(uptime_ms)
+t2=$(uptime_ms); nice -n -20 oomctl --version >/dev/null; t3=$(uptime_ms)
+figure fork-bomb-start "oomctl --version under the bomb: $((t1 - t0)) ms at nice 0, $((t3 - t2)) ms at nice -20"
+t0=$(uptime_ms)
+oomctl kill /hard/fb --json >/tmp/fb.json 2>/tmp/fb.err
+st=$?
+t1=$(uptime_ms)
+populated=$(grep '^populated' $CG/hard/fb/cgroup.events)
+if [ $st = 0 ] && [ "$populated" = "populated 0" ]; then pass fork-bomb-empty-when-done
+else fail fork-bomb-empty-when-done "status $st, '$populated' right after kill returned: $(head -c 300 /tmp/fb.err)"; fi
+jq_file fork-bomb-cgroup-kill /tmp/fb.json '.report.method == "cgroup.kill" and .report.survivors == []'
+figure fork-bomb "$procs processes; oomctl kill took $((t1 - t0)) ms wall (report: $(jq '.report.elapsedMicroseconds / 1000 | floor' /tmp/fb.json) ms from the write; $(jq '.report.signalledPIDs | length' /tmp/fb.json) seen dying)"
+sleep 1
+check fork-bomb-stays-dead sh -c "! grep -q . $CG/hard/fb/cgroup.procs"
+
+# --- 7. cgroups without the memory controller --------------------------------------------------------
+# /hardnm has memory files (the root enables it) but enables nothing for its children: /hardnm/x has none.
+mkdir $CG/hardnm && mkdir $CG/hardnm/x
+status_is nm-watch-69 69 oomctl watch /hardnm/x --dry-run
+check nm-watch-says-what grep -q 'no memory controller.*cgroup.subtree_control' /tmp/st.out
+status_is nm-reserve-69 69 oomctl reserve /hardnm/x 1M
+status_is nm-snapshot-0 0 oomctl snapshot /hardnm
+oomctl snapshot /hardnm --json >/tmp/nm.json 2>&1
+jq_file nm-snapshot-shows-child /tmp/nm.json '.cgroups[] | select(.path == "/hardnm/x") | .memoryController == false'
+start_watch /tmp/nmw.json /hardnm --recursive --dry-run
+check nm-recursive-starts has_line /tmp/nmw.json $MSG_STARTED
+check nm-recursive-says-skipped grep -q 'not watched.*/hardnm/x' /tmp/nmw.json
+stop_watch nmw-watch-stops /tmp/nmw.json
+start_watch /tmp/rootw.json / --recursive --dry-run
+check root-recursive-starts has_line /tmp/rootw.json $MSG_STARTED
+stop_watch rootw-watch-stops /tmp/rootw.json
+status_is root-alone-refused 69 oomctl watch / --dry-run
+
+# --- 8. snapshot shows frozen cgroups ----------------------------------------------------------------
+mkcg /hard/fz >/dev/null
+spawn_in_cg /hard/fz sleep 100000
+echo 1 >$CG/hard/fz/cgroup.freeze
+wait_for 5 grep -qx 'frozen 1' $CG/hard/fz/cgroup.events
+oomctl snapshot /hard --json >/tmp/fz.json 2>&1
+jq_file snapshot-json-frozen /tmp/fz.json '.cgroups[] | select(.path == "/hard/fz") | .frozen == true'
+oomctl snapshot /hard/fz >/tmp/fz.out 2>&1
+check snapshot-text-frozen grep -q '/hard/fz (frozen)' /tmp/fz.out
+echo 0 >$CG/hard/fz/cgroup.freeze
