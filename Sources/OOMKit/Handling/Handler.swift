@@ -296,6 +296,9 @@ package final class Handler {
         /// `--hold freeze`: nothing in the cgroup allocates while the snapshot and hooks run.
         private func hold() {
             guard options.hold == .freeze, isV2Distress, !options.dryRun, let holds = handler.holds else { return }
+            // Unprivileged on a delegation point: its cgroup.freeze is not ours to write (nor, so, to thaw);
+            // watch said so at start, and nothing is taken that could not be given back.
+            guard Delegation.mayWrite("cgroup.freeze", in: memory.cgroup) else { return }
             do {
                 guard try holds.freeze(memory.cgroup) else { return }  // frozen by someone else already
                 report.held = true
