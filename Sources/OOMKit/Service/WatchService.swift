@@ -170,7 +170,7 @@ public final class WatchService {
     private func notDelegatedReason(_ file: String, in memory: MemoryCgroup) -> String {
         do {
             try Delegation(system: system, hierarchy: memory.cgroup.hierarchy)
-                .requireWritable(file, in: memory.cgroup, action: "write")
+                .requireWritable(file, in: memory.cgroup, action: "write to")
             return "\(file) is not writable"
         } catch {
             return error.description
