@@ -81,14 +81,15 @@ echo "vmtest: reserve as the user: $(echo "$out" | tr '\n' '|')"
 check user-reserve-sets-high grep -qx $((48 * 1048576)) "$UD/app/memory.high"
 
 # --- watch as the user: anonymous hogs killed by oomctl before the kernel, hook as the user -------
-rm -f $UHOME/hook.uid
-user_watch $UHOME/w.json $U --recursive --kill largest -v --hook "id -u >>$UHOME/hook.uid; exit 1"
+# (No hook here: a hook runs while the reserve is granted, memory.high lifted to memory.max, and a hog
+# as fast as these can race it to the limit; the hook's uid is checked under --hold freeze below.)
+user_watch $UHOME/w.json $U --recursive --kill largest -v
 head -n 3 $UHOME/w.json.err | sed 's/^/vmtest: watch stderr: /'
 jq -r 'select(.messageID == "'$MSG_STARTED'") | .message' $UHOME/w.json 2>/dev/null | sed 's/^/vmtest: watch: /'
 by_oomctl=0
 by_kernel=0
 other=0
-runs=5
+runs=10
 i=0
 while [ $i -lt $runs ]; do
     i=$((i + 1))
@@ -104,10 +105,9 @@ while [ $i -lt $runs ]; do
     sleep 0.3
 done
 figure user-anon-kills "[$kernel] $runs anonymous hogs (100M into max 64M, high 48M) as uid $USER_ID: $by_oomctl killed by the user's watch, $by_kernel by the kernel, $other other"
-if [ $by_oomctl = $runs ]; then pass user-hogs-killed-by-oomctl
-else fail user-hogs-killed-by-oomctl "oomctl $by_oomctl, kernel $by_kernel, other $other of $runs: $(tail -c 600 $UHOME/w.json) $(tail -c 300 $UHOME/w.json.err)"; fi
-if [ -s $UHOME/hook.uid ] && ! grep -vqx $USER_ID $UHOME/hook.uid; then pass user-hook-ran-as-the-user
-else fail user-hook-ran-as-the-user "hook uids: $(tr '\n' ' ' <$UHOME/hook.uid 2>/dev/null)"; fi
+# The same bar as root's watch in 65-distress (19 of 20): at most one run in ten lost to the kernel.
+if [ $by_oomctl -ge $((runs - 1)) ]; then pass user-hogs-killed-by-oomctl-9-of-10
+else fail user-hogs-killed-by-oomctl-9-of-10 "oomctl $by_oomctl, kernel $by_kernel, other $other of $runs: $(tail -c 600 $UHOME/w.json) $(tail -c 300 $UHOME/w.json.err)"; fi
 
 # A page-cache reader in another child of the same watch: never touched.
 if need_pagecache; then
@@ -140,6 +140,13 @@ figure user-watch-start-warnings "[$kernel] $(grep -e 'not locked' -e 'oom_score
 # On the delegation point itself, its memory.pressure and cgroup.freeze are root's: watch says so once
 # and goes on (triggers and holds on the children, which are the user's). PSI windows: Linux 6.5 and
 # later accept only multiples of 2 s from an unprivileged writer (psi.rst); watch arms the nearest.
+# The administrator's reserve on the delegation point: the user's watch cannot take back a grant of
+# it (memory.high is root's), so it does not grant it, and says so. (Root records it in trusted.*,
+# which the user cannot read; where only user.* attributes are there, as in a container, the user
+# sees it: copied there to make that case.)
+oomctl reserve $U 16M >/dev/null || fail point-admin-reserve "root's oomctl reserve $U 16M failed"
+setfattr -n user.oomctl.reserve -v "$(getfattr --only-values -n trusted.oomctl.reserve "$UD")" "$UD" \
+    || fail point-admin-reserve "cannot copy the record to user.oomctl.reserve"
 user_watch $UHOME/p.json $U --recursive --on pressure --hold freeze --kill largest
 sleep 1
 kill -TERM $WATCH
@@ -150,6 +157,10 @@ n=$(lines_with $UHOME/p.json "no PSI trigger on $U:")
 if [ "$n" = 1 ]; then pass point-watch-says-no-psi-there; else fail point-watch-says-no-psi-there "$n lines: $(head -c 800 $UHOME/p.json)"; fi
 n=$(lines_with $UHOME/p.json "will not hold $U (")
 if [ "$n" = 1 ]; then pass point-watch-says-no-hold-there; else fail point-watch-says-no-hold-there "$n lines"; fi
+n=$(lines_with $UHOME/p.json "the reserve of $U is not granted by this watch")
+if [ "$n" = 1 ]; then pass point-watch-says-no-grant-there; else fail point-watch-says-no-grant-there "$n lines"; fi
+oomctl reserve $U --clear >/dev/null || fail point-admin-reserve-clear "root's oomctl reserve $U --clear failed"
+setfattr -x user.oomctl.reserve "$UD" 2>/dev/null
 # Whether the kernel rounds depends on the kernel, not only its version (Debian's 6.1 does): either
 # the asked trigger was armed and nothing is said, or a multiple of 2 s was armed and it is said once.
 n=$(lines_with $UHOME/p.json 'multiples of 2s')
@@ -159,12 +170,22 @@ else fail psi-window-rounding-said-at-most-once "$n lines: $(grep 'multiples' $U
 figure psi-window "[$kernel] $(grep -o 'armed [^"]*' $UHOME/p.json | head -n 1 || echo 'asked trigger armed as is')"
 figure point-watch "[$kernel] $(jq -r 'select(.level == "warning") | .message' $UHOME/p.json 2>/dev/null | cut -c1-200 | sort -u | tr '\n' '|' | cut -c1-900)"
 
+# The same watch as a person sees it in a terminal, with one hog (not a check: the lines for the README).
+spawn_in_cg $U/session su -s /bin/sh -c 'exec timeout -s INT 8 oomctl watch "$@" >"$0" 2>&1' -- $USER_NAME \
+    $UHOME/human.txt $U --recursive --kill largest
+human=$SPAWNED
+sleep 3
+user_spawn $U/app oomctl hog 100M --hold 0s
+wait $SPAWNED
+wait $human
+sed 's/^/vmtest: human: /' $UHOME/human.txt
+
 # --- --hold freeze as the user: held during the hook, thawed for the kill --------------------------
 as_user sh -c "mkdir $UD/frz && echo 64M >$UD/frz/memory.max ; echo 0 >$UD/frz/memory.swap.max 2>/dev/null"
 as_user oomctl reserve $U/frz 16M >/dev/null || fail user-frz-reserve "reserve $U/frz failed"
-rm -f $UHOME/frz.hook
+rm -f $UHOME/frz.hook $UHOME/frz.uid
 user_watch $UHOME/frz.json $U/frz -v --kill largest --hold freeze --delay 10s --hook-timeout 10s \
-    --hook "grep frozen \"\$OOMCTL_CGROUP_PATH/cgroup.events\" >$UHOME/frz.hook; echo \"\$OOMCTL_HOLD\" >>$UHOME/frz.hook; sleep 2; exit 1"
+    --hook "grep frozen \"\$OOMCTL_CGROUP_PATH/cgroup.events\" >$UHOME/frz.hook; echo \"\$OOMCTL_HOLD\" >>$UHOME/frz.hook; id -u >$UHOME/frz.uid; sleep 2; exit 1"
 user_spawn $U/frz oomctl hog 100M --hold 0s
 wait $SPAWNED
 st=$?
@@ -173,6 +194,7 @@ kill -TERM $WATCH
 wait $WATCH
 check user-frz-frozen-during-the-hook grep -qx 'frozen 1' $UHOME/frz.hook
 check user-frz-hook-told grep -qx freeze $UHOME/frz.hook
+check user-hook-ran-as-the-user grep -qx $USER_ID $UHOME/frz.uid
 if [ $st = 137 ]; then pass user-frz-killed-by-oomctl; else fail user-frz-killed-by-oomctl "hog exit status $st: $(tail -c 400 $UHOME/frz.json)"; fi
 check_event user-frz-no-kernel-kill $U/frz oom_kill -eq 0
 check user-frz-thawed grep -qx 0 "$UD/frz/cgroup.freeze"

@@ -283,6 +283,10 @@ package final class Handler {
         /// distress) memory.high up to memory.max, so throttled tasks run while snapshot and hooks work.
         private func grantReserve() {
             guard isV1OOM || isV2Distress, !options.dryRun, let reserves = handler.reserves else { return }
+            // Unprivileged on a cgroup whose limit file is not ours (a delegation point whose reserve root
+            // set): a grant we could not take back is not taken; watch said so at start.
+            let limitFile = memory.version == .v2 ? "memory.high" : "memory.limit_in_bytes"
+            guard Delegation.mayWrite(limitFile, in: memory.cgroup) else { return }
             do {
                 guard let granted = try reserves.grant(memory) else { return }
                 grant = granted

@@ -199,7 +199,16 @@ public final class WatchService {
 
     private func add(_ memory: MemoryCgroup, recursive: Bool) throws(CgroupError) {
         guard let watcher else { return }
-        if memory.version == .v2 && Reserves(system: system).store.read(memory) != nil {
+        let hasReserve = Reserves(system: system).store.read(memory) != nil
+        let limitFile = memory.version == .v2 ? "memory.high" : "memory.limit_in_bytes"
+        if hasReserve && !configuration.handling.dryRun && !Delegation.mayWrite(limitFile, in: memory.cgroup) {
+            onNotice(
+                .notDelegated(
+                    memory.path,
+                    what: "the reserve of \(memory.path.description.visibleControlCharacters) is not granted by "
+                        + "this watch (it could not be taken back)",
+                    reason: notDelegatedReason(limitFile, in: memory)))
+        } else if memory.version == .v2 && hasReserve {
             reconcileHigh(memory)
             // Writes to memory.max are reported by inotify: no timer, no polling.
             try watcher.onModification(of: "memory.max", in: memory) { [unowned self] in

@@ -63,7 +63,9 @@ public struct Delegation: Sendable {
     /// Throws a ``DelegationError`` when `pid` belongs to another user: kill(2) lets an unprivileged
     /// caller signal only processes whose real or saved user ID is the caller's real or effective one.
     public func requireSignallable(_ pid: Int32, procfs: ProcFS, cgroup: CgroupPath?) throws(DelegationError) {
-        guard !isPrivileged, let ids = Self.userIDs(of: pid, procfs: procfs) else { return }
+        guard !isPrivileged, !Self.hasEffectiveCapability(5, procfs: procfs),  // CAP_KILL
+            let ids = Self.userIDs(of: pid, procfs: procfs)
+        else { return }
         let callers: Set<uid_t> = [getuid(), caller]
         guard !callers.contains(ids.real), !callers.contains(ids.saved) else { return }
         throw DelegationError(
@@ -81,6 +83,16 @@ public struct Delegation: Sendable {
     public static func owner(of cgroup: Cgroup) -> uid_t? {
         var info = stat()
         return fstat(cgroup.directoryDescriptor, &info) == 0 ? info.st_uid : nil
+    }
+
+    /// Whether this process has capability `bit` in its effective set (`CapEff:` of its status).
+    static func hasEffectiveCapability(_ bit: Int, procfs: ProcFS) -> Bool {
+        guard let text = try? FileIO.readText(path: procfs.path + "/\(getpid())/status") else { return false }
+        for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            guard let mask = UInt64(line.dropFirst(7).trimmingASCIIWhitespace(), radix: 16) else { return false }
+            return mask & (1 << UInt64(bit)) != 0
+        }
+        return false
     }
 
     /// The real and saved user IDs of a process (the `Uid:` line of /proc/PID/status).
