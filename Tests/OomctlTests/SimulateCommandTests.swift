@@ -207,7 +207,8 @@ struct SimulateSandboxTests {
             ])
         #expect(denied.status == 77, "\(denied)")
         #expect(
-            denied.standardError.contains("cannot create cgroup") && denied.standardError.contains("Permission denied"))
+            denied.standardError.contains("cannot create a sandbox in \(test.path)")
+                && denied.standardError.contains("its directory belongs to root (uid 0)"), "\(denied)")
         #expect(childCgroups(of: test).isEmpty)
     }
 

@@ -199,6 +199,10 @@ public final class OOMWatcher {
     /// Whether a cgroup is watched.
     public func isWatching(_ path: CgroupPath) -> Bool { watches[path] != nil }
 
+    /// The PSI trigger armed on the cgroup's memory.pressure, nil when none is: it may differ from the
+    /// one asked for (``PressureTrigger/unprivilegedEquivalent``).
+    public func armedPressureTrigger(for path: CgroupPath) -> PressureTrigger? { watches[path]?.pressure?.armed }
+
     /// Starts watching a cgroup for the given kinds of event (and for its removal, always). With a
     /// pressure trigger and `.pressure` in `kinds`, arms a PSI trigger on its memory.pressure.
     ///

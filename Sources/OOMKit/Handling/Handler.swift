@@ -306,6 +306,10 @@ package final class Handler {
         /// distress) memory.high up to memory.max, so throttled tasks run while snapshot and hooks work.
         private func grantReserve() {
             guard isV1OOM || isV2Distress, !options.dryRun, let reserves = handler.reserves else { return }
+            // Unprivileged on a cgroup whose limit file is not ours (a delegation point whose reserve root
+            // set): a grant we could not take back is not taken; watch said so at start.
+            let limitFile = memory.version == .v2 ? "memory.high" : "memory.limit_in_bytes"
+            guard Delegation.mayWrite(limitFile, in: memory.cgroup) else { return }
             do {
                 guard let granted = try reserves.grant(memory) else { return }
                 grant = granted
@@ -319,6 +323,9 @@ package final class Handler {
         /// `--hold freeze`: nothing in the cgroup allocates while the snapshot and hooks run.
         private func hold() {
             guard options.hold == .freeze, isV2Distress, !options.dryRun, let holds = handler.holds else { return }
+            // Unprivileged on a delegation point: its cgroup.freeze is not ours to write (nor, so, to thaw);
+            // watch said so at start, and nothing is taken that could not be given back.
+            guard Delegation.mayWrite("cgroup.freeze", in: memory.cgroup) else { return }
             do {
                 guard try holds.freeze(memory.cgroup) else { return }  // frozen by someone else already
                 report.held = true

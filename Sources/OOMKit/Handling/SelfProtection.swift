@@ -31,15 +31,7 @@ package enum SelfProtection {
     ) -> SelfProtectionReport {
         var report = SelfProtectionReport(memoryLocked: false, scoreAdjusted: false, warnings: [])
         if lockMemory {
-            let onFault: Int32 = 4  // MCL_ONFAULT, Linux 4.4
-            if mlockall(MCL_CURRENT | MCL_FUTURE | onFault) == 0 {
-                report.memoryLocked = true
-            } else {
-                let reason = String(cString: strerror(errno))
-                report.warnings.append(
-                    "cannot lock memory (\(reason)); raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity in a unit) "
-                        + "or run as root, or the handler may be paged out during an OOM")
-            }
+            lock(into: &report)
         }
         if let selfReserve, selfReserve.bytes > 0, !selfReserve.isUnlimited {
             if prefaultHeap(Int(clamping: selfReserve.bytes)) {
@@ -53,7 +45,8 @@ package enum SelfProtection {
                 report.scoreAdjusted = true
             } else {
                 report.warnings.append(
-                    "cannot set oom_score_adj to -1000 (needs CAP_SYS_RESOURCE); the kernel may kill the handler")
+                    "oom_score_adj not lowered to -1000 (it needs CAP_SYS_RESOURCE, or OOMScoreAdjust= in a system "
+                        + "unit): the kernel's OOM killer may pick the handler")
             }
         }
         if let status = try? ProcFS().ownStatus() {
@@ -61,6 +54,61 @@ package enum SelfProtection {
             report.locked = status.lockedMemory
         }
         return report
+    }
+
+    /// mlockall, within what the caller may lock. With CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK:
+    /// current and future pages, as they are touched. Without either (an unprivileged user, whose limit
+    /// is typically 8 MiB): never MCL_FUTURE, which would make every later allocation past the limit fail
+    /// (EAGAIN) in the very handler that must keep running; only what is mapped now, where it fits the
+    /// limit (the kernel refuses MCL_CURRENT when the mapped size exceeds it), else nothing, said once.
+    private static func lock(into report: inout SelfProtectionReport) {
+        let onFault: Int32 = 4  // MCL_ONFAULT, Linux 4.4
+        let limit = memoryLockLimit()
+        if hasEffectiveCapability(ipcLock) || limit == nil {
+            if mlockall(MCL_CURRENT | MCL_FUTURE | onFault) == 0 {
+                report.memoryLocked = true
+            } else {
+                let reason = String(cString: strerror(errno))
+                report.warnings.append(
+                    "not locked (mlockall: \(reason)): may be slow to act under pressure, its pages can be "
+                        + "reclaimed; raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity in a system unit) or run as root")
+            }
+            return
+        }
+        let shown = limit.map { ByteCount($0).description } ?? "unlimited"
+        if mlockall(MCL_CURRENT | onFault) == 0 {
+            report.memoryLocked = true
+            report.warnings.append(
+                "locked only what is mapped now (RLIMIT_MEMLOCK \(shown), no CAP_IPC_LOCK): memory allocated "
+                    + "later can be reclaimed, so it may be slow to act under pressure")
+        } else {
+            report.warnings.append(
+                "not locked: may be slow to act under pressure (RLIMIT_MEMLOCK \(shown) is less than what it has "
+                    + "mapped, and without CAP_IPC_LOCK it never locks beyond that limit); raise the limit "
+                    + "(limits.conf memlock, or DefaultLimitMEMLOCK= for a user manager) or run it as a system service")
+        }
+    }
+
+    /// CAP_IPC_LOCK's bit in the capability sets.
+    private static let ipcLock = 14
+
+    /// The soft RLIMIT_MEMLOCK in bytes; nil when unlimited.
+    static func memoryLockLimit() -> UInt64? {
+        var limit = rlimit()
+        guard getrlimit(Int32(__RLIMIT_MEMLOCK.rawValue), &limit) == 0 else { return 0 }
+        return limit.rlim_cur == rlim_t.max ? nil : UInt64(limit.rlim_cur)  // RLIM_INFINITY is ~0
+    }
+
+    /// Whether the process has capability `bit` in its effective set (the `CapEff:` line of
+    /// /proc/self/status).
+    package static func hasEffectiveCapability(_ bit: Int) -> Bool {
+        guard let text = try? FileIO.readText(path: "/proc/self/status") else { return false }
+        for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            let hex = line.dropFirst(7).trimmingASCIIWhitespace()
+            guard let mask = UInt64(hex, radix: 16) else { return false }
+            return mask & (1 << UInt64(bit)) != 0
+        }
+        return false
     }
 
     /// Touches `size` bytes of heap and frees them into an allocator told to keep them.

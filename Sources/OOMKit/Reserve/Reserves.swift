@@ -48,6 +48,7 @@ public struct Reserves {
     /// the same reserve again changes nothing (`changed` false).
     public func set(_ memory: MemoryCgroup, size: ReserveSize) throws -> ReserveStatus {
         try memory.requireMemoryController()
+        try requireMayChange(memory, action: "set a reserve on")
         let existing = store.read(memory)
         // While a grant is in force the v1 limit is raised: the reserve is taken from the original one.
         let currentLimit = try memory.limit()
@@ -95,6 +96,15 @@ public struct Reserves {
             }
         }
         return try status(memory, changed: true)
+    }
+
+    /// Refuses (``DelegationError``, nothing changed) a caller who may not write the file a reserve
+    /// changes: v2 memory.high, v1 memory.limit_in_bytes (what `watch` raises for a grant). An
+    /// unprivileged user may change only cgroups below the delegation point of their subtree.
+    private func requireMayChange(_ memory: MemoryCgroup, action: String) throws {
+        let file = memory.version == .v2 ? "memory.high" : "memory.limit_in_bytes"
+        try Delegation(system: system, hierarchy: memory.cgroup.hierarchy)
+            .requireWritable(file, in: memory.cgroup, action: action)
     }
 
     /// v1: a grant raises the limit by the reserve, so the memory must exist above it.
@@ -153,6 +163,7 @@ public struct Reserves {
     public func clear(_ memory: MemoryCgroup) throws -> ReserveStatus? {
         try memory.requireMemoryController()
         guard let existing = store.read(memory) else { return nil }
+        try requireMayChange(memory, action: "clear the reserve of")
         var shown = try status(memory, changed: true)
         if memory.version == .v2, let previous = existing.record.previousHigh {
             if shown.inStep != false {

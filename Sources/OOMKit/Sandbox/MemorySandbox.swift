@@ -10,6 +10,8 @@ public enum SandboxError: OOMKitError {
     case unusableLimit(ByteCount)
     /// Creating the cgroup was refused (EACCES/EPERM).
     case notPermitted(CgroupPath, SystemCallError)
+    /// An unprivileged caller's parent is outside the subtree delegated to them (nothing was created).
+    case notDelegated(DelegationError)
     /// A cgroup operation failed.
     case cgroup(CgroupError)
     /// A process could not be started or moved in.
@@ -19,7 +21,7 @@ public enum SandboxError: OOMKitError {
         switch self {
         case .memoryNotDelegated: .unavailable
         case .unusableLimit: .badInput
-        case .notPermitted: .permissionDenied
+        case .notPermitted, .notDelegated: .permissionDenied
         case .cgroup(let error): error.kind
         case .process(let error): error.kind
         }
@@ -36,6 +38,8 @@ public enum SandboxError: OOMKitError {
         case .notPermitted(let parent, let error):
             return "\(error.description); creating a cgroup below \(parent.description.visibleControlCharacters) "
                 + "needs root, or a parent cgroup delegated to you"
+        case .notDelegated(let error):
+            return error.description
         case .cgroup(let error):
             return error.description
         case .process(let error):
@@ -81,6 +85,13 @@ public final class MemorySandbox {
         below parent: MemoryCgroup, in system: CgroupSystem, name: String = defaultName(), limit: ByteCount
     ) throws(SandboxError) {
         guard !limit.isUnlimited, limit.bytes >= 4 << 20 else { throw .unusableLimit(limit) }
+        // Unprivileged, the parent must be the caller's (a delegated subtree): refused before anything.
+        do {
+            try Delegation(system: system, hierarchy: parent.cgroup.hierarchy)
+                .requireWritable(nil, in: parent.cgroup, action: "create a sandbox in")
+        } catch {
+            throw .notDelegated(error)
+        }
         if parent.version == .v2 {
             let delegated: Set<String>
             do { delegated = try parent.cgroup.subtreeControllers() } catch { throw .cgroup(error) }

@@ -164,6 +164,10 @@ public enum WatchNotice: Sendable {
     /// v1 without `recursive`: a cgroup made below a watched one inherited its disabled kernel killer and
     /// got it back (it is not handled; watch the parent recursively to handle it).
     case inheritedKillerReleased(CgroupPath)
+    /// Unprivileged: something watch will not do on this cgroup because the file it would write is not
+    /// the caller's (the delegation point's own files stay with whoever delegated the subtree): what,
+    /// and why, said once at start.
+    case notDelegated(CgroupPath, what: String, reason: String)
     /// Something self-protection could not do, phrased for the user.
     case selfProtectionWarning(String)
     /// The handler's own cgroup was not protected (``WatchConfiguration/SelfProtectionOptions/protectOwnCgroup``).

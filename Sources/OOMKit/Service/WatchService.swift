@@ -52,6 +52,7 @@ public final class WatchService {
     private var protectedSelf: (memory: MemoryCgroup, previous: ByteCount)?
     private enum State { case idle, running, stopped }
     private var state = State.idle
+    private var pressureAdjustmentReported = false
     private var running: Bool { state == .running }
 
     /// Prepares the loop (and, with ``WatchConfiguration/handlesSignals``, blocks SIGTERM, SIGINT and
@@ -114,6 +115,7 @@ public final class WatchService {
 
     private func startWatching(_ targets: [CgroupPath], recursive: Bool) throws {
         let memories = try targets.map { path throws(CgroupError) in try MemoryCgroup.open(path, in: system) }
+        if !configuration.handling.dryRun { try requireMayAct(on: memories) }
         var all: [MemoryCgroup] = []
         for memory in memories {
             try memory.requireMemoryController()
@@ -176,6 +178,29 @@ public final class WatchService {
                     protection: protection, protectedCgroup: protectedCgroupReport, guardianPID: guardian?.pid)))
     }
 
+    /// Why a file of `memory` is not the caller's, as a ``DelegationError`` words it.
+    private func notDelegatedReason(_ file: String, in memory: MemoryCgroup) -> String {
+        do {
+            try Delegation(system: system, hierarchy: memory.cgroup.hierarchy)
+                .requireWritable(file, in: memory.cgroup, action: "write to")
+            return "\(file) is not writable"
+        } catch {
+            return error.description
+        }
+    }
+
+    /// An unprivileged watch acts only where it may: every watched cgroup must be the caller's (the
+    /// delegation point of a subtree delegated to them, or a cgroup below it). Anything else is refused
+    /// (``DelegationError``, exit 77) before anything is changed; `--dry-run` only watches.
+    private func requireMayAct(on memories: [MemoryCgroup]) throws {
+        guard let hierarchy = memories.first?.cgroup.hierarchy else { return }
+        let delegation = Delegation(system: system, hierarchy: hierarchy)
+        guard !delegation.isPrivileged else { return }
+        for memory in memories {
+            try delegation.requireWritable(nil, in: memory.cgroup, action: "handle OOMs in")
+        }
+    }
+
     /// Re-enables kernel killers and restores limits that a watch that died (with its guardian) left.
     private func recoverLeftovers(_ memories: [MemoryCgroup]) {
         for path in KernelKillerControl.restoreLeftovers(memories) { onNotice(.leftoverKillerRestored(path)) }
@@ -209,14 +234,41 @@ public final class WatchService {
             return
         }
         try memory.requireMemoryController()
-        if memory.version == .v2 && Reserves(system: system).store.read(memory) != nil {
+        let hasReserve = Reserves(system: system).store.read(memory) != nil
+        let limitFile = memory.version == .v2 ? "memory.high" : "memory.limit_in_bytes"
+        if hasReserve && !configuration.handling.dryRun && !Delegation.mayWrite(limitFile, in: memory.cgroup) {
+            onNotice(
+                .notDelegated(
+                    memory.path,
+                    what: "the reserve of \(memory.path.description.visibleControlCharacters) is not granted by "
+                        + "this watch (it could not be taken back)",
+                    reason: notDelegatedReason(limitFile, in: memory)))
+        } else if memory.version == .v2 && hasReserve {
             reconcileHigh(memory)
             // Writes to memory.max are reported by inotify: no timer, no polling.
             try watcher.onModification(of: "memory.max", in: memory) { [unowned self] in
                 if running && memory.cgroup.isAlive { reconcileHigh(memory) }
             }
         }
-        let wanted = configuration.events.kinds(for: memory.version)
+        var wanted = configuration.events.kinds(for: memory.version)
+        if wanted.contains(.pressure) && !Delegation.mayWrite("memory.pressure", in: memory.cgroup) {
+            // A PSI trigger is armed by writing memory.pressure: not possible on a delegation point.
+            wanted.remove(.pressure)
+            onNotice(
+                .notDelegated(
+                    memory.path, what: "no PSI trigger on \(memory.path.description.visibleControlCharacters)",
+                    reason: notDelegatedReason("memory.pressure", in: memory)))
+        }
+        if configuration.handling.hold == .freeze && !configuration.handling.dryRun
+            && !Delegation.mayWrite("cgroup.freeze", in: memory.cgroup)
+        {
+            onNotice(
+                .notDelegated(
+                    memory.path,
+                    what: "--hold freeze will not hold \(memory.path.description.visibleControlCharacters) (a "
+                        + "handling there goes on without it; its own children are held)",
+                    reason: notDelegatedReason("cgroup.freeze", in: memory)))
+        }
         let arms = !configuration.handling.dryRun && wanted.contains(.oom) && memory.version == .v1
         if arms { try killers.disable(memory) }
         do {
@@ -227,6 +279,13 @@ public final class WatchService {
             // An armed v1 cgroup arms the children made below it (the kernel copies the flag at mkdir):
             // they are followed either way, to be adopted or released.
             if recursive || arms { try watcher.followChildren(of: memory) }
+            if let asked = configuration.pressure, let armed = watcher.armedPressureTrigger(for: memory.path),
+                armed != asked, !pressureAdjustmentReported
+            {
+                // Said once, not for every cgroup: the kernel rounds every unprivileged window the same way.
+                pressureAdjustmentReported = true
+                onNotice(.pressureTriggerAdjusted(asked: asked, armed: armed))
+            }
         } catch {
             // Not watched, so not held: an OOM there must not wait for a handler that will not come.
             watcher.unwatch(memory.path)

@@ -109,6 +109,8 @@ struct KillCommand: ParsableCommand {
                 case .process(let pid, _, _): target = .process(pid)
                 }
             }
+            // An unprivileged caller is refused (77) before anything is signalled, naming the owner.
+            try requireMayKill(target, system: system)
             if dryRun {
                 try printDryRun(target: target, decision: decision, system: system)
                 return
@@ -124,6 +126,20 @@ struct KillCommand: ParsableCommand {
                 if let decision { Terminal.print(DecisionSummary(decision: decision).render(limit: 5)) }
                 Terminal.print(KillSummary(report: report).render())
             }
+        }
+    }
+
+    /// Refuses a target outside what the caller may kill: another user's process, or a cgroup outside the
+    /// subtree delegated to the caller (``Delegation``). Root is never refused here.
+    private func requireMayKill(_ target: KillTarget, system: CgroupSystem) throws {
+        let delegation = Delegation(system: system, hierarchy: try system.memoryHierarchy())
+        guard !delegation.isPrivileged else { return }
+        switch target {
+        case .process(let pid):
+            try delegation.requireSignallable(
+                pid, procfs: system.procfs, cgroup: try? system.memoryCgroupPath(ofProcess: pid))
+        case .cgroup(let path):
+            try delegation.requireMayKill(MemoryCgroup.open(path, in: system), procfs: system.procfs)
         }
     }
 

@@ -60,6 +60,8 @@ struct NoticeReporter {
                 metadata: ["cgroup": .string(path.description)])
         case .cannotWatchNewCgroup(let path, let reason):
             log.log(.warning, "cannot watch new cgroup: \(reason)", metadata: ["cgroup": .string(path.description)])
+        case .notDelegated(let path, let what, let reason):
+            log.log(.warning, "\(what): \(reason)", metadata: ["cgroup": .string(path.description)])
         case .selfProtectionWarning(let text):
             log.log(.warning, "\(text)")
         case .ownCgroupNotProtected(let problem):
