@@ -107,6 +107,64 @@ else fail recreated-root-child-watched "no detection in /hard/rm/again: $(tail -
 kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
 stop_watch rm-watch-stops /tmp/rm.json
 
+# A target removed and made again at once (a service restarted): one inotify read holds both.
+mkcg /hard/quick >/dev/null
+start_watch /tmp/quick.json /hard/quick --on high --dry-run
+rmdir $CG/hard/quick && mkdir $CG/hard/quick
+check quick-recreation-watched wait_for 10 grep -q 'made anew and is watched again' /tmp/quick.json
+echo 16M >$CG/hard/quick/memory.high
+spawn_in_cg /hard/quick oomctl hog 40M >/dev/null 2>&1
+hog=$SPAWNED
+check quick-recreation-detects wait_for 20 detected_in /tmp/quick.json /hard/quick
+kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
+stop_watch quick-watch-stops /tmp/quick.json
+
+# --- 2a. a cgroup removed while its handling's hook runs: the handling says removed ----------------
+MSG_HOOK_STARTED=4daf1f0cf9034625a2db45f1f8e1f767
+MSG_FINISHED=c6c646dc3bcc418d85b74aeab06b2b41
+mkcg /hard/midp/mid >/dev/null && echo 16M >$CG/hard/midp/mid/memory.high
+start_watch /tmp/mid.json /hard/midp/mid --on high --hook 'sleep 4'
+spawn_in_cg /hard/midp/mid oomctl hog 40M >/dev/null 2>&1
+hog=$SPAWNED
+if wait_for 30 has_line /tmp/mid.json $MSG_HOOK_STARTED; then
+    kill -9 $hog; wait $hog 2>/dev/null
+    wait_for 5 sh -c "! grep -q . $CG/hard/midp/mid/cgroup.procs"
+    rmdir $CG/hard/midp/mid || fail mid-rmdir "cannot remove /hard/midp/mid"
+    if wait_for 15 sh -c "grep $MSG_FINISHED /tmp/mid.json | grep -q '\"outcome\":\"removed\"'"; then
+        pass removed-mid-hook-says-removed
+    else
+        fail removed-mid-hook-says-removed "$(grep $MSG_FINISHED /tmp/mid.json | head -c 300)"
+    fi
+else
+    fail removed-mid-hook-says-removed "the hook never started: $(tail -c 300 /tmp/mid.json)"
+    kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
+fi
+stop_watch mid-watch-stops /tmp/mid.json
+
+# --- 2b. a storm: 300 cgroups made and removed, twice, under --recursive ---------------------------
+mkcg /hard/storm >/dev/null && echo "+memory +pids" >$CG/hard/storm/cgroup.subtree_control
+start_watch /tmp/storm.json /hard/storm --recursive --dry-run
+fds_before=$(ls /proc/$WATCH/fd | wc -l)
+held=0
+for round in 1 2; do
+    removed_before=$(grep -c $MSG_REMOVED /tmp/storm.json)
+    i=0; while [ $i -lt 300 ]; do mkdir $CG/hard/storm/s$i; i=$((i + 1)); done
+    wait_for 60 sh -c "[ \$(grep -c 'watching new cgroup' /tmp/storm.json) -ge $((round * 300)) ]"
+    i=0; while [ $i -lt 300 ]; do rmdir $CG/hard/storm/s$i; i=$((i + 1)); done
+    if wait_for 60 sh -c "[ \$(grep -c $MSG_REMOVED /tmp/storm.json) -ge $((removed_before + 300)) ]"; then
+        held=$((held + 1))
+    else
+        fail storm-removals "round $round: $(( $(grep -c $MSG_REMOVED /tmp/storm.json) - removed_before )) of 300 removals noticed"
+    fi
+done
+fds_after=$(ls /proc/$WATCH/fd | wc -l)
+rss=$(awk '/^VmRSS/ { print $2 }' /proc/$WATCH/status)
+[ $held = 2 ] && pass storm-removals
+if [ "$fds_after" -le "$fds_before" ]; then pass storm-releases-fds
+else fail storm-releases-fds "fds $fds_before before, $fds_after after 600 cgroups came and went"; fi
+figure storm "2 rounds of 300 cgroups made and removed: $held of 2 with every removal noticed; fds $fds_before -> $fds_after; watch resident ${rss} kB"
+stop_watch storm-watch-stops /tmp/storm.json
+
 # --- 3. one kernel event, one handling, where it happened -------------------------------------------
 # The parent has no limit; its child hits its own memory.high. Hierarchical memory.events counted the
 # child's events in the parent too: every event was handled twice.

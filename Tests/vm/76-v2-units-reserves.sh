@@ -111,11 +111,26 @@ jq_file nm-snapshot-shows-child /tmp/nm.json '.cgroups[] | select(.path == "/har
 start_watch /tmp/nmw.json /hardnm --recursive --dry-run
 check nm-recursive-starts has_line /tmp/nmw.json $MSG_STARTED
 check nm-recursive-says-skipped grep -q 'not watched.*/hardnm/x' /tmp/nmw.json
+# +memory enabled later gives x its memory files (no IN_CREATE): x is adopted then.
+echo +memory >$CG/hardnm/cgroup.subtree_control
+check nm-adopted-once-enabled wait_for 10 grep -q 'watching new cgroup.*"/hardnm/x"' /tmp/nmw.json
 stop_watch nmw-watch-stops /tmp/nmw.json
+echo -memory >$CG/hardnm/cgroup.subtree_control
 start_watch /tmp/rootw.json / --recursive --dry-run
 check root-recursive-starts has_line /tmp/rootw.json $MSG_STARTED
 stop_watch rootw-watch-stops /tmp/rootw.json
 status_is root-alone-refused 69 oomctl watch / --dry-run
+
+# watch --process kills a process of a child without the memory controller (ranked in its parent,
+# which holds its memory), not refusing it as "no longer in" that parent.
+mkcg /hard/fold >/dev/null && mkdir $CG/hard/fold/inner && echo 16M >$CG/hard/fold/memory.high
+start_watch /tmp/fold.json /hard/fold --on high --kill largest --process
+spawn_in_cg /hard/fold/inner oomctl hog 40M >/dev/null 2>&1
+hog=$SPAWNED
+check fold-process-killed wait_for 30 dead $hog
+check fold-no-refusal sh -c "! grep -q 'no longer in' /tmp/fold.json"
+kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
+stop_watch fold-watch-stops /tmp/fold.json
 
 # --- 8. snapshot shows frozen cgroups ----------------------------------------------------------------
 mkcg /hard/fz >/dev/null

@@ -73,7 +73,9 @@ public final class KillOperation {
             victim = handle
             // Read after the pidfd is open: the PID cannot be reused while the pidfd exists.
             victimCgroup = try? killer.system.memoryCgroupPath(ofProcess: pid)
-            if let expected, victimCgroup != expected {
+            // A process of a cgroup without the memory controller (threaded, or not enabled) is ranked in
+            // the nearest ancestor that has it, which holds its memory.
+            if let expected, victimCgroup != expected, victimCgroup.map(killer.memoryOwner) != expected {
                 throw .refused(
                     "PID \(pid) is no longer in \(expected) (it exited, and its PID may belong to another process now)")
             }
@@ -190,9 +192,14 @@ public final class KillOperation {
         }
         guard !isPastTimeout else {
             let left = pending.isEmpty ? ((try? killer.processIDs(below: memory)) ?? []) : pending.keys.sorted()
-            complete(.failure(.survivors(left, after: options.timeout)))
+            complete(
+                .failure(
+                    left.isEmpty
+                        ? .stillPopulated(memory.path, after: options.timeout)
+                        : .survivors(left, after: options.timeout)))
             return true
         }
+        killer.killAgain(memory)
         let fresh = killer.dyingProcesses(below: memory, excluding: signalled)
         released += fresh.values.reduce(0) { $0 + ($1.releaseMemory() ? 1 : 0) }
         signalled.formUnion(fresh.keys)

@@ -68,6 +68,9 @@ public enum KillError: OOMKitError {
     case noSuchProcess(Int32)
     /// Processes survived SIGKILL past the timeout (stuck in the kernel, e.g. in D state).
     case survivors([Int32], after: Duration)
+    /// v2: the subtree still holds processes past the timeout, but none could be listed (a descendant
+    /// that cannot be read).
+    case stillPopulated(CgroupPath, after: Duration)
     case cgroup(CgroupError)
     case system(SystemCallError)
 
@@ -75,7 +78,7 @@ public enum KillError: OOMKitError {
         switch self {
         case .refused: .badInput
         case .noSuchProcess: .notFound
-        case .survivors: .actionFailed
+        case .survivors, .stillPopulated: .actionFailed
         case .cgroup(let error): error.kind
         case .system(let error): error.kind == .permissionDenied ? .permissionDenied : .actionFailed
         }
@@ -89,6 +92,10 @@ public enum KillError: OOMKitError {
             "\(pids.count) process(es) still alive \(timeout.compactDescription) after SIGKILL: "
                 + pids.prefix(10).map(String.init).joined(separator: " ")
                 + " (stuck in the kernel? see /proc/PID/stack)"
+        case .stillPopulated(let path, let timeout):
+            "\(path.description.visibleControlCharacters) still holds processes \(timeout.compactDescription) after "
+                + "SIGKILL, in cgroups oomctl could not list (cgroup.events: populated 1); look with "
+                + "systemd-cgls or cat */cgroup.procs there"
         case .cgroup(let error): error.description
         case .system(let error): error.description
         }
@@ -210,6 +217,12 @@ public struct Killer: Sendable {
         return signalled
     }
 
+    /// v2: writes cgroup.kill again (it is idempotent): a process moved into the subtree after the first
+    /// write (a service manager restarting a unit, a sibling writing cgroup.procs) got no SIGKILL from it.
+    func killAgain(_ memory: MemoryCgroup) {
+        try? memory.cgroup.write("cgroup.kill", "1")
+    }
+
     /// After cgroup.kill: pidfds on the processes of the subtree not yet in `known`, to wait for (each has
     /// SIGKILL pending from the kernel). Best effort: a process gone meanwhile is not listed, and a
     /// descendant that cannot be read is left to ``isPopulated(_:)``, which decides when the kill is over.
@@ -225,6 +238,18 @@ public struct Killer: Sendable {
     /// was removed, or whose file cannot be read, holds none that can be waited for.
     func isPopulated(_ memory: MemoryCgroup) -> Bool {
         (try? memory.cgroup.events().populated) ?? false
+    }
+
+    /// The cgroup that holds the memory of what is in `path`: itself, or for a v2 cgroup without the
+    /// memory controller (threaded, or not enabled by its parent) the nearest ancestor that has it.
+    func memoryOwner(of path: CgroupPath) -> CgroupPath {
+        var current = path
+        while let memory = try? MemoryCgroup.open(current, in: system), !memory.hasMemoryController,
+            let parent = current.parent
+        {
+            current = parent
+        }
+        return current
     }
 
     /// Opens a pidfd on a process about to be killed, refusing kernel threads.
@@ -281,7 +306,9 @@ public struct Killer: Sendable {
     /// Every process in the cgroup and its descendants.
     func processIDs(below memory: MemoryCgroup) throws(KillError) -> [Int32] {
         do {
-            return try Self.subtreeProcessIDs(memory, procPath: system.procPath)
+            // A threaded domain lists its threaded cgroups' processes too: each process once.
+            var seen = Set<Int32>()
+            return try Self.subtreeProcessIDs(memory, procPath: system.procPath).filter { seen.insert($0).inserted }
         } catch {
             throw .cgroup(error)
         }

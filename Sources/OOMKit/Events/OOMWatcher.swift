@@ -232,8 +232,11 @@ public final class OOMWatcher {
                 }
                 watch.inotifyWatches.append(descriptor)
                 byInotifyWatch[descriptor] = memory.path
-                if let parent = memory.path.parent {
-                    let directory = try directoryWatch(for: parent, in: memory.cgroup.hierarchy)
+                // Best effort: a parent that cannot be watched (unreadable to this user, or no inotify watch
+                // left) leaves the cgroup watched; only its removal then goes unnoticed.
+                if let parent = memory.path.parent,
+                    let directory = try? directoryWatch(for: parent, in: memory.cgroup.hierarchy)
+                {
                     directory.removalWatched.insert(memory.path.name)
                 }
             }
@@ -302,6 +305,10 @@ public final class OOMWatcher {
     {
         guard let parentPath = path.parent else { return }
         let directory = try directoryWatch(for: parentPath, in: hierarchy)
+        // Made already, before the watch was in place (a quick restart): no IN_CREATE will tell.
+        if let child = try? directory.directory.cgroup.child(named: path.name), let memory = try? MemoryCgroup(child) {
+            return handler(memory)
+        }
         directory.awaited.insert(path.name)
         awaited[path] = handler
     }
@@ -458,7 +465,8 @@ public final class OOMWatcher {
             var offset = 0
             var changed: [CgroupPath] = []
             var removed: [CgroupPath] = []
-            var created: [(DirectoryWatch, String)] = []
+            // By path, looked up when handled: a removal handled first may have replaced the watch.
+            var created: [(CgroupPath, String)] = []
             while offset + InotifyRecord.headerSize <= count {
                 let (descriptor, mask, length) = buffer.withUnsafeBytes { bytes in
                     (
@@ -480,7 +488,9 @@ public final class OOMWatcher {
                 if let directory = directories[descriptor] {
                     if mask & UInt32(IN_IGNORED) != 0 {
                         directories[descriptor] = nil
-                        directoryByPath[directory.directory.path] = nil
+                        if directoryByPath[directory.directory.path] == descriptor {
+                            directoryByPath[directory.directory.path] = nil
+                        }
                         continue
                     }
                     guard mask & UInt32(IN_ISDIR) != 0 else { continue }
@@ -488,7 +498,7 @@ public final class OOMWatcher {
                     if mask & UInt32(IN_DELETE) != 0, directory.removalWatched.contains(name) {
                         removed.append(directory.directory.path.appending(name))
                     } else if mask & UInt32(IN_CREATE) != 0 {
-                        created.append((directory, name))
+                        created.append((directory.directory.path, name))
                     }
                     continue
                 }
@@ -505,7 +515,12 @@ public final class OOMWatcher {
                 unwatch(path)
                 onEvent(OOMEvent(kind: .removed, cgroup: path, count: 1, detectedAt: now))
             }
-            for (directory, name) in created { childCreated(name, in: directory) }
+            for (parent, name) in created {
+                guard let descriptor = directoryByPath[parent], let directory = directories[descriptor] else {
+                    continue
+                }
+                childCreated(name, in: directory)
+            }
         }
     }
 
@@ -513,11 +528,13 @@ public final class OOMWatcher {
     private func childCreated(_ name: String, in directory: DirectoryWatch) {
         guard let child = try? directory.directory.cgroup.child(named: name), let memory = try? MemoryCgroup(child)
         else { return }  // removed again meanwhile
+        let follows = directory.followsChildren
         if directory.awaited.remove(name) != nil, let handler = awaited.removeValue(forKey: memory.path) {
-            if let descriptor = directoryByPath[directory.directory.path] { releaseIfUnused(descriptor) }
+            // The handler first: it watches the cgroup, which keeps this directory watched for its removal.
             handler(memory)
+            if let descriptor = directoryByPath[directory.directory.path] { releaseIfUnused(descriptor) }
         }
-        if directory.followsChildren { onChildCreated?(memory) }
+        if follows { onChildCreated?(memory) }
     }
 
     /// Reads memory.events and reports the counters that grew since the last read.

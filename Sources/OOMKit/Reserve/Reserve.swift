@@ -73,11 +73,15 @@ public struct ReserveRecord: Sendable, Hashable, Codable {
     public var bytes: ByteCount
     /// v2: memory.high before `reserve` lowered it, restored by `--clear`.
     public var previousHigh: ByteCount?
+    /// v2: the memory.high `reserve` wrote (memory.max − reserve then), so that `--clear` knows it as
+    /// its own also after memory.max moved with no watch running. Absent in records of older versions.
+    public var appliedHigh: ByteCount?
 
-    public init(size: String, bytes: ByteCount, previousHigh: ByteCount? = nil) {
+    public init(size: String, bytes: ByteCount, previousHigh: ByteCount? = nil, appliedHigh: ByteCount? = nil) {
         self.size = size
         self.bytes = bytes
         self.previousHigh = previousHigh
+        self.appliedHigh = appliedHigh
     }
 }
 

@@ -73,6 +73,7 @@ public struct Reserves {
             let high = try memory.high() ?? .unlimited
             record.previousHigh = existing?.record.previousHigh ?? high
             let target = limit - bytes
+            record.appliedHigh = target
             // The kernel rounds memory.high down to a page: less than one is a memory.high of 0, which
             // throttles every allocation of the cgroup.
             guard target.bytes >= Self.pageSize else {
@@ -82,7 +83,9 @@ public struct Reserves {
                         + "page, which the kernel makes 0 and which throttles every allocation; keep the reserve "
                         + "at least a page below memory.max")
             }
-            if existing?.record == record && high == target { return try status(memory, changed: false) }
+            if existing?.record == record && Self.inPages(high) == Self.inPages(target) {
+                return try status(memory, changed: false)
+            }
             _ = try store.write(record, for: memory)
             do {
                 try memory.setHigh(target)
@@ -134,6 +137,9 @@ public struct Reserves {
     /// The page size, below which memory.high is 0.
     static let pageSize = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 4096))
 
+    /// A value as the kernel keeps memory.high: in whole pages (what it reads back).
+    static func inPages(_ value: ByteCount) -> ByteCount { ByteCount(value.bytes / pageSize * pageSize) }
+
     /// v2: puts memory.high back at memory.max − reserve when memory.max changed since the reserve was
     /// set (or someone else moved memory.high). Returns the old and new memory.high when it wrote one;
     /// nil when nothing needed doing (no reserve, v1, no finite memory.max). Throws
@@ -152,7 +158,7 @@ public struct Reserves {
         }
         let target = limit - record.bytes
         let high = try memory.high() ?? .unlimited
-        guard high != target else { return nil }
+        guard Self.inPages(high) != Self.inPages(target) else { return nil }
         try memory.setHigh(target)
         return (high, target)
     }
@@ -166,7 +172,9 @@ public struct Reserves {
         try requireMayChange(memory, action: "clear the reserve of")
         var shown = try status(memory, changed: true)
         if memory.version == .v2, let previous = existing.record.previousHigh {
-            if shown.inStep != false {
+            // Ours: what the reserve makes it now, or what `reserve` wrote (memory.max moved since).
+            let written = existing.record.appliedHigh.map(Self.inPages) == shown.high.map(Self.inPages)
+            if shown.inStep != false || (existing.record.appliedHigh != nil && written) {
                 try memory.setHigh(previous)
                 shown.high = previous
             } else {
@@ -206,9 +214,7 @@ public struct Reserves {
             // it, or someone set memory.high since.
             let expected = record.bytes < limit ? limit - record.bytes : nil
             shown.expectedHigh = expected
-            // The kernel keeps memory.high in pages: compare what it would read back.
-            let inPages = { (value: ByteCount) in ByteCount(value.bytes / Self.pageSize * Self.pageSize) }
-            shown.inStep = expected.map { expected in high.map(inPages) == inPages(expected) } ?? false
+            shown.inStep = expected.map { expected in high.map(Self.inPages) == Self.inPages(expected) } ?? false
         }
         return shown
     }

@@ -228,6 +228,17 @@ public final class WatchService {
 
     private func add(_ memory: MemoryCgroup, recursive: Bool) throws(CgroupError) {
         guard let watcher else { return }
+        if recursive && memory.version == .v2 {
+            // +memory enabled here later gives the existing children their memory files, which no
+            // IN_CREATE tells: they are adopted then (under memory.events.local nobody else counts them).
+            try? watcher.onModification(of: "cgroup.subtree_control", in: memory) { [unowned self] in
+                guard running else { return }
+                for child in (try? memory.children()) ?? []
+                where child.hasMemoryController && self.watcher?.isWatching(child.path) == false {
+                    adopt(child)
+                }
+            }
+        }
         if memory.version == .v2 && memory.path.isRoot {
             // No memory.events at the v2 root: only what is made below it is watched.
             if recursive { try watcher.followChildren(of: memory) }

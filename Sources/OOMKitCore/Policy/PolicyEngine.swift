@@ -66,7 +66,14 @@ public struct PolicyEngine: Sendable {
                 continue
             }
             guard seen.insert(unit).inserted else { continue }
-            if let reason = tree.cgroupExclusion(unit, allowingRoot: unit == tree.root) {
+            // The kernel's own group kill spares oom_score_adj -1000 tasks; a kill of the whole unit would
+            // not, so a unit holding one is no victim of the process kind.
+            let spared = tree.pids(below: unit).compactMap { tree.protection(of: $0) }.first
+            if let reason = tree.cgroupExclusion(unit, allowingRoot: unit == tree.root)
+                ?? spared.map({
+                    "holds a process the kernel's group kill would spare (\($0.reason.droppingPrefix("protected: ")))"
+                })
+            {
                 excluded.append(
                     ExcludedCandidate(
                         target: .cgroup(unit),

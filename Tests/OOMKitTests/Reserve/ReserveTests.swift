@@ -66,7 +66,11 @@ struct GuardianRestoreTests {
 
     @Test func aReserveThatLeavesLessThanAPageOfMemoryHighIsRefused() throws {
         let (tree, reserves, memory) = try setUp()
-        #expect(throws: ReserveError.self) { try reserves.set(memory, size: try ReserveSize(parsing: "63.9999M")) }
+        #expect {
+            try reserves.set(memory, size: try ReserveSize(parsing: "63.9999M"))
+        } throws: { error in
+            "\(error)".contains("less than a page")
+        }
         #expect(try memory.high() == .unlimited, "nothing changed")
         #expect(reserves.store.read(memory) == nil, "nothing recorded")
         withExtendedLifetime(tree) {}
