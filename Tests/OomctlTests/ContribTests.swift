@@ -624,15 +624,21 @@ func installedFiles(_ root: String, under relative: String = "") -> [String: mod
         }
     }
 
-    /// Installed with a PREFIX (no DESTDIR), the unit names the installed binary, environment file and
-    /// hooks, and systemd-analyze verify finds nothing to complain about.
-    @Test(.enabled(if: access("/usr/bin/systemd-analyze", X_OK) == 0, "systemd-analyze is not installed"))
-    func theInstalledUnitVerifiesCleanAndNamesTheInstalledFiles() {
+    /// Runs scripts/install with a fixture PREFIX (and its etc/ as --sysconfdir), expecting success.
+    private func installUnderPrefix() -> FixtureTree {
         let prefix = FixtureTree()
         let result = ProcessRunner.run(
             Contrib.install, ["--prefix", prefix.root, "--sysconfdir", prefix.root + "/etc"],
             environment: ["OOMCTL_BINARY": Self.binary])
         #expect(result.status == 0, "\(result)")
+        return prefix
+    }
+
+    /// Installed with a PREFIX (no DESTDIR), the unit names the installed binary, environment file and
+    /// hooks, and systemd-analyze verify finds nothing to complain about.
+    @Test(.enabled(if: access("/usr/bin/systemd-analyze", X_OK) == 0, "systemd-analyze is not installed"))
+    func theInstalledUnitVerifiesCleanAndNamesTheInstalledFiles() {
+        let prefix = installUnderPrefix()
         let path = prefix.root + "/lib/systemd/system/oomctl-watch.service"
         let unit = UnitSettings(path: path)
         #expect(unit.value("ExecStart") == prefix.root + "/bin/oomctl watch $OOMCTL_WATCH_ARGS")
@@ -650,11 +656,7 @@ func installedFiles(_ root: String, under relative: String = "") -> [String: mod
     /// user's session has: a private one here).
     @Test(.enabled(if: access("/usr/bin/systemd-analyze", X_OK) == 0, "systemd-analyze is not installed"))
     func theInstalledUserUnitVerifiesCleanForAUserManager() throws {
-        let prefix = FixtureTree()
-        let result = ProcessRunner.run(
-            Contrib.install, ["--prefix", prefix.root, "--sysconfdir", prefix.root + "/etc"],
-            environment: ["OOMCTL_BINARY": Self.binary])
-        #expect(result.status == 0, "\(result)")
+        let prefix = installUnderPrefix()
         let path = prefix.root + "/lib/systemd/user/oomctl-watch.service"
         let unit = UnitSettings(path: path)
         #expect(unit.value("ExecStart") == prefix.root + "/bin/oomctl watch ${OOMCTL_WATCH_CGROUP} $OOMCTL_WATCH_ARGS")

@@ -3,16 +3,6 @@
 # picked and killed as a whole unit while its siblings survive, --dry-run killing nothing, and
 # `simulate --from` a snapshot choosing what `kill --dry-run --json` chose.
 
-# jq_file CHECK FILE FILTER: pass when FILTER is true on FILE.
-jq_file() {
-    if jq -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
-    else fail "$1" "jq '$3' is not true on $2: $(head -c 300 "$2") $(head -c 200 /tmp/jq.err)"; fi
-}
-# alive PID / dead PID: whether the process runs; a killed child of this shell not yet reaped is a
-# zombie that kill -0 would still find, so look at its state.
-alive() { [ -r /proc/$1/status ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
-dead() { ! alive "$1"; }
-
 # --- oomctl kill CGROUP: cgroup.kill, a forking process cannot escape ------------------------------
 mkcg /kill/grp/fork >/dev/null && mkcg /kill/grp/idle >/dev/null || { fail mkcg "cannot create /kill/grp"; exit 0; }
 # pids.max only as a safety net: busybox sh exits when a fork fails.

@@ -2,28 +2,6 @@
 # threaded children, removals and recreations, --recursive and hierarchical events. Each check failed
 # before its fix.
 
-MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
-MSG_REMOVED=5238704311a74c2989822b3316bdaa35
-alive() { [ -r /proc/$1/status ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
-dead() { ! alive "$1"; }
-jq_file() {
-    if jq -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
-    else fail "$1" "jq '$3' is not true on $2: $(head -c 400 "$2") $(head -c 200 /tmp/jq.err)"; fi
-}
-# detections OUT CGROUP: how many "detected" lines name exactly CGROUP.
-detections() { grep "\"messageID\":\"$MSG_DETECTED\"" "$1" | grep -c "\"cgroup\":\"$2\""; }
-# detected_in OUT CGROUP: at least one (a function, so that wait_for can poll it in this shell).
-detected_in() { [ "$(detections "$1" "$2")" -ge 1 ]; }
-# uptime_ms: a monotonic clock in ms (busybox date has no %N).
-uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
-# status_is CHECK WANT CMD...: CMD exits WANT.
-status_is() {
-    _c=$1; _want=$2; shift 2
-    "$@" >/tmp/st.out 2>&1
-    _st=$?
-    if [ $_st = "$_want" ]; then pass "$_c"; else fail "$_c" "'$*' exited $_st, want $_want: $(head -c 300 /tmp/st.out)"; fi
-}
-
 # --- 1. a threaded child does not make a subtree unkillable ------------------------------------------
 # /th is a domain with a threaded child t1 (memory is a domain controller: t1 has no memory files, its
 # cgroup.procs cannot be read). A process whose threads are all in t1.

@@ -194,3 +194,29 @@ stop_watch() {
     if [ $_st = 0 ] && has_line "$2" $MSG_STOPPED; then pass "$1"
     else fail "$1" "watch exit status $_st: $(tail -c 300 "$2.err")"; fi
 }
+
+# --- shared by the kill and hardening scripts -------------------------------------------------------
+MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
+MSG_REMOVED=5238704311a74c2989822b3316bdaa35
+# alive PID / dead PID: whether the process runs; a killed child of this shell not yet reaped is a
+# zombie that kill -0 would still find, so look at its state.
+alive() { [ -r /proc/$1/status ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
+dead() { ! alive "$1"; }
+# jq_file CHECK FILE FILTER: pass when FILTER is true on FILE.
+jq_file() {
+    if jq -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
+    else fail "$1" "jq '$3' is not true on $2: $(head -c 400 "$2") $(head -c 200 /tmp/jq.err)"; fi
+}
+# detections OUT CGROUP: how many "detected" lines of a watch's JSON output name exactly CGROUP.
+detections() { grep "\"messageID\":\"$MSG_DETECTED\"" "$1" | grep -c "\"cgroup\":\"$2\""; }
+# detected_in OUT CGROUP: at least one (a function, so that wait_for can poll it in this shell).
+detected_in() { [ "$(detections "$1" "$2")" -ge 1 ]; }
+# uptime_ms: a monotonic clock in ms (busybox date has no %N).
+uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+# status_is CHECK WANT CMD...: pass when CMD exits WANT (its output is left in /tmp/st.out).
+status_is() {
+    _c=$1; _want=$2; shift 2
+    "$@" >/tmp/st.out 2>&1
+    _st=$?
+    if [ $_st = "$_want" ]; then pass "$_c"; else fail "$_c" "'$*' exited $_st, want $_want: $(head -c 300 /tmp/st.out)"; fi
+}

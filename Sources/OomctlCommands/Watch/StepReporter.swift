@@ -19,7 +19,12 @@ struct StepReporter {
             var level = report.event == .oom || report.event == .oomKill ? "" : " (\(report.count)x)"
             if report.event == .oomKill {
                 level = " (\(report.count) process\(report.count == 1 ? "" : "es") killed by the kernel"
-                if report.groupKills > 0 {
+                if report.count == 0 && report.groupKills > 0 {
+                    // --recursive: the unit counts the group kill, the cgroups below it their processes.
+                    level =
+                        " (memory.oom.group: the whole unit killed by the kernel, its processes counted in the cgroups below"
+                    metadata["group_kills"] = .stringConvertible(report.groupKills)
+                } else if report.groupKills > 0 {
                     level +=
                         "; memory.oom.group: the whole unit, \(report.groupKills) group kill\(report.groupKills == 1 ? "" : "s")"
                     metadata["group_kills"] = .stringConvertible(report.groupKills)
