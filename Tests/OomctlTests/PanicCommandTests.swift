@@ -68,6 +68,22 @@ struct PanicCommandTests {
         return stat(path, &info) == 0 ? info.st_mtim : nil
     }
 
+    /// A fixture directory with a snapshots/ folder, and the path of a stand-in trigger file in it.
+    static func standInTrigger() -> (FixtureTree, String) {
+        let directory = FixtureTree()
+        directory.directory("snapshots")
+        return (directory, directory.root + "/sysrq-trigger")
+    }
+
+    /// watch --system with thresholds that fire at once and `panic` options, snapshots into the fixture.
+    static func systemPanic(_ panic: [String], in directory: FixtureTree, trigger: String) throws -> RunningWatch {
+        try RunningWatch(
+            ["--system", "--min-available", "100%,100%"] + panic + [
+                "--snapshot-dir", directory.root + "/snapshots", "--sysrq-trigger-stand-in", trigger, "--json",
+                "--no-self-protection",
+            ])
+    }
+
     @Test func theSnapshotIsOnDiskAndTheReasonJournaledBeforeTheTriggerIsWritten() throws {
         let test = try TestCgroup(limit: ByteCount(32 << 20))
         defer { test.destroy() }
@@ -117,13 +133,8 @@ struct PanicCommandTests {
     @Test func theSystemScopePanicsWithReboot() throws {
         let test = try TestCgroup()
         defer { test.destroy() }
-        let directory = FixtureTree()
-        directory.directory("snapshots")
-        let trigger = directory.root + "/sysrq-trigger"
-        let watch = try RunningWatch([
-            "--system", "--min-available", "100%,100%", "--panic", "reboot", "--confirm-panic", "--snapshot-dir",
-            directory.root + "/snapshots", "--sysrq-trigger-stand-in", trigger, "--json", "--no-self-protection",
-        ])
+        let (directory, trigger) = Self.standInTrigger()
+        let watch = try Self.systemPanic(["--panic", "reboot", "--confirm-panic"], in: directory, trigger: trigger)
         #expect(watch.waitFor { $0.records.contains { $0["outcome"] == "panic triggered" } }, "\(watch.output)")
         #expect(ProcessRunner.readText(trigger) == "b")
         let record = try #require(watch.records.first { $0["messageID"] == MessageID.panicking.rawValue })
@@ -140,14 +151,9 @@ struct PanicCommandTests {
     @Test func aDryRunSaysWhatItWouldDoAndWritesNoTrigger() throws {
         let test = try TestCgroup()
         defer { test.destroy() }
-        let directory = FixtureTree()
-        directory.directory("snapshots")
-        let trigger = directory.root + "/sysrq-trigger"
+        let (directory, trigger) = Self.standInTrigger()
         // No --confirm-panic: a dry run takes nothing down.
-        let watch = try RunningWatch([
-            "--system", "--min-available", "100%,100%", "--panic", "crash", "--dry-run", "--snapshot-dir",
-            directory.root + "/snapshots", "--sysrq-trigger-stand-in", trigger, "--json", "--no-self-protection",
-        ])
+        let watch = try Self.systemPanic(["--panic", "crash", "--dry-run"], in: directory, trigger: trigger)
         #expect(watch.waitFor { $0.records.contains { $0["outcome"] == "dry run" } }, "\(watch.output)")
         let record = try #require(watch.records.first { $0["messageID"] == MessageID.panicking.rawValue })
         #expect(record["dry_run"] == "1" && record["level"] == "notice", "\(record)")

@@ -60,11 +60,19 @@ check_event pc-no-kernel-oom-kill /pc/app oom_kill -eq 0
 if [ "$spared" -gt 0 ]; then pass pc-wake-ups-judged; else fail pc-wake-ups-judged "no wake-up was judged (no high or max event?)"; fi
 figure pc-false-kills "[$kernel] $kills kill(s) in $runs page-cache runs; $spared wake-ups not in distress"
 
+# reserved_app /x/app NAME: make /x/app with memory.max 64M, no swap and a 16M reserve (memory.high
+# 48M). Fails (1) when the cgroup cannot be made; a reserve that cannot be set fails the check NAME-reserve.
+reserved_app() {
+    mkcg "$1" >/dev/null || { fail mkcg "cannot create $1"; return 1; }
+    echo 64M >"$CG$1/memory.max"
+    echo 0 >"$CG$1/memory.swap.max" 2>/dev/null
+    oomctl reserve "$1" 16M >/dev/null || fail "$2-reserve" "oomctl reserve $1 16M failed"
+    return 0
+}
+
 # --- an anonymous hog: killed by oomctl, not by the kernel, 20 runs ------------------------------------
-h=$(mkcg /anon/app) || { fail mkcg "cannot create /anon/app"; exit 0; }
-echo 64M >"$h/memory.max"
-echo 0 >"$h/memory.swap.max" 2>/dev/null
-oomctl reserve /anon/app 16M >/dev/null || fail anon-reserve "oomctl reserve /anon/app 16M failed"
+reserved_app /anon/app anon || exit 0
+h=$CG/anon/app
 start_watch /tmp/anon.json /anon/app -v --kill largest
 by_oomctl=0
 by_kernel=0
@@ -137,10 +145,8 @@ rm -f /tmp/shm/f
 umount /tmp/shm
 
 # --- --hold freeze: the hog is held frozen while a slow hook runs; the kernel does not kill meanwhile --
-z=$(mkcg /frz/app) || { fail mkcg "cannot create /frz/app"; exit 0; }
-echo 64M >"$z/memory.max"
-echo 0 >"$z/memory.swap.max" 2>/dev/null
-oomctl reserve /frz/app 16M >/dev/null || fail frz-reserve "oomctl reserve /frz/app 16M failed"
+reserved_app /frz/app frz || exit 0
+z=$CG/frz/app
 rm -f /tmp/frz.hook
 start_watch /tmp/frz.json /frz/app -v --kill largest --hold freeze --delay 10s --hook-timeout 10s \
     --hook 'grep frozen "$OOMCTL_CGROUP_PATH/cgroup.events" >/tmp/frz.hook; echo "$OOMCTL_HOLD" >>/tmp/frz.hook; sleep 2; grep ^oom_kill "$OOMCTL_CGROUP_PATH/memory.events" >>/tmp/frz.hook; exit 1'
@@ -158,10 +164,8 @@ check frz-thawed grep -qx 0 "$z/cgroup.freeze"
 check frz-high-back grep -qx $((48 * 1048576)) "$z/memory.high"
 
 # --- the v2 grant: a burst that fits the reserve finishes (memory.high lifted to memory.max meanwhile) -
-b=$(mkcg /burst/app) || { fail mkcg "cannot create /burst/app"; exit 0; }
-echo 64M >"$b/memory.max"
-echo 0 >"$b/memory.swap.max" 2>/dev/null
-oomctl reserve /burst/app 16M >/dev/null || fail burst-reserve "oomctl reserve /burst/app 16M failed"
+reserved_app /burst/app burst || exit 0
+b=$CG/burst/app
 rm -f /tmp/burst.hook
 start_watch /tmp/burst.json /burst/app -v --kill largest \
     --hook 'echo "$OOMCTL_RESERVE $(cat "$OOMCTL_CGROUP_PATH/memory.high")" >/tmp/burst.hook; sleep 2; exit 1'
@@ -178,10 +182,8 @@ if [ "$(count_lines /tmp/burst.json $MSG_KILLED)" = 0 ]; then pass burst-nothing
 else fail burst-nothing-killed "$(grep $MSG_KILLED /tmp/burst.json | head -c 300)"; fi
 
 # --- a graceful kill: TERM first; SIGKILL after the grace only while the distress lasts -----------------
-g=$(mkcg /grace/app) || { fail mkcg "cannot create /grace/app"; exit 0; }
-echo 64M >"$g/memory.max"
-echo 0 >"$g/memory.swap.max" 2>/dev/null
-oomctl reserve /grace/app 16M >/dev/null || fail grace-reserve "oomctl reserve /grace/app 16M failed"
+reserved_app /grace/app grace || exit 0
+g=$CG/grace/app
 start_watch /tmp/grace.json /grace/app -v --kill largest --signal TERM --grace 1s
 spawn_in_cg /grace/app oomctl hog 100M --hold 0s
 wait $SPAWNED
