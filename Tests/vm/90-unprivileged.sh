@@ -217,10 +217,10 @@ kill -KILL $hog 2>/dev/null
 wait $hog 2>/dev/null
 
 # --- simulate inside the subtree ------------------------------------------------------------------
-# --hog-rate 32M and --kill triggering as in 80-simulate: a hog at full TCG speed, or a policy scan on a
+# --reserve 32M --hog-rate 16M and --kill triggering as in 80-simulate: a hog at full TCG speed, or a policy scan on a
 # loaded host (0.5 s seen), lets the hog outrun the grant to memory.max: the same race as root's, and
 # not what this test is about.
-out=$(as_user oomctl simulate --parent $U --reserve 16M --hog-rate 32M --kill triggering 2>&1)
+out=$(as_user oomctl simulate --parent $U --reserve 32M --hog-rate 16M --kill triggering 2>&1)
 st=$?
 if [ $st = 0 ] && echo "$out" | grep -q 'created  *'"$UD"'/oomctl-simulate-' && echo "$out" | grep -q 'hogs: 1 killed by oomctl'
 then pass user-simulate
