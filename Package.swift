@@ -63,7 +63,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "oomctl", dependencies: ["OomctlCommands"]),
+        .executableTarget(name: "oomctl", dependencies: ["OomctlCommands", "OOMKitCore"]),
         .executableTarget(name: "oomkit-example", dependencies: ["OOMKit"], path: "Examples/oomkit-example"),
         // Shared by the test targets: real test cgroups, fixture trees, spawning the built binary.
         .target(name: "OOMTestSupport", dependencies: ["OOMKit"], path: "Tests/OOMTestSupport"),

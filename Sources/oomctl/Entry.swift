@@ -1,3 +1,4 @@
+import OOMKitCore
 import OomctlCommands
 
 // The entry point lives outside main.swift on purpose: `await Oomctl.main()` in main.swift picks the
@@ -5,8 +6,13 @@ import OomctlCommands
 @main
 enum Entry {
     static func main() {
+        // The arguments as the bytes they are: CommandLine.arguments repairs bytes that are not UTF-8,
+        // so a cgroup named so could not be given (LosslessText keeps them).
+        let arguments = (1..<Int(CommandLine.argc)).compactMap { index in
+            CommandLine.unsafeArgv[index].map { LosslessText.decodeArgument(cString: $0) }
+        }
         // Before anything else: a kill must not wait its turn behind what it kills (see KillPriority).
-        KillPriority.raiseIfKilling(Array(CommandLine.arguments.dropFirst()))
-        Oomctl.main()
+        KillPriority.raiseIfKilling(arguments)
+        Oomctl.main(arguments)
     }
 }

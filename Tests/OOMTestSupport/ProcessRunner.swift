@@ -1,4 +1,5 @@
 import Glibc
+import OOMKit
 
 /// What a finished command did: its exit status (128 + signal when killed, as a shell reports it) and
 /// everything it printed.
@@ -76,8 +77,9 @@ public enum ProcessRunner {
         }
         for (key, value) in environment { merged[key] = value }
 
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        // The bytes the texts stand for (LosslessText), as oomctl passes them to its hooks.
+        let argv = ([path] + arguments).map { LosslessText.duplicateCString($0) } + [nil]
+        let envp = merged.map { LosslessText.duplicateCString("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
@@ -135,7 +137,7 @@ public enum ProcessRunner {
     }
 
     public static func readText(_ path: String) -> String {
-        guard let file = fopen(path, "r") else { return "" }
+        guard let file = LosslessText.withCString(path, { fopen($0, "r") }) else { return "" }
         defer { fclose(file) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -144,6 +146,6 @@ public enum ProcessRunner {
             if count == 0 { break }
             bytes += buffer.prefix(count)
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return LosslessText.decode(bytes)
     }
 }

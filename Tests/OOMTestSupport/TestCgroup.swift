@@ -49,7 +49,9 @@ public final class TestCgroup: @unchecked Sendable {
         var current = path
         for name in relative.split(separator: "/") {
             current = current.appending(String(name))
-            if access(filesystemPath(current), F_OK) != 0 { try makeDirectory(filesystemPath(current)) }
+            if LosslessText.withCString(filesystemPath(current), { access($0, F_OK) }) != 0 {
+                try makeDirectory(filesystemPath(current))
+            }
         }
         if let limit { try setLimit(limit, on: current) }
         return current
@@ -64,7 +66,7 @@ public final class TestCgroup: @unchecked Sendable {
     /// Writes a value to a file of the test cgroup or one of its children.
     public func write(_ file: String, _ value: String, on cgroup: CgroupPath? = nil) throws {
         let target = filesystemPath(cgroup ?? path) + "/" + file
-        let descriptor = open(target, O_WRONLY | O_CLOEXEC)
+        let descriptor = LosslessText.withCString(target) { open($0, O_WRONLY | O_CLOEXEC) }
         guard descriptor >= 0 else { throw SystemCallError("open", path: target, errno: errno) }
         defer { close(descriptor) }
         let written = value.withCString { Glibc.write(descriptor, $0, strlen($0)) }
@@ -112,13 +114,11 @@ public final class TestCgroup: @unchecked Sendable {
     }
 
     private func removeTree(_ directory: String) {
-        if let handle = opendir(directory) {
+        if let handle = LosslessText.withCString(directory, { opendir($0) }) {
             var children: [String] = []
             while let entry = readdir(handle) {
                 guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-                }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { LosslessText.decode($0.prefix { $0 != 0 }) }
                 if name != "." && name != ".." { children.append(name) }
             }
             closedir(handle)
@@ -126,12 +126,14 @@ public final class TestCgroup: @unchecked Sendable {
         }
         // A memcg whose last task just died can be busy for a moment.
         for _ in 0..<200 {
-            if rmdir(directory) == 0 || errno == ENOENT { return }
+            if LosslessText.withCString(directory, { rmdir($0) }) == 0 || errno == ENOENT { return }
             usleep(10_000)
         }
     }
 
     private func makeDirectory(_ path: String) throws {
-        guard mkdir(path, 0o755) == 0 else { throw SystemCallError("create cgroup", path: path, errno: errno) }
+        guard LosslessText.withCString(path, { mkdir($0, 0o755) }) == 0 else {
+            throw SystemCallError("create cgroup", path: path, errno: errno)
+        }
     }
 }

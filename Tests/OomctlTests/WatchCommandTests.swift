@@ -37,7 +37,7 @@ final class RunningWatch {
     /// The JSON lines printed so far (with --json), every value as text.
     var records: [[String: String]] {
         ProcessRunner.readText(outputPath).split(separator: "\n").compactMap {
-            try? JSONOutput.decode([String: Scalar].self, from: Array($0.utf8)).get().mapValues(\.text)
+            try? JSONOutput.decode([String: Scalar].self, from: LosslessText.encode(String($0))).get().mapValues(\.text)
         }
     }
 

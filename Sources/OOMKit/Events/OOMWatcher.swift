@@ -225,8 +225,9 @@ public final class OOMWatcher {
                 }
             case .v2:
                 watch.counters = try? memory.events(local: local)
-                let path = memory.cgroup.filesystemPath + (local ? "/memory.events.local" : "/memory.events")
-                let descriptor = inotify_add_watch(inotify, path, UInt32(IN_MODIFY))
+                let file = local ? "memory.events.local" : "memory.events"
+                let path = memory.cgroup.filesystemPath + "/" + file
+                let descriptor = inotify_add_watch(inotify, memory.cgroup.descriptorPath(file), UInt32(IN_MODIFY))
                 guard descriptor >= 0 else {
                     throw .system(SystemCallError("watch", path: path, errno: errno))
                 }
@@ -329,7 +330,7 @@ public final class OOMWatcher {
     private func directoryWatch(of directory: MemoryCgroup) throws(CgroupError) -> DirectoryWatch {
         if let descriptor = directoryByPath[directory.path], let existing = directories[descriptor] { return existing }
         let path = directory.cgroup.filesystemPath
-        let descriptor = inotify_add_watch(inotify, path, Self.directoryMask)
+        let descriptor = inotify_add_watch(inotify, directory.cgroup.descriptorPath(), Self.directoryMask)
         guard descriptor >= 0 else {
             throw .system(SystemCallError("watch for cgroups made or removed in", path: path, errno: errno))
         }
@@ -372,7 +373,7 @@ public final class OOMWatcher {
         throws(CgroupError)
     {
         let path = memory.cgroup.filesystemPath + "/" + file
-        let descriptor = inotify_add_watch(inotify, path, UInt32(IN_MODIFY))
+        let descriptor = inotify_add_watch(inotify, memory.cgroup.descriptorPath(file), UInt32(IN_MODIFY))
         guard descriptor >= 0 else { throw .system(SystemCallError("watch", path: path, errno: errno)) }
         fileWatches[descriptor] = (memory.path, handler)
     }
@@ -494,7 +495,7 @@ public final class OOMWatcher {
                         continue
                     }
                     guard mask & UInt32(IN_ISDIR) != 0 else { continue }
-                    let name = String(decoding: nameBytes, as: UTF8.self)
+                    let name = LosslessText.decode(nameBytes)
                     if mask & UInt32(IN_DELETE) != 0, directory.removalWatched.contains(name) {
                         removed.append(directory.directory.path.appending(name))
                     } else if mask & UInt32(IN_CREATE) != 0 {

@@ -136,7 +136,7 @@ public enum Guardian {
                 restored.append(inherited)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer a child inherited: \(inherited)")
             }
-            let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+            let descriptor = LosslessText.withCString(path) { open($0, O_WRONLY | O_CLOEXEC) }
             guard descriptor >= 0 else {
                 // A cgroup removed meanwhile has no killer to restore; anything else is worth saying.
                 if errno != ENOENT {
@@ -162,7 +162,7 @@ public enum Guardian {
         let deadline = clock.now + patience
         for (path, value) in values {
             while true {
-                let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+                let descriptor = LosslessText.withCString(path) { open($0, O_WRONLY | O_CLOEXEC) }
                 guard descriptor >= 0 else { break }
                 let written = value.withCString { write(descriptor, $0, strlen($0)) }
                 let code = errno

@@ -202,7 +202,7 @@ public struct ReserveStore: Sendable {
     public func statePath(_ memory: MemoryCgroup) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var name: [UInt8] = Array("v\(memory.version.rawValue)-".utf8)
-        for byte in memory.path.description.utf8 {
+        for byte in LosslessText.encode(memory.path.description) {
             name.append(digits[Int(byte >> 4)])
             name.append(digits[Int(byte & 0xF)])
         }

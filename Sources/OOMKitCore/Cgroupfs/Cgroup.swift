@@ -25,6 +25,13 @@ public final class Cgroup: Sendable {
         path.isRoot ? hierarchy.mountPoint : hierarchy.mountPoint + path.description
     }
 
+    /// A path to this cgroup's directory, or to `file` in it, through the open descriptor
+    /// (/proc/self/fd/N), for calls that only take a path (inotify): it reaches this very directory
+    /// whatever the bytes or the length of its name, and after a rename.
+    public func descriptorPath(_ file: String? = nil) -> String {
+        "/proc/self/fd/\(directoryDescriptor)" + (file.map { "/" + $0 } ?? "")
+    }
+
     /// Opens the cgroup at `path`, walking down one component at a time from the mount point, so a
     /// symlink anywhere on the way is refused rather than followed.
     public static func open(_ path: CgroupPath, in hierarchy: Hierarchy) throws(CgroupError) -> Cgroup {
@@ -53,7 +60,7 @@ public final class Cgroup: Sendable {
         guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\n") else {
             throw .invalidPath(name, reason: "not a single cgroup name")
         }
-        guard mkdirat(directoryDescriptor, name, 0o755) == 0 else {
+        guard LosslessText.withCString(name, { mkdirat(directoryDescriptor, $0, 0o755) }) == 0 else {
             throw .system(SystemCallError("create cgroup", path: filesystemPath + "/" + name, errno: errno))
         }
         return try openChild(name, reportingAs: path.appending(name))
@@ -68,7 +75,7 @@ public final class Cgroup: Sendable {
     public func removeChild(named name: String, patience: Duration = .seconds(2)) throws(CgroupError) {
         let clock = ContinuousClock()
         let giveUp = clock.now + patience
-        while unlinkat(directoryDescriptor, name, AT_REMOVEDIR) != 0 {
+        while LosslessText.withCString(name, { unlinkat(directoryDescriptor, $0, AT_REMOVEDIR) }) != 0 {
             let code = errno
             if code == ENOENT { return }
             guard code == EBUSY, clock.now < giveUp else {
@@ -86,7 +93,9 @@ public final class Cgroup: Sendable {
 
     private func openChild(_ name: String, reportingAs requested: CgroupPath) throws(CgroupError) -> Cgroup {
         let childPath = path.appending(name)
-        let descriptor = openat(directoryDescriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let descriptor = LosslessText.withCString(name) {
+            openat(directoryDescriptor, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
         guard descriptor >= 0 else {
             let code = errno
             switch code {
@@ -104,7 +113,8 @@ public final class Cgroup: Sendable {
 
     private func isSymbolicLink(_ name: String) -> Bool {
         var info = stat()
-        return fstatat(directoryDescriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+        return LosslessText.withCString(name, { fstatat(directoryDescriptor, $0, &info, AT_SYMLINK_NOFOLLOW) }) == 0
+            && (info.st_mode & S_IFMT) == S_IFLNK
     }
 
     /// The names of the child cgroups (sub-directories), sorted.
@@ -119,8 +129,11 @@ public final class Cgroup: Sendable {
         var names: [String] = []
         while let entry = readdir(directory) {
             guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            // Bytes, not UTF-8: a name that is not valid UTF-8 is kept whole (``LosslessText``).
             let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) {
+                    LosslessText.decode(cString: $0)
+                }
             }
             if name != "." && name != ".." { names.append(name) }
         }

@@ -108,20 +108,41 @@ public enum CgroupError: OOMKitError, Equatable {
 
 extension String {
     /// The text with control characters shown as `\n`, `\t` or `\xNN`, so that a hostile cgroup name
-    /// cannot rewrite a terminal line.
+    /// cannot rewrite a terminal line, and the bytes of a name that are not UTF-8 (``LosslessText``'s
+    /// escapes) as `\xNN`, as a shell's `$'…'` would write them.
     package var visibleControlCharacters: String {
-        guard unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return self }
+        guard unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || LosslessText.isEscapedByte($0) })
+        else { return self }
         var result = ""
         for scalar in unicodeScalars {
             switch scalar.value {
             case 0x0A: result += "\\n"
             case 0x09: result += "\\t"
-            case 0..<0x20, 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            case 0..<0x20, 0x7F: result += Self.hexEscape(scalar.value)
+            case LosslessText.escapeRange: result += Self.hexEscape(scalar.value - LosslessText.escapeBase)
             default: result.unicodeScalars.append(scalar)
             }
         }
         return result
+    }
+
+    /// The text with only the bytes that are not UTF-8 (``LosslessText``'s escapes) shown as `\xNN`:
+    /// for whole lines of output, whose newlines and tabs are meant.
+    package var visibleRawBytes: String {
+        guard unicodeScalars.contains(where: LosslessText.isEscapedByte) else { return self }
+        var result = ""
+        for scalar in unicodeScalars {
+            if LosslessText.isEscapedByte(scalar) {
+                result += Self.hexEscape(scalar.value - LosslessText.escapeBase)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    private static func hexEscape(_ byte: UInt32) -> String {
+        let hex = String(byte, radix: 16)
+        return "\\x" + (hex.count == 1 ? "0" + hex : hex)
     }
 }

@@ -59,12 +59,13 @@ public struct ProcessFiles: Sendable {
         let bytes = try read("cmdline")
         var arguments = bytes.split(separator: 0, omittingEmptySubsequences: false)
         if arguments.last?.isEmpty == true { arguments.removeLast() }
-        return arguments.map { String(decoding: $0, as: UTF8.self) }
+        return arguments.map { LosslessText.decode($0) }
     }
 
     /// /proc/PID/cgroup.
     public func cgroups() throws(ProcfsError) -> [CgroupMembership] {
-        let text = try readText("cgroup")
+        // Lossless: a cgroup name need not be UTF-8 (LosslessText), and must open that cgroup again.
+        let text = LosslessText.decode(try read("cgroup"))
         return try ProcfsError.parsing { () throws(ParseError) in try CgroupMembership.parse(text) }
     }
 

@@ -51,8 +51,9 @@ public enum ChildProcess {
         }
         posix_spawnattr_setflags(&attributes, Int16(flags))
 
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }
+        // The bytes the texts stand for (LosslessText): a cgroup path that is not UTF-8 reaches the hook whole.
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map(LosslessText.duplicateCString) + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map(LosslessText.duplicateCString) + [nil] }
         defer {
             argv.forEach { free($0) }
             envp?.forEach { free($0) }
@@ -92,7 +93,7 @@ public enum ChildProcess {
         var environment: [String: String] = [:]
         var index = 0
         while let entry = environ[index] {
-            let text = String(cString: entry)
+            let text = LosslessText.decode(cString: entry)
             if let equals = text.firstIndex(of: "="), !text.hasPrefix(excludedPrefix) {
                 environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
             }

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import OOMKitCore
 
 /// A swift-log handler for a person at a terminal: one line per entry,
 /// `HH:MM:SS.mmm LEVEL message key=value …` (local time, keys sorted).
@@ -69,6 +70,8 @@ public enum ConsoleFormat: LineFormat {
         case "\r": return "\\r"
         default:
             guard needsEscape(scalar) else { return String(scalar) }
+            // A byte of a name that is not UTF-8, as a shell's $'…' writes it.
+            if LosslessText.isEscapedByte(scalar) { return String(scalar).visibleRawBytes }
             return "\\u{" + String(scalar.value, radix: 16) + "}"
         }
     }
