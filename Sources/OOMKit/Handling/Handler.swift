@@ -85,6 +85,8 @@ package final class Handler {
     fileprivate let gate: DistressGate
     /// cgroup v2: wake-ups that found their cgroup not in distress.
     package private(set) var wakeUpsNotInDistress: UInt64 = 0
+    /// Descriptors kept for the deadline and the hand-back at the descriptor limit.
+    fileprivate let descriptors = DescriptorReserve()
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
@@ -171,7 +173,9 @@ package final class Handler {
         }
         let memory: MemoryCgroup
         do {
-            memory = try MemoryCgroup.open(event.cgroup, in: system)
+            memory = try descriptors.retrying(
+                { () throws(CgroupError) in try MemoryCgroup.open(event.cgroup, in: system) },
+                isShortage: DescriptorReserve.isShortage)
         } catch {
             onStep(.failed(id: 0, cgroup: event.cgroup, message: error.description))
             return
@@ -216,6 +220,7 @@ package final class Handler {
     }
 
     fileprivate func finished(_ handling: Handling) {
+        descriptors.replenish()
         active[handling.report.cgroup] = nil
         lastFinished[handling.report.cgroup] = clock.now
         if handling.report.groupKills > 0 { groupKillFinished[handling.report.cgroup] = clock.now }
@@ -248,6 +253,9 @@ package final class Handler {
         private(set) var phase = Phase.hooks(next: 0)
         private var facts = HandlingFacts()
         private var deadline: DeadlineTimer?
+        /// v1: memory.oom_control, open from the start: the resolution checks and the hand-back need no
+        /// new descriptor (at the descriptor limit) and no path.
+        private var oomControl: OOMControlFile?
         private var recheck: DeadlineTimer?
         private var resolutionChecks = 0
         /// Looks for a successful hook's fix to show (``Handler/hookSettleTime``).
@@ -293,6 +301,10 @@ package final class Handler {
             report.limit = try? memory.limit()
             if isV2Distress { lastSample = try? handler.gate.sample(memory) }
             handler.onStep(.detected(report))
+            if isV1OOM {
+                oomControl = try? handler.descriptors.retrying(
+                    { () throws(CgroupError) in try OOMControlFile(memory) }, isShortage: DescriptorReserve.isShortage)
+            }
             if isV1OOM && !options.dryRun { armDeadline() }
             grantReserve()
             hold()
@@ -604,30 +616,48 @@ package final class Handler {
             finish()
         }
 
+        /// Arms the deadline that hands a v1 OOM back to the kernel. Nothing may skip it: at the descriptor
+        /// limit a spare descriptor is given up for it, and when no deadline can be armed at all the OOM
+        /// goes back to the kernel at once.
         private func armDeadline() {
-            guard let timer = try? DeadlineTimer() else { return }
+            let timer: DeadlineTimer
+            do {
+                timer = try handler.descriptors.retrying(
+                    { () throws(SystemCallError) in try DeadlineTimer() },
+                    isShortage: { DescriptorReserve.isShortage($0.code) })
+                try handler.loop.add(timer.descriptor) { [self] _ in
+                    timer.acknowledge()
+                    fallBack()
+                }
+            } catch {
+                fail("deadline: \(error.description); the kernel OOM killer takes this OOM now")
+                return fallBack(now: true)
+            }
             deadline = timer
             timer.arm(after: options.delay)
-            try? handler.loop.add(timer.descriptor) { [self] _ in
-                timer.acknowledge()
-                fallBack()
-            }
         }
 
         /// The deadline passed: unless the OOM is over, hand it to the kernel killer. This can come in any
-        /// phase (a hook or a victim still running): the deadline does not wait for userspace.
-        private func fallBack() {
+        /// phase (a hook or a victim still running): the deadline does not wait for userspace. `now`: no
+        /// deadline could be armed, and the OOM is the kernel's before anything else runs.
+        private func fallBack(now: Bool = false) {
             guard phase != .finished, !facts.fellBack, isV1OOM else { return }
-            if isResolved() {
+            if !now && isResolved() {
                 // It went away before the deadline (a granted reserve let the tasks finish).
                 if phase == .awaitingResolution { finish() }
                 return
             }
             do {
-                try memory.setOOMKillDisabled(false)
+                if let oomControl {
+                    try oomControl.setKillDisabled(false)
+                } else {
+                    try handler.descriptors.retrying(
+                        { () throws(CgroupError) in try memory.setOOMKillDisabled(false) },
+                        isShortage: DescriptorReserve.isShortage)
+                }
                 facts.fellBack = true
                 report.fellBack = true
-                handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: options.delay))
+                handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: now ? .zero : options.delay))
             } catch {
                 fail("fallback: \(error.description)")
             }
@@ -640,8 +670,11 @@ package final class Handler {
         private func watchForResolution() {
             guard recheck == nil else { return }
             guard let timer = try? DeadlineTimer() else {
-                // No timer, no looking: a v2 handling ends now rather than wait for ever (v1 has its deadline).
-                if isV2Distress && phase == .awaitingResolution { finish() }
+                // No timer, no looking: a v2 handling ends now rather than wait for ever, and so does a v1
+                // one the kernel has taken (v1 before the fallback has its deadline). The kernel killer
+                // then stays enabled: disabled again while the OOM may last, it would leave it hanging.
+                if facts.fellBack { keepsKernelKiller = true }
+                if (isV2Distress || facts.fellBack) && phase == .awaitingResolution { finish() }
                 return
             }
             recheck = timer
@@ -745,7 +778,8 @@ package final class Handler {
             guard memory.cgroup.isAlive else { return true }
             switch memory.version {
             case .v1:
-                guard (try? memory.oomControl().underOOM) == false else { return false }
+                let control = try? oomControl?.read() ?? memory.oomControl()
+                guard control?.underOOM == false else { return false }
                 guard let grant else { return true }
                 return (try? memory.usage()).map { $0 <= grant.originalLimit } ?? true
             case .v2 where isV2Distress:
