@@ -29,12 +29,19 @@ public struct OOMEvent: Sendable {
     public var groupKills: UInt64 = 0
     /// When oomctl saw it (monotonic).
     public var detectedAt: ContinuousClock.Instant
+    /// The watcher's own open handle on the cgroup, when the event came from one: a handler works
+    /// through it rather than open `cgroup` again, which would fail at the descriptor limit, or find
+    /// nothing (or another cgroup) after a rename.
+    public var memory: MemoryCgroup?
 
-    public init(kind: Kind, cgroup: CgroupPath, count: UInt64, detectedAt: ContinuousClock.Instant) {
+    public init(
+        kind: Kind, cgroup: CgroupPath, count: UInt64, detectedAt: ContinuousClock.Instant, memory: MemoryCgroup? = nil
+    ) {
         self.kind = kind
         self.cgroup = cgroup
         self.count = count
         self.detectedAt = detectedAt
+        self.memory = memory
     }
 }
 
@@ -437,7 +444,9 @@ public final class OOMWatcher {
             onEvent(OOMEvent(kind: .removed, cgroup: path, count: 1, detectedAt: now))
             return
         }
-        if watch.kinds.contains(.oom) { onEvent(OOMEvent(kind: .oom, cgroup: path, count: count, detectedAt: now)) }
+        if watch.kinds.contains(.oom) {
+            onEvent(OOMEvent(kind: .oom, cgroup: path, count: count, detectedAt: now, memory: watch.memory))
+        }
     }
 
     // MARK: v2
@@ -551,7 +560,9 @@ public final class OOMWatcher {
         for (kind, before, after) in changes where watch.kinds.contains(kind) {
             // A group kill counted here whose processes were in child cgroups is still an oom-kill here.
             guard after > before || (kind == .oomKill && groupKills > 0) else { continue }
-            var event = OOMEvent(kind: kind, cgroup: path, count: after > before ? after - before : 0, detectedAt: now)
+            var event = OOMEvent(
+                kind: kind, cgroup: path, count: after > before ? after - before : 0, detectedAt: now,
+                memory: watch.memory)
             if kind == .oomKill { event.groupKills = groupKills }
             onEvent(event)
         }
@@ -560,14 +571,15 @@ public final class OOMWatcher {
     // MARK: PSI
 
     private func armPressureTrigger(_ trigger: PressureTrigger, file: String, in watch: Watch) throws(CgroupError) {
-        let cgroup = watch.memory.cgroup
-        let path = watch.memory.path
+        let memory = watch.memory
+        let cgroup = memory.cgroup
+        let path = memory.path
         do {
             watch.pressure = try PressureSource(
                 file: file, in: cgroup.directoryDescriptor, shownPath: cgroup.filesystemPath + "/" + file,
                 trigger: trigger, loop: loop
             ) { [unowned self] in
-                onEvent(OOMEvent(kind: .pressure, cgroup: path, count: 1, detectedAt: clock.now))
+                onEvent(OOMEvent(kind: .pressure, cgroup: path, count: 1, detectedAt: clock.now, memory: memory))
             }
         } catch {
             throw .system(error)

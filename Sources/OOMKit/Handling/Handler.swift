@@ -172,13 +172,17 @@ package final class Handler {
             return
         }
         let memory: MemoryCgroup
-        do {
-            memory = try descriptors.retrying(
-                { () throws(CgroupError) in try MemoryCgroup.open(event.cgroup, in: system) },
-                isShortage: DescriptorReserve.isShortage)
-        } catch {
-            onStep(.failed(id: 0, cgroup: event.cgroup, message: error.description))
-            return
+        if let watched = event.memory {
+            memory = watched
+        } else {
+            do throws(CgroupError) {
+                memory = try descriptors.retrying(
+                    { () throws(CgroupError) in try MemoryCgroup.open(event.cgroup, in: system) },
+                    isShortage: DescriptorReserve.isShortage)
+            } catch {
+                onStep(.failed(id: 0, cgroup: event.cgroup, message: error.description))
+                return
+            }
         }
         if options.confirmsDistress && DistressGate.gates(event, in: memory) {
             do {
