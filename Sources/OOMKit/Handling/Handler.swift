@@ -91,8 +91,9 @@ package final class Handler {
     /// cgroup v2: wake-ups that found their cgroup not in distress.
     package private(set) var wakeUpsNotInDistress: UInt64 = 0
     /// Whether this handler handles OOMs of a cgroup (the watch watches it): a v1 notification of an
-    /// ancestor's OOM goes to that ancestor only then (``OOMOwner``). Every cgroup when not set.
-    package var handlesOOMs: (CgroupPath) -> Bool = { _ in true }
+    /// ancestor's OOM goes to that ancestor only then (``OOMOwner``), else nothing is done. None when not
+    /// set: an ancestor's OOM is never handled by a handler that was not told it may.
+    package var handlesOOMs: (CgroupPath) -> Bool = { _ in false }
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
