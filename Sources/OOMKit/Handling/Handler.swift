@@ -585,8 +585,13 @@ package final class Handler {
             var policy = policy
             policy.triggering = memory.path
             policy.overlimit.formUnion(handler.reserves?.grantedCgroups ?? [])
-            // The limit the victim must get the cgroup under is the one the OOM hit, not the reserve's.
-            if let grant { policy.resolutionLimit = grant.originalLimit }
+            // The limit the victim must get the cgroup under is the one the OOM hit, not the reserve's
+            // (v1 memory.limit_in_bytes, v2 memory.high); v2 without a grant: memory.high when set.
+            if let grant {
+                policy.resolutionLimit = grant.originalLimit
+            } else if memory.version == .v2, let high = (try? memory.high()) ?? nil, !high.isUnlimited {
+                policy.resolutionLimit = high
+            }
             do {
                 return try PolicyEngine.decideLive(
                     under: memory.path, in: handler.system, options: policy,
