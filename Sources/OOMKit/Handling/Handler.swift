@@ -28,6 +28,11 @@ public enum HandlingStep: Sendable {
     case notInDistress(cgroup: CgroupPath, event: OOMEvent.Kind, count: UInt64, verdict: DistressVerdict)
     /// The cgroup was removed; it is no longer watched.
     case removed(cgroup: CgroupPath)
+    /// v1: the kernel notified `cgroup` of an OOM that is not its own (it notifies every memcg below the
+    /// one whose limit was hit): the OOM of `owner`, handled there when `handledThere` (one handling,
+    /// the others' notifications folded into it); `owner` nil when neither the cgroup nor an ancestor is
+    /// in OOM at a limit of its own (see ``OOMOwner``). Nothing is handled in `cgroup` itself.
+    case notifiedOfOtherOOM(cgroup: CgroupPath, owner: CgroupPath?, handledThere: Bool)
     case finished(HandlingReport)
 }
 
@@ -87,6 +92,10 @@ package final class Handler {
     package private(set) var wakeUpsNotInDistress: UInt64 = 0
     /// Descriptors kept for the deadline and the hand-back at the descriptor limit.
     fileprivate let descriptors = DescriptorReserve()
+    /// Whether this handler handles OOMs of a cgroup (the watch watches it): a v1 notification of an
+    /// ancestor's OOM goes to that ancestor only then (``OOMOwner``), else nothing is done. None when not
+    /// set: an ancestor's OOM is never handled by a handler that was not told it may.
+    package var handlesOOMs: (CgroupPath) -> Bool = { _ in false }
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
@@ -121,6 +130,51 @@ package final class Handler {
     /// Starts handling an event, or coalesces it into the one in progress.
     package func handle(_ event: OOMEvent) {
         guard !cancelled else { return }
+        var ownLimit = true
+        var memory: MemoryCgroup?
+        if event.kind == .oom {
+            // v1: the OOM is handled where a limit was hit, once (see OOMOwner).
+            do throws(CgroupError) {
+                let opened: MemoryCgroup
+                if let watched = event.memory { opened = watched } else { opened = try open(event.cgroup) }
+                memory = opened
+                if opened.version == .v1 {
+                    switch OOMOwner.find(OOMOwner.lineage(of: opened, in: system)) {
+                    case .itself(let atLimit):
+                        ownLimit = atLimit
+                    case .ancestor(let owner):
+                        let handled = handlesOOMs(owner)
+                        onStep(.notifiedOfOtherOOM(cgroup: event.cgroup, owner: owner, handledThere: handled))
+                        if handled {
+                            var routed = event
+                            routed.cgroup = owner
+                            routed.memory = nil  // the watcher's handle is the notified cgroup's
+                            handle(routed, memory: nil, ownLimit: true)
+                        }
+                        return
+                    case .none:
+                        onStep(.notifiedOfOtherOOM(cgroup: event.cgroup, owner: nil, handledThere: false))
+                        return
+                    }
+                }
+            } catch {
+                onStep(.failed(id: 0, cgroup: event.cgroup, message: error.description))
+                return
+            }
+        }
+        handle(event, memory: memory, ownLimit: ownLimit)
+    }
+
+    /// Opens a cgroup, giving up a spare descriptor at the descriptor limit.
+    private func open(_ path: CgroupPath) throws(CgroupError) -> MemoryCgroup {
+        try descriptors.retrying(
+            { () throws(CgroupError) in try MemoryCgroup.open(path, in: system) },
+            isShortage: DescriptorReserve.isShortage)
+    }
+
+    /// ``handle(_:)`` once the cgroup an OOM belongs to is known: `ownLimit` false for a v1 cgroup not at
+    /// its own limit (its handling never falls back to killing it).
+    private func handle(_ event: OOMEvent, memory opened: MemoryCgroup?, ownLimit: Bool) {
         if event.kind == .removed {
             gate.cancel(event.cgroup)
             pendingKills[event.cgroup] = nil
@@ -172,13 +226,13 @@ package final class Handler {
             return
         }
         let memory: MemoryCgroup
-        if let watched = event.memory {
+        if let opened {
+            memory = opened
+        } else if let watched = event.memory {
             memory = watched
         } else {
             do throws(CgroupError) {
-                memory = try descriptors.retrying(
-                    { () throws(CgroupError) in try MemoryCgroup.open(event.cgroup, in: system) },
-                    isShortage: DescriptorReserve.isShortage)
+                memory = try open(event.cgroup)
             } catch {
                 onStep(.failed(id: 0, cgroup: event.cgroup, message: error.description))
                 return
@@ -194,7 +248,7 @@ package final class Handler {
             }
             return
         }
-        start(event, memory: memory, distress: nil)
+        start(event, memory: memory, distress: nil, ownLimit: ownLimit)
     }
 
     /// A wake-up's verdict: a handling when in distress, a counted `notInDistress` step otherwise.
@@ -212,10 +266,10 @@ package final class Handler {
         start(event, memory: memory, distress: verdict)
     }
 
-    private func start(_ event: OOMEvent, memory: MemoryCgroup, distress: DistressVerdict?) {
+    private func start(_ event: OOMEvent, memory: MemoryCgroup, distress: DistressVerdict?, ownLimit: Bool = true) {
         let handling = Handling(
             id: nextID, event: event, memory: memory, handler: self,
-            coalescedBefore: coalescedSinceLast[event.cgroup] ?? 0)
+            coalescedBefore: coalescedSinceLast[event.cgroup] ?? 0, ownLimit: ownLimit)
         handling.report.distress = distress
         coalescedSinceLast[event.cgroup] = nil
         nextID += 1
@@ -252,6 +306,9 @@ package final class Handler {
 
         let event: OOMEvent
         let memory: MemoryCgroup
+        /// v1: false when the cgroup was not at its own limit when notified (``OOMOwner``): no fallback
+        /// to killing it.
+        let ownLimit: Bool
         unowned let handler: Handler
         var report: HandlingReport
         private(set) var phase = Phase.hooks(next: 0)
@@ -277,9 +334,12 @@ package final class Handler {
         /// v2: since when the verdict has been clear (nil: in distress at the last look).
         private var clearSince: ContinuousClock.Instant?
 
-        init(id: Int, event: OOMEvent, memory: MemoryCgroup, handler: Handler, coalescedBefore: UInt64) {
+        init(
+            id: Int, event: OOMEvent, memory: MemoryCgroup, handler: Handler, coalescedBefore: UInt64, ownLimit: Bool
+        ) {
             self.event = event
             self.memory = memory
+            self.ownLimit = ownLimit
             self.handler = handler
             report = HandlingReport(id: id, cgroup: event.cgroup, event: event.kind, count: event.count)
             report.groupKills = event.groupKills
@@ -545,17 +605,29 @@ package final class Handler {
         }
 
         /// The policy's victim below the cgroup; when the cgroup has nothing below it to choose from,
-        /// the cgroup itself (or, for process victims, its largest process).
+        /// the cgroup itself (or, for process victims, its largest process), if it hit its own limit.
         private func decide(_ policy: PolicyOptions) -> Decision? {
             var policy = policy
             policy.triggering = memory.path
             policy.overlimit.formUnion(handler.reserves?.grantedCgroups ?? [])
+            // The limit the victim must get the cgroup under is the one the OOM hit, not the reserve's
+            // (v1 memory.limit_in_bytes, v2 memory.high); v2 without a grant: memory.high when set.
+            if let grant {
+                policy.resolutionLimit = grant.originalLimit
+            } else if memory.version == .v2, let high = (try? memory.high()) ?? nil, !high.isUnlimited {
+                policy.resolutionLimit = high
+            }
             do {
                 return try PolicyEngine.decideLive(
                     under: memory.path, in: handler.system, options: policy,
-                    fallBackToTriggering: options.killTriggeringWhenNoCandidates)
+                    fallBackToTriggering: options.killTriggeringWhenNoCandidates && ownLimit)
             } catch {
-                fail("decide: \(error.description)")
+                let note =
+                    ownLimit || !options.killTriggeringWhenNoCandidates
+                    ? ""
+                    : "; \(memory.path.description.visibleControlCharacters) was not at a limit of its own when "
+                        + "notified, so it is not killed itself (the deadline hands the OOM to the kernel)"
+                fail("decide: \(error.description)\(note)")
                 return nil
             }
         }

@@ -153,6 +153,8 @@ public final class WatchService {
         self.handler = handler
         let watcher = try OOMWatcher(loop: loop)
         self.watcher = watcher
+        // v1: a notification of an ancestor's OOM is handled in the ancestor, if this watch handles it.
+        handler.handlesOOMs = { [unowned watcher] path in watcher.isWatching(path) }
         let targetPaths = Set(targets)
         watcher.onEvent = { [unowned self] event in
             handler.handle(event)

@@ -66,6 +66,9 @@ public struct Candidate: Sendable, Codable {
     public var rank: Int
     /// Why it ranks where it does, for people: the policy's comparisons, then filters and notes.
     public var reasons: [String]
+    /// `priority`: whether its kill frees what the OOM of the search root needs (``ResolutionNeed``);
+    /// nil when the policy does not ask (another policy, or a root without a limit).
+    public var canResolve: Bool?
 
     public init(
         target: Target, memory: ByteCount, priority: Int? = nil, score: Int? = nil, rank: Int = 0,

@@ -10,12 +10,15 @@ public struct Decision: Sendable, Codable {
     public var ranked: [Candidate]
     /// Candidates never ranked, with the reason.
     public var excluded: [ExcludedCandidate]
+    /// `priority`: what a victim must free to resolve an OOM of the root (nil for the other policies and
+    /// for a root without a limit).
+    public var need: ResolutionNeed?
     /// One line for people: "kill cgroup /a/b (uses 300M): priority 0, the lowest …".
     public var summary: String
 
     public init(
         policy: PolicyName, kind: VictimKind, root: CgroupPath, ranked: [Candidate], excluded: [ExcludedCandidate],
-        summary: String
+        summary: String, need: ResolutionNeed? = nil
     ) {
         self.policy = policy
         self.kind = kind
@@ -24,5 +27,6 @@ public struct Decision: Sendable, Codable {
         self.ranked = ranked
         self.excluded = excluded
         self.summary = summary
+        self.need = need
     }
 }

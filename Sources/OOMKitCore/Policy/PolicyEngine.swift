@@ -36,7 +36,11 @@ public struct PolicyEngine: Sendable {
         case .oomScore:
             ranked = OOMScorePolicy(tree: tree).rank(kind: options.kind, excluded: &excluded)
         }
-        let wholeUnits = options.kind == .process ? Self.unitsAsWholes(ranked, tree: tree, excluded: &excluded) : ranked
+        var wholeUnits =
+            options.kind == .process ? Self.unitsAsWholes(ranked, tree: tree, excluded: &excluded) : ranked
+        // priority: a victim must be able to help (what a kill frees is known once units are whole).
+        let need = options.policy == .priority ? PriorityPolicy.need(in: tree) : nil
+        if options.policy == .priority { wholeUnits = PriorityPolicy.resolvingFirst(wholeUnits, need: need) }
         let candidates = Self.applyTiers(wholeUnits, filters: filters, tree: tree)
         guard let victim = candidates.first else {
             let reasons = excluded.prefix(3).map { "\($0.target): \($0.reason)" }
@@ -46,7 +50,7 @@ public struct PolicyEngine: Sendable {
             "kill \(victim.target) (uses \(victim.memory)): " + victim.reasons.joined(separator: "; ")
         return Decision(
             policy: options.policy, kind: options.kind, root: root, ranked: candidates, excluded: excluded,
-            summary: summary)
+            summary: summary, need: need)
     }
 
     /// The process kind: a process inside a memory.oom.group=1 unit stands for its unit, as in the

@@ -25,6 +25,9 @@ public struct PolicyOptions: Sendable {
     /// Cgroups running on a granted reserve ("overlimit"): `priority` ranks them (and the cgroups containing
     /// them) first at their level.
     public var overlimit: Set<CgroupPath> = []
+    /// `priority`: the limit an OOM of the search root must get under, when not the one in the snapshot
+    /// (the original limit while a granted reserve has raised it); see ``ResolutionNeed``.
+    public var resolutionLimit: ByteCount? = nil
     /// The cgroup that hit OOM, for `triggering` (the search root when nil).
     public var triggering: CgroupPath? = nil
 

@@ -85,9 +85,10 @@ struct PolicyTree {
         return result
     }
 
-    /// The priority a cgroup has: its xattr, else `--priority`, else 0.
-    func priority(_ path: CgroupPath) -> Int {
-        samples[path]?.priority ?? options.priorityOverrides[path] ?? 0
+    /// The priority set for a cgroup: its xattr, else `--priority`; nil when neither is (the `priority`
+    /// policy then gives it the highest priority set among its siblings, ``PriorityPolicy``).
+    func priority(_ path: CgroupPath) -> Int? {
+        samples[path]?.priority ?? options.priorityOverrides[path]
     }
 
     /// The usage of a cgroup's own processes: its usage minus its children's.

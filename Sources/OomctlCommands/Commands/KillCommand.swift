@@ -27,9 +27,11 @@ struct KillCommand: ParsableCommand {
             POLICIES:
               largest     the descendant cgroup (or process) using the most memory (default)
               priority    at each level the child with the lowest user.oomctl.priority
-                          (then trusted.oomctl.priority, then --priority; default 0;
-                          higher = more important), ties by memory; down to a leaf
-                          or a memory.oom.group unit
+                          (then trusted.oomctl.priority, then --priority; none set:
+                          the highest set among its siblings, else 0; higher = more
+                          important), ties by memory; down to a leaf or a
+                          memory.oom.group unit; when CGROUP has a limit, candidates
+                          too small to get it 1/32 of the limit below it rank last
               triggering  CGROUP itself, no scan
               oom-score   the process with the highest /proc/PID/oom_score
             With --process, a process in a memory.oom.group=1 unit stands for its unit, which is \

@@ -277,7 +277,7 @@ final class SandboxRun {
                 "detected",
                 "\(report.event.rawValue): usage \(report.usage?.description ?? "?") of \(report.limit?.description ?? "?")\(verdict)",
                 cgroup: report.cgroup, bytes: report.usage?.bytes)
-        case .coalesced:
+        case .coalesced, .notifiedOfOtherOOM:
             break
         case .notInDistress(let cgroup, let event, let count, let verdict):
             result?.wakeUpsNotInDistress += 1

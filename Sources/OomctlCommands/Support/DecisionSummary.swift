@@ -14,6 +14,12 @@ struct DecisionSummary {
         if decision.victim != nil {
             lines.append("  " + decision.summary.visibleControlCharacters)
         }
+        let small = decision.ranked.filter { $0.canResolve == false }.count
+        if let need = decision.need, small > 0 {
+            lines.append(
+                "  \(small) candidate\(small == 1 ? "" : "s") too small to resolve an OOM here (\(need.description)), "
+                    + (small == decision.ranked.count ? "none can: ranked by priority alone" : "ranked last"))
+        }
         var table = TextTable(["RANK", "MEMORY", "PRIO", "SCORE", "CANDIDATE", "WHY"], leftAligned: [4, 5])
         for candidate in decision.ranked.prefix(limit) {
             table.append([

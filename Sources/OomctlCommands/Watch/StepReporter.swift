@@ -149,6 +149,20 @@ struct StepReporter {
             }
         case .failed(let id, let cgroup, let message):
             log.log(.warning, "\(message)", metadata: base(id, cgroup))
+        case .notifiedOfOtherOOM(let cgroup, let owner, let handledThere):
+            var metadata: Logger.Metadata = ["cgroup": .string(cgroup.description), "event": "oom"]
+            let text: String
+            if let owner {
+                metadata["owner"] = .string(owner.description)
+                text =
+                    "oom notified in \(Self.shown(cgroup)) is the OOM of \(Self.shown(owner)), at its limit: "
+                    + (handledThere ? "handled there" : "not watched here, nothing done")
+            } else {
+                text =
+                    "oom notified in \(Self.shown(cgroup)), which is at no limit of its own, nor is an ancestor in OOM "
+                    + "at one: nothing to do"
+            }
+            log.debug("\(text)", metadata: metadata)
         case .removed(let cgroup):
             log.log(
                 .cgroupRemoved, "cgroup removed, no longer watched: \(Self.shown(cgroup))",

@@ -85,6 +85,7 @@ final class HandlerHarness {
         switch step {
         case .detected: "detected"
         case .coalesced: "coalesced"
+        case .notifiedOfOtherOOM: "notifiedOfOtherOOM"
         case .snapshotWritten: "snapshot"
         case .hookStarted: "hookStarted"
         case .hookFinished: "hookFinished"
