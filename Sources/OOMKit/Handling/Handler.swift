@@ -139,7 +139,10 @@ package final class Handler {
                 if let watched = event.memory { opened = watched } else { opened = try open(event.cgroup) }
                 memory = opened
                 if opened.version == .v1 {
-                    switch OOMOwner.find(OOMOwner.lineage(of: opened, in: system)) {
+                    let lineage = OOMOwner.lineage(of: opened, in: system)
+                    // Its own files unreadable (at the descriptor limit, say): handled here, where the
+                    // deadline hands it back to the kernel, never dropped.
+                    switch lineage.isEmpty ? .itself(atLimit: true) : OOMOwner.find(lineage) {
                     case .itself(let atLimit):
                         ownLimit = atLimit
                     case .ancestor(let owner):
