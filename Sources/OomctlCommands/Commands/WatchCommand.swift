@@ -212,6 +212,8 @@ struct WatchCommand: ParsableCommand {
             service.onNotice = { notices.report($0) }
             try service.start()
             service.run()
+            // Stopped by itself (its guardian died for good): everything is restored; exit non-zero.
+            if let failure = service.failure { throw failure }
         }
     }
 
