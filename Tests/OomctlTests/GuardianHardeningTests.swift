@@ -52,7 +52,8 @@ struct GuardianHardeningTests {
             ])
             let hog = try test.spawnHog("100M")
             #expect(watch.waitFor { $0.output.contains("hook started") }, "\(watch.output)")
-            #expect(Self.running("^sleep \(marker)").count == 2)
+            // The hook's shell forks its two sleeps once it runs (the step is logged at its spawn).
+            #expect(Self.time(.seconds(5)) { Self.running("^sleep \(marker)").count == 2 } != nil)
             usleep(UInt32.random(in: 0...300_000))
             watch.stop(signal: SIGKILL)
             let gone = Self.time(.seconds(3)) { Self.running("^sleep \(marker)").isEmpty }
