@@ -3,23 +3,43 @@ import Glibc
 
 /// Makes sure no memory cgroup is left hanging: a separate small process that re-enables the kernel
 /// OOM killer (v1 memory.oom_control = 0) on every cgroup where `watch` disabled it, the moment `watch`
-/// dies — by SIGKILL, a crash, anything.
+/// dies — by SIGKILL, a crash, anything — writes back what a reserve grant raised, and kills the
+/// process groups of the hooks that were running.
 ///
-/// `watch` holds the write end of a pipe whose read end is the guardian's stdin, and tells it
-/// `+PATH` when it disables the killer on PATH (a memory.oom_control file) and `-PATH` when it has
-/// restored it; `=PATH VALUE` when it raised a limit (a reserve grant) whose original VALUE must be
-/// written back, and `-PATH` once it has been. When `watch` dies, the kernel closes its end: the guardian reads end-of-file and
+/// `watch` holds the write end of a pipe whose read end is the guardian's stdin, and tells it what to
+/// undo (``GuardianMessage``: `+PATH` when it disables the killer on PATH, `=PATH VALUE EXPECTED` when it
+/// raised a limit, `%PGID` when a hook starts, `~MS` its `--delay`; `-PATH`, `-%PGID` once that needs
+/// nothing any more). When `watch` dies, the kernel closes its end: the guardian reads end-of-file and
 /// restores whatever is still listed. It ignores terminal signals and runs in its own process group,
 /// so a Ctrl-C meant for `watch` does not take it down first.
+///
+/// The client keeps what it told (a ``GuardianState``), so that a guardian that died can be started
+/// again and told everything anew (``restart()``); `watch` notices the death through a pidfd.
 package final class GuardianClient {
     /// The guardian process.
-    package let pid: Int32
+    package private(set) var pid: Int32
     /// The write end of the pipe (-1 once shut down: nothing more is sent).
     private var pipe: Int32
+    private let launch: GuardianLaunch
+    /// Everything told so far that still stands: what a restarted guardian is told again.
+    package private(set) var state = GuardianState()
+    /// When the running guardian was started.
+    package private(set) var startedAt = ContinuousClock().now
+    /// Whether the running guardian's oom_score_adj is -1000 (set by this process right after the start,
+    /// so that a failure is known here, and reported like watch's own).
+    package private(set) var scoreAdjusted = false
 
     /// Starts the guardian process (the oomctl binary in its hidden guardian mode, or any program that
     /// runs ``Guardian/run(input:patience:log:)`` when started as `launch` says).
     package init(launch: GuardianLaunch) throws(SystemCallError) {
+        self.launch = launch
+        (pid, pipe) = try Self.spawn(launch)
+        scoreAdjusted = FileIO.writeOOMScoreAdjustment(-1000, process: String(pid))
+    }
+
+    deinit { if pipe >= 0 { close(pipe) } }
+
+    private static func spawn(_ launch: GuardianLaunch) throws(SystemCallError) -> (Int32, Int32) {
         var ends: [Int32] = [-1, -1]
         guard oomctl_pipe_cloexec(&ends) == 0 else {
             throw SystemCallError("create", path: "the guardian pipe", errno: errno)
@@ -30,27 +50,55 @@ package final class GuardianClient {
                 launch.executable, arguments: launch.arguments, redirections: [(ends[0], 0)], ownProcessGroup: true)
         }
         close(ends[0])
-        let pid: Int32
         switch spawned {
-        case .success(let spawnedPID): pid = spawnedPID
+        case .success(let pid): return (pid, ends[1])
         case .failure(let error):
             close(ends[1])
             throw SystemCallError("start the guardian", path: launch.executable, errno: error.errno)
         }
-        self.pid = pid
-        self.pipe = ends[1]
     }
 
-    deinit { if pipe >= 0 { close(pipe) } }
+    /// Reaps the guardian if it has exited (it is this process's child): how it ended, or nil while it runs.
+    package func reapIfExited() -> ChildProcess.Termination? {
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        return ChildProcess.Termination(waitStatus: status)
+    }
+
+    /// Starts a new guardian in place of one that died (reaped with ``reapIfExited()``) and tells it
+    /// everything that still stands. On failure nothing runs and nothing more is sent.
+    package func restart() throws(SystemCallError) {
+        guard pipe >= 0 else { return }
+        close(pipe)
+        pipe = -1
+        let (pid, pipe) = try Self.spawn(launch)
+        self.pid = pid
+        self.pipe = pipe
+        startedAt = ContinuousClock().now
+        scoreAdjusted = FileIO.writeOOMScoreAdjustment(-1000, process: String(pid))
+        for message in state.messages { write(message) }
+    }
+
+    /// Tells the guardian watch's `--delay`: how long an OOM may be held while watch is stopped.
+    package func tellDelay(_ delay: Duration) { send(.delay(delay)) }
 
     /// Tells the guardian that the killer is disabled on this memory.oom_control file.
     package func protect(_ oomControlPath: String) { send(.killerDisabled(path: oomControlPath)) }
 
-    /// Tells the guardian to write `value` to `path` if watch dies (a limit raised by a reserve grant).
-    package func restoreOnExit(_ path: String, value: String) { send(.restoreOnExit(path: path, value: value)) }
+    /// Tells the guardian to write `value` to `path` if watch dies, if `path` still reads `expected`
+    /// (what watch wrote there; nil: whatever it reads).
+    package func restoreOnExit(_ path: String, value: String, expected: String?) {
+        send(.restoreOnExit(path: path, value: value, expected: expected))
+    }
 
     /// Tells the guardian that `path` needs nothing any more (restored, or its cgroup is gone).
     package func forget(_ path: String) { send(.forget(path: path)) }
+
+    /// Tells the guardian that a hook runs in process group `group` (killed if watch dies).
+    package func hookStarted(_ group: Int32) { send(.hookGroup(group)) }
+
+    /// Tells the guardian that the hook of process group `group` has exited.
+    package func hookEnded(_ group: Int32) { send(.hookEnded(group)) }
 
     /// Closes the pipe after everything was restored, and reaps the guardian. With `wait` false (a limit
     /// is still waiting for usage to drop), the guardian is left to finish that on its own.
@@ -65,8 +113,14 @@ package final class GuardianClient {
 
     private func send(_ message: GuardianMessage) {
         guard pipe >= 0 else { return }
+        state.apply(message)
+        write(message)
+    }
+
+    /// A failed write (EPIPE: the guardian died) loses nothing: the state is told again at the restart.
+    private func write(_ message: GuardianMessage) {
         let bytes = message.encoded
-        _ = bytes.withUnsafeBytes { write(pipe, $0.baseAddress, $0.count) }
+        _ = bytes.withUnsafeBytes { Glibc.write(pipe, $0.baseAddress, $0.count) }
     }
 }
 
@@ -90,111 +144,313 @@ public enum Guardian {
     /// How often a value the kernel refuses with EBUSY is tried again.
     static let retryInterval = Duration.milliseconds(50)
 
-    /// Reads ``GuardianMessage`` lines from `input` until end of file, then writes the kernel killers
-    /// still listed back first, and then every saved value in the order given, retrying a
+    /// How long past watch's `--delay` an OOM may stay held in a listed cgroup while watch is stopped
+    /// (SIGSTOP, a debugger) before the guardian hands it to the kernel killer.
+    public static let stoppedWatchSlack = Duration.milliseconds(250)
+
+    /// Reads ``GuardianMessage`` lines from `input` until end of file (watch is gone), then writes the
+    /// kernel killers still listed back first, kills the hooks' process groups still listed, and then
+    /// writes every saved value in the order given (where it still holds what watch wrote), retrying a
     /// value the kernel refuses with EBUSY (usage still above a limit) every 50 ms for up to `patience`.
     /// Returns the paths it restored.
+    ///
+    /// Meanwhile, once told watch's `--delay`, it is woken by every listed cgroup's OOM (its own eventfd,
+    /// nothing polled): an OOM still held `--delay` + ``stoppedWatchSlack`` later while watch is stopped
+    /// (state T or t) is handed to the kernel killer, as watch would have at its deadline.
     @discardableResult
     public static func run(
-        input: Int32 = 0, patience: Duration = .seconds(60), log: (String) -> Void = { _ in }
+        input: Int32 = 0, patience: Duration = .seconds(60), log: @escaping (String) -> Void = { _ in }
     ) -> [String] {
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { Glibc.signal(signal, SIG_IGN) }
         // The watch that started this guardian (its parent until it dies).
         let watch = getppid()
         FileIO.writeOOMScoreAdjustment(-1000)
-        var listed: [String] = []
-        var values: [(path: String, value: String)] = []
-        var pendingLine: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            pendingLine += buffer.prefix(count)
-            while let newline = pendingLine.firstIndex(of: UInt8(ascii: "\n")) {
-                let message = GuardianMessage(line: pendingLine[..<newline])
-                pendingLine.removeSubrange(...newline)
-                switch message {
-                case .killerDisabled(let path):
-                    if !listed.contains(path) { listed.append(path) }
-                case .restoreOnExit(let path, let value):
-                    values.removeAll { $0.path == path }
-                    values.append((path, value))
-                case .forget(let path):
-                    listed.removeAll { $0 == path }
-                    values.removeAll { $0.path == path }
-                case nil:
-                    log("oomctl guardian: ignored a line that is not a message")
-                }
-            }
-        }
+        SelfProtection.raiseFileLimit()
+        let session = GuardianSession(input: input, watch: watch, log: log)
+        session.readUntilWatchIsGone()
+        return restore(session.state, watch: watch, patience: patience, log: log)
+    }
+
+    /// What a dead watch left: the killers first (the stalled tasks), then the hooks' groups, then values.
+    static func restore(_ state: GuardianState, watch: Int32, patience: Duration, log: (String) -> Void) -> [String] {
         var restored: [String] = []
-        let system = listed.isEmpty ? nil : try? CgroupSystem()
-        for path in listed {
+        let system = state.killers.isEmpty ? nil : try? CgroupSystem()
+        for path in state.killers {
             // The children made after their parent was armed inherited the flag, watched or not.
             for inherited in clearInherited(below: path, watch: watch, in: system) {
                 restored.append(inherited)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer a child inherited: \(inherited)")
             }
-            let descriptor = LosslessText.withCString(path) { open($0, O_WRONLY | O_CLOEXEC) }
-            guard descriptor >= 0 else {
-                // A cgroup removed meanwhile has no killer to restore; anything else is worth saying.
-                if errno != ENOENT {
-                    log(
-                        "oomctl guardian: cannot re-enable the kernel OOM killer: \(path): \(String(cString: strerror(errno)))"
-                    )
-                }
-                continue
-            }
-            let written = write(descriptor, "0", 1)
-            let code = errno
-            close(descriptor)
-            if written == 1 {
+            switch writeKiller(path) {
+            case nil:
                 restored.append(path)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer: \(path)")
-            } else {
+            // A cgroup removed meanwhile has no killer to restore; anything else is worth saying.
+            case ENOENT?: break
+            case let code?:
                 log(
                     "oomctl guardian: cannot re-enable the kernel OOM killer: \(path): \(String(cString: strerror(code)))"
                 )
             }
         }
+        for group in state.hookGroups where kill(-group, SIGKILL) == 0 {
+            log("oomctl guardian: watch is gone; killed the process group \(group) of a hook it ran")
+        }
         let clock = ContinuousClock()
         let deadline = clock.now + patience
-        for (path, value) in values {
+        for entry in state.values {
             while true {
-                let descriptor = LosslessText.withCString(path) { open($0, O_WRONLY | O_CLOEXEC) }
-                guard descriptor >= 0 else { break }
-                let written = value.withCString { write(descriptor, $0, strlen($0)) }
-                let code = errno
-                close(descriptor)
-                if written >= 0 {
-                    restored.append(path)
-                    log("oomctl guardian: watch is gone; restored \(path) to \(value)")
-                    break
+                let current = (try? FileIO.read(path: entry.path)).map { String(decoding: $0, as: UTF8.self) }
+                let decision = GrantRestore.decide(
+                    current: current.flatMap { try? ByteCount(parsing: $0.trimmingASCIIWhitespace()) },
+                    written: entry.expected.flatMap { try? ByteCount(parsing: $0) },
+                    original: (try? ByteCount(parsing: entry.value)) ?? .zero)
+                switch decision {
+                case .gone: break
+                case .alreadyBack: restored.append(entry.path)
+                case .changedByOthers(let value):
+                    log(
+                        "oomctl guardian: watch is gone; left \(entry.path) at \(value.bytes) (changed since watch set it; not restored to \(entry.value))"
+                    )
+                case .writeBack:
+                    let descriptor = LosslessText.withCString(entry.path) { open($0, O_WRONLY | O_CLOEXEC) }
+                    guard descriptor >= 0 else { break }
+                    let written = entry.value.withCString { write(descriptor, $0, strlen($0)) }
+                    let code = errno
+                    close(descriptor)
+                    if written >= 0 {
+                        restored.append(entry.path)
+                        log("oomctl guardian: watch is gone; restored \(entry.path) to \(entry.value)")
+                    } else if code == EBUSY, clock.now < deadline {
+                        usleep(UInt32(retryInterval.totalNanoseconds / 1000))
+                        continue
+                    } else {
+                        log(
+                            "oomctl guardian: cannot restore \(entry.path) to \(entry.value): \(String(cString: strerror(code)))"
+                        )
+                    }
                 }
-                guard code == EBUSY, clock.now < deadline else {
-                    log("oomctl guardian: cannot restore \(path) to \(value): \(String(cString: strerror(code)))")
-                    break
-                }
-                usleep(UInt32(retryInterval.totalNanoseconds / 1000))
+                break
             }
         }
         return restored
+    }
+
+    /// Writes 0 to a memory.oom_control file: nil when done, else the errno.
+    static func writeKiller(_ path: String) -> Int32? {
+        let descriptor = LosslessText.withCString(path) { open($0, O_WRONLY | O_CLOEXEC) }
+        guard descriptor >= 0 else { return errno }
+        let written = write(descriptor, "0", 1)
+        let code = errno
+        close(descriptor)
+        return written == 1 ? nil : code
     }
 
     /// Clears the flag the kernel copied into every cgroup made below the cgroup of `control` (a listed
     /// memory.oom_control) after it was armed, through the cgroupfs layer as watch itself does
     /// (``KernelKillerControl/clearInherited(below:formerOwner:)``). Returns the files written.
     static func clearInherited(below control: String, watch: Int32, in system: CgroupSystem?) -> [String] {
-        guard let system, let hierarchy = try? system.memoryHierarchy() else { return [] }
+        guard let system, let memory = memoryCgroup(of: control, in: system) else { return [] }
+        let mountPoint = memory.cgroup.hierarchy.mountPoint
+        return KernelKillerControl.clearInherited(below: memory, formerOwner: watch).map {
+            mountPoint + $0.description + "/memory.oom_control"
+        }
+    }
+
+    /// The memory cgroup whose memory.oom_control `control` is, when it lies in the memory hierarchy.
+    static func memoryCgroup(of control: String, in system: CgroupSystem) -> MemoryCgroup? {
+        guard let hierarchy = try? system.memoryHierarchy(), control.hasSuffix("/memory.oom_control") else {
+            return nil
+        }
         let directory = String(control.dropLast("/memory.oom_control".count))
         // Only what lies inside the memory hierarchy (a listed path always does).
-        guard directory.hasPrefix(hierarchy.mountPoint + "/"),
-            let path = try? system.memoryCgroupPath(for: directory),
-            let memory = try? MemoryCgroup.open(path, in: system)
-        else { return [] }
-        return KernelKillerControl.clearInherited(below: memory, formerOwner: watch).map {
-            hierarchy.mountPoint + $0.description + "/memory.oom_control"
+        guard directory.hasPrefix(hierarchy.mountPoint + "/"), let path = try? system.memoryCgroupPath(for: directory)
+        else { return nil }
+        return try? MemoryCgroup.open(path, in: system)
+    }
+}
+
+/// The guardian while watch lives: its pipe read into a ``GuardianState``, and, once the `--delay` is
+/// known, the listed cgroups' OOMs watched (an eventfd each, the same ``OOMWatcher`` watch uses) so that
+/// an OOM a stopped watch holds past its deadline is handed to the kernel killer. One thread, one epoll
+/// set: no wake-up at all while nothing happens, one per OOM and one at its deadline while it does.
+final class GuardianSession {
+    private let input: Int32
+    private let watch: Int32
+    private let log: (String) -> Void
+    private(set) var state = GuardianState()
+    private var pendingLine: [UInt8] = []
+    private let loop: EventLoop?
+    private var watcher: OOMWatcher?
+    private var system: CgroupSystem?
+    /// The listed cgroups whose OOMs are watched, by cgroup, with their memory.oom_control path.
+    private var watched: [CgroupPath: (control: String, memory: MemoryCgroup)] = [:]
+    /// The cgroups in OOM now, each with the timer that looks again at its deadline.
+    private var held: [CgroupPath: DeadlineTimer] = [:]
+    private var ended = false
+
+    init(input: Int32, watch: Int32, log: @escaping (String) -> Void) {
+        self.input = input
+        self.watch = watch
+        self.log = log
+        loop = try? EventLoop()
+    }
+
+    /// Returns at end of file on `input`.
+    func readUntilWatchIsGone() {
+        guard let loop, (try? loop.add(input, handler: { [unowned self] _ in readInput() })) != nil else {
+            // No loop (no descriptors left?): the pipe alone, read blocking, still restores at the end.
+            while readInput() {}
+            return
+        }
+        while !ended { loop.runOnce() }
+        watcher?.unwatchAll()
+        for timer in held.values { loop.remove(timer.descriptor) }
+        held = [:]
+    }
+
+    /// Reads what is there; false at end of file (or a read error).
+    @discardableResult
+    private func readInput() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { return true }
+        guard count > 0 else {
+            ended = true
+            return false
+        }
+        pendingLine += buffer.prefix(count)
+        while let newline = pendingLine.firstIndex(of: UInt8(ascii: "\n")) {
+            let message = GuardianMessage(line: pendingLine[..<newline])
+            pendingLine.removeSubrange(...newline)
+            guard let message else {
+                log("oomctl guardian: ignored a line that is not a message")
+                continue
+            }
+            state.apply(message)
+            switch message {
+            case .delay: for control in state.killers { watchOOMs(control) }
+            case .killerDisabled(let control): watchOOMs(control)
+            case .forget(let path): unwatchOOMs(path)
+            default: break
+            }
+        }
+        return true
+    }
+
+    // MARK: A stopped watch's OOMs
+
+    private func watchOOMs(_ control: String) {
+        guard let loop, state.delay != nil else { return }
+        if system == nil { system = try? CgroupSystem() }
+        guard let system, let memory = Guardian.memoryCgroup(of: control, in: system), watched[memory.path] == nil
+        else { return }
+        if watcher == nil {
+            watcher = try? OOMWatcher(loop: loop) { [unowned self] event in oom(event) }
+        }
+        guard let watcher, (try? watcher.watch(memory, for: [.oom])) != nil else {
+            return log("oomctl guardian: cannot watch the OOMs of \(control): a stopped watch may hold them")
+        }
+        watched[memory.path] = (control, memory)
+    }
+
+    private func unwatchOOMs(_ control: String) {
+        guard let (path, _) = watched.first(where: { $0.value.control == control }) else { return }
+        watched[path] = nil
+        watcher?.unwatch(path)
+        if let timer = held.removeValue(forKey: path) { loop?.remove(timer.descriptor) }
+    }
+
+    private func oom(_ event: OOMEvent) {
+        guard let loop, let delay = state.delay else { return }
+        if event.kind == .removed {
+            if let entry = watched[event.cgroup] { unwatchOOMs(entry.control) }
+            return
+        }
+        guard watched[event.cgroup] != nil, held[event.cgroup] == nil, let timer = try? DeadlineTimer() else { return }
+        held[event.cgroup] = timer
+        let path = event.cgroup
+        do {
+            try loop.add(timer.descriptor) { [unowned self] _ in
+                timer.acknowledge()
+                deadlinePassed(path)
+            }
+        } catch {
+            held[path] = nil
+            return
+        }
+        timer.arm(after: delay + Guardian.stoppedWatchSlack)
+    }
+
+    /// An OOM's deadline (plus the slack) passed: over, or handed back by watch → nothing; still held by
+    /// a stopped watch → handed to the kernel killer; held by a running watch → it acts itself (a new OOM
+    /// after its re-arm), looked at again one delay later.
+    private func deadlinePassed(_ path: CgroupPath) {
+        guard let loop, let timer = held[path], let entry = watched[path], let delay = state.delay else { return }
+        guard let control = try? entry.memory.oomControl(), control.underOOM, control.oomKillDisable else {
+            loop.remove(timer.descriptor)
+            held[path] = nil
+            return
+        }
+        let stat = try? ProcFS().process(watch).stat()
+        guard let stat, stat.isStopped else { return timer.arm(after: delay + Guardian.stoppedWatchSlack) }
+        loop.remove(timer.descriptor)
+        held[path] = nil
+        if let code = Guardian.writeKiller(entry.control) {
+            log(
+                "oomctl guardian: cannot hand the OOM back to the kernel: \(entry.control): \(String(cString: strerror(code)))"
+            )
+        } else {
+            log(
+                "oomctl guardian: watch (pid \(watch)) is stopped (state \(stat.state)) and held the OOM in "
+                    + "\(path.description.visibleControlCharacters) past its --delay \(delay.compactDescription): "
+                    + "re-enabled the kernel OOM killer there (watch disables it again once the OOM is over)")
+        }
+    }
+}
+
+/// The guardian died and could not be started again: `watch` restores everything and stops (exit 1),
+/// since it could no longer promise that its own death leaves nothing hanging.
+public struct GuardianLostError: OOMKitError, Sendable {
+    /// Why no new guardian runs.
+    public enum Reason: Error, Sendable, Equatable {
+        /// A restarted guardian died again this soon.
+        case diedAgain(after: Duration)
+        /// Starting a new one failed.
+        case cannotStart(String)
+    }
+
+    /// The guardian that died.
+    public var pid: Int32
+    /// How it ended.
+    public var ended: ChildProcess.Termination
+    public var reason: Reason
+
+    init(pid: Int32, ended: ChildProcess.Termination, reason: any Error) {
+        self.pid = pid
+        self.ended = ended
+        self.reason = (reason as? Reason) ?? .cannotStart("\(reason)")
+    }
+
+    public var kind: FailureKind { .actionFailed }
+
+    public var description: String {
+        let why =
+            switch reason {
+            case .diedAgain(let after): "the one started in its place died too, after \(after.compactDescription)"
+            case .cannotStart(let message): "no new one could be started: \(message)"
+            }
+        return "the guardian (pid \(pid)) \(ended.phrase) and \(why); watch stopped and restored everything it "
+            + "had changed, since its own death would now leave cgroups hanging"
+    }
+}
+
+extension ChildProcess.Termination {
+    /// "was killed by signal 9", "exited with status 3".
+    public var phrase: String {
+        switch self {
+        case .exited(let status): "exited with status \(status)"
+        case .signaled(let signal): "was killed by signal \(signal)"
         }
     }
 }

@@ -2,23 +2,37 @@
 /// `watch` dies, and what no longer needs it. The one encoder and the one parser of that format.
 ///
 /// - `+PATH`: the kernel OOM killer is disabled through PATH (a v1 memory.oom_control); write `0` to it.
-/// - `=PATH VALUE`: PATH (a limit raised by a reserve grant) must get VALUE back.
+/// - `=PATH VALUE EXPECTED`: PATH (a limit raised by a reserve grant, a frozen cgroup.freeze) must get
+///   VALUE back, if it still reads EXPECTED (what watch wrote): a value someone changed meanwhile is
+///   theirs (``GrantRestore/decide(current:written:original:)``). Without EXPECTED, VALUE is written
+///   whatever PATH reads.
 /// - `-PATH`: PATH needs nothing any more (restored, or its cgroup is gone).
+/// - `%PGID`: a hook runs in process group PGID; the guardian kills the group if watch dies.
+/// - `-%PGID`: that hook has exited.
+/// - `~MILLISECONDS`: watch's `--delay`. An OOM held in a listed cgroup longer than that (and
+///   ``Guardian/stoppedWatchSlack``) while watch is stopped is handed to the kernel killer.
 ///
-/// Paths cannot hold a newline (the kernel refuses one in a cgroup name); VALUE is a number of bytes
-/// or `max`, so the last space of an `=` line separates the two.
+/// Paths cannot hold a newline (the kernel refuses one in a cgroup name) and always start with `/`; the
+/// file a PATH names (its last component) has no space, so the values are the words after it.
 package enum GuardianMessage: Sendable, Equatable {
     case killerDisabled(path: String)
-    case restoreOnExit(path: String, value: String)
+    case restoreOnExit(path: String, value: String, expected: String?)
     case forget(path: String)
+    case hookGroup(Int32)
+    case hookEnded(Int32)
+    case delay(Duration)
 
     /// The line, newline included.
     package var encoded: [UInt8] {
         let line =
             switch self {
             case .killerDisabled(let path): "+" + path
-            case .restoreOnExit(let path, let value): "=" + path + " " + value
+            case .restoreOnExit(let path, let value, let expected):
+                "=" + path + " " + value + (expected.map { " " + $0 } ?? "")
             case .forget(let path): "-" + path
+            case .hookGroup(let group): "%" + String(group)
+            case .hookEnded(let group): "-%" + String(group)
+            case .delay(let delay): "~" + String(max(0, delay.totalMilliseconds))
             }
         return Array(line.utf8) + [UInt8(ascii: "\n")]
     }
@@ -30,20 +44,96 @@ package enum GuardianMessage: Sendable, Equatable {
         guard !rest.isEmpty, !rest.contains(0) else { return nil }
         switch first {
         case UInt8(ascii: "+"): self = .killerDisabled(path: String(decoding: rest, as: UTF8.self))
-        case UInt8(ascii: "-"): self = .forget(path: String(decoding: rest, as: UTF8.self))
+        case UInt8(ascii: "-"):
+            if rest.first == UInt8(ascii: "%") {
+                guard let group = Self.group(rest.dropFirst()) else { return nil }
+                self = .hookEnded(group)
+            } else {
+                self = .forget(path: String(decoding: rest, as: UTF8.self))
+            }
+        case UInt8(ascii: "%"):
+            guard let group = Self.group(rest[...]) else { return nil }
+            self = .hookGroup(group)
+        case UInt8(ascii: "~"):
+            guard Self.isNumber(rest[...]), let milliseconds = Int64(String(decoding: rest, as: UTF8.self)) else {
+                return nil
+            }
+            self = .delay(.milliseconds(milliseconds))
         case UInt8(ascii: "="):
-            guard let space = rest.lastIndex(of: UInt8(ascii: " ")), space > 0 else { return nil }
-            let value = rest[(space + 1)...]
-            guard Self.isValue(value) else { return nil }
+            // The words after the file name: VALUE, or VALUE EXPECTED.
+            let fileStart = (rest.lastIndex(of: UInt8(ascii: "/")) ?? -1) + 1
+            let words = rest[fileStart...].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            guard words.count == 2 || words.count == 3, !words[0].isEmpty, words.dropFirst().allSatisfy(Self.isValue)
+            else { return nil }
+            let pathEnd = fileStart + words[0].count
             self = .restoreOnExit(
-                path: String(decoding: rest[..<space], as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+                path: String(decoding: rest[..<pathEnd], as: UTF8.self),
+                value: String(decoding: words[1], as: UTF8.self),
+                expected: words.count == 3 ? String(decoding: words[2], as: UTF8.self) : nil)
         default: return nil
         }
+    }
+
+    private static func isNumber(_ bytes: ArraySlice<UInt8>) -> Bool {
+        !bytes.isEmpty && bytes.count <= 18 && bytes.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
+
+    private static func group(_ bytes: ArraySlice<UInt8>) -> Int32? {
+        guard isNumber(bytes), let value = Int32(String(decoding: bytes, as: UTF8.self)), value > 1 else { return nil }
+        return value
     }
 
     private static func isValue(_ bytes: ArraySlice<UInt8>) -> Bool {
         guard !bytes.isEmpty else { return false }
         return Array(bytes) == Array("max".utf8)
             || bytes.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
+}
+
+/// What a guardian must do if `watch` dies, as the messages so far add up to: kept by the guardian as
+/// it reads them, and by ``GuardianClient`` as it sends them (so that a restarted guardian is told
+/// everything again, ``messages``). The one model of that state.
+package struct GuardianState: Sendable, Equatable {
+    /// watch's `--delay`, once told.
+    package var delay: Duration?
+    /// memory.oom_control files whose killer is disabled, in the order told.
+    package var killers: [String] = []
+    /// Values to write back, in the order told.
+    package var values: [Value] = []
+    /// The process groups of running hooks.
+    package var hookGroups: [Int32] = []
+
+    package struct Value: Sendable, Equatable {
+        package var path: String
+        package var value: String
+        package var expected: String?
+    }
+
+    package init() {}
+
+    package mutating func apply(_ message: GuardianMessage) {
+        switch message {
+        case .killerDisabled(let path):
+            if !killers.contains(path) { killers.append(path) }
+        case .restoreOnExit(let path, let value, let expected):
+            values.removeAll { $0.path == path }
+            values.append(Value(path: path, value: value, expected: expected))
+        case .forget(let path):
+            killers.removeAll { $0 == path }
+            values.removeAll { $0.path == path }
+        case .hookGroup(let group):
+            if !hookGroups.contains(group) { hookGroups.append(group) }
+        case .hookEnded(let group):
+            hookGroups.removeAll { $0 == group }
+        case .delay(let delay):
+            self.delay = delay
+        }
+    }
+
+    /// The messages that tell a new guardian this state.
+    package var messages: [GuardianMessage] {
+        (delay.map { [GuardianMessage.delay($0)] } ?? []) + killers.map { .killerDisabled(path: $0) }
+            + values.map { .restoreOnExit(path: $0.path, value: $0.value, expected: $0.expected) }
+            + hookGroups.map { .hookGroup($0) }
     }
 }

@@ -99,13 +99,14 @@ package final class Handler {
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
-        holds: FreezeHolds? = nil, rearm: @escaping (MemoryCgroup) -> Void, onStep: @escaping (HandlingStep) -> Void
+        holds: FreezeHolds? = nil, guardian: GuardianClient? = nil, rearm: @escaping (MemoryCgroup) -> Void,
+        onStep: @escaping (HandlingStep) -> Void
     ) {
         self.reserves = reserves
         self.holds = holds
         self.system = system
         self.loop = loop
-        self.hooks = HookRunner(loop: loop)
+        self.hooks = HookRunner(loop: loop, guardian: guardian)
         self.options = options
         self.rearm = rearm
         self.onStep = onStep
@@ -824,6 +825,17 @@ package final class Handler {
             stopSettling()
             stopRechecking()
             if let deadline { handler.loop.remove(deadline.descriptor) }
+            // The killer found enabled without a fallback of ours: the guardian handed the OOM to the
+            // kernel while watch was stopped past --delay (or someone wrote memory.oom_control).
+            if isV1OOM && !options.dryRun && !facts.fellBack && memory.cgroup.isAlive,
+                (try? memory.oomControl().oomKillDisable) == false
+            {
+                facts.fellBack = true
+                report.fellBack = true
+                fail(
+                    "the kernel OOM killer was re-enabled during this OOM, not by watch (its guardian does so "
+                        + "when watch is stopped past --delay); disabled again now that the OOM is over")
+            }
             // After a fallback the kernel killer is enabled: disabled again, for the next OOM.
             if facts.fellBack && !keepsKernelKiller && memory.cgroup.isAlive { handler.rearm(memory) }
             release()

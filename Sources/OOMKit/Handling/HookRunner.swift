@@ -44,6 +44,8 @@ package final class HookRunner {
     package static let outputLimit = 8192
 
     private let loop: EventLoop
+    /// Told of every hook's process group while it runs: it kills them if watch dies.
+    private let guardian: GuardianClient?
     private var running: [Int32: Run] = [:]
     /// Whether this process runs below oom_score_adj 0, read once at the first hook (self-protection
     /// sets it after the runner exists, and nothing changes it later): no file read per hook after that.
@@ -79,8 +81,9 @@ package final class HookRunner {
 
     /// Also ignores SIGPIPE in this process: a hook that exits without reading its stdin must not take
     /// the handler down when the JSON document is written to it (the write fails with EPIPE instead).
-    package init(loop: EventLoop) {
+    package init(loop: EventLoop, guardian: GuardianClient? = nil) {
         self.loop = loop
+        self.guardian = guardian
         signal(SIGPIPE, SIG_IGN)
     }
 
@@ -121,6 +124,8 @@ package final class HookRunner {
         // must stay killable by the kernel. Raising the value needs no privilege; the hook's shell has
         // only just started (posix_spawn returns once it has exec'd), before it can fork anything.
         if ownScoreIsProtected { FileIO.writeOOMScoreAdjustment(0, process: String(pid)) }
+        // The group dies with watch, however watch dies: its guardian kills it if we cannot.
+        guardian?.hookStarted(pid)
         Self.feed(input, to: inputPipe[1])
         let handle: ProcessHandle
         let timer: DeadlineTimer
@@ -130,6 +135,7 @@ package final class HookRunner {
             timer = try DeadlineTimer()
         } catch {
             kill(-pid, SIGKILL)
+            guardian?.hookEnded(pid)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
             close(outputPipe[0])
@@ -154,7 +160,10 @@ package final class HookRunner {
 
     /// Kills every running hook's process group (on shutdown).
     package func killAll() {
-        for run in running.values { kill(-run.pid, SIGKILL) }
+        for run in running.values {
+            kill(-run.pid, SIGKILL)
+            guardian?.hookEnded(run.pid)
+        }
     }
 
     private func drain(_ run: Run) {
@@ -172,6 +181,13 @@ package final class HookRunner {
     }
 
     private func finish(_ run: Run) {
+        // Looked at without reaping first: until it is reaped the group's ID cannot be reused, so the
+        // guardian, told first, never kills another group by that number.
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(run.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+            info._sifields._sigchld.si_pid == run.pid
+        else { return }
+        guardian?.hookEnded(run.pid)
         var status: Int32 = 0
         guard waitpid(run.pid, &status, WNOHANG) == run.pid else { return }
         drain(run)

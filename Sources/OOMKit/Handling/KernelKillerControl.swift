@@ -89,6 +89,14 @@ package final class KernelKillerControl {
         return restored
     }
 
+    /// The PID of another `watch`, still running, that disabled the killer on `memory` (its marker), or nil.
+    package static func otherWatch(armed memory: MemoryCgroup) -> Int32? {
+        guard memory.version == .v1, let marker = KillerDisabledMarker.read(from: memory.cgroup),
+            !MarkerFields.isLeftover(marker.pid)
+        else { return nil }
+        return marker.pid
+    }
+
     static func controlPath(_ memory: MemoryCgroup) -> String {
         memory.cgroup.filesystemPath + "/memory.oom_control"
     }

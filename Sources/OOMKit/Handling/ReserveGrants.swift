@@ -13,17 +13,44 @@ public struct ReserveGrant: Sendable, Hashable {
     public var raisedLimit: ByteCount
     /// memory.memsw.limit_in_bytes before the grant, when it was set (finite) and raised too.
     public var originalMemsw: ByteCount?
+    /// memory.memsw.limit_in_bytes while granted, when it was raised.
+    public var raisedMemsw: ByteCount? = nil
+}
+
+/// Whether a value watch raised (a reserve grant's limit) may be given back now: the one decision the
+/// running watch, its guardian and the next start's leftover restore all take. Only what still holds
+/// what watch wrote is written back; a value someone changed meanwhile (an operator, a hook) is theirs.
+package enum GrantRestore: Sendable, Equatable {
+    /// The file still holds what watch wrote: write the original back.
+    case writeBack
+    /// It holds the original already: nothing to write.
+    case alreadyBack
+    /// Someone else wrote it since watch did: left as it is.
+    case changedByOthers(current: ByteCount)
+    /// It cannot be read (the cgroup is gone): nothing to restore.
+    case gone
+
+    /// `current`: what the file reads now (nil: unreadable); `written`: what watch wrote there (nil: not
+    /// known, as in an earlier version's marker: the original goes back unconditionally); `original`:
+    /// what it held before.
+    package static func decide(current: ByteCount?, written: ByteCount?, original: ByteCount) -> GrantRestore {
+        guard let current else { return .gone }
+        if current == original { return .alreadyBack }
+        guard let written, current != written else { return .writeBack }
+        return .changedByOthers(current: current)
+    }
 }
 
 /// Grants reserves — v1 on OOM (raises memory.limit_in_bytes, and memory.memsw.limit_in_bytes when set, by
 /// the reserve), v2 on distress (raises memory.high, set to memory.max − reserve by `oomctl reserve`, to
 /// memory.max) — and takes them back, never leaving a raised limit behind:
 /// - the original limit is written back once usage allows it (a lower limit fails with EBUSY while usage
-///   is above it; the write is retried every 50 ms);
-/// - the ``GuardianClient`` learns the original values before the limit is raised (`=PATH VALUE`) and
-///   writes them back if `watch` dies;
-/// - the marker attribute `trusted.oomctl.reserve_granted` (`PID LIMIT MEMSW`) lets the next start restore
-///   what even a dead guardian left behind (``restoreLeftovers(_:)``).
+///   is above it; the write is retried every 50 ms), unless someone changed the limit meanwhile
+///   (``GrantRestore``: only what still holds what watch wrote is ours to give back);
+/// - the ``GuardianClient`` learns the original values before the limit is raised (`=PATH VALUE RAISED`)
+///   and writes them back if `watch` dies;
+/// - the marker attribute `trusted.oomctl.reserve_granted` (`PID LIMIT MEMSW RAISED RAISED_MEMSW`) lets the
+///   next start restore what even a dead guardian left behind (``takeOverLeftovers(_:done:)``).
 package final class ReserveGrants {
     /// How often a restore the kernel refused with EBUSY (usage above the original limit) is tried again.
     static let retryInterval = Duration.milliseconds(50)
@@ -60,17 +87,19 @@ package final class ReserveGrants {
         let limit = try memory.limit()
         guard !limit.isUnlimited else { return nil }
         let memsw = try memory.memswLimit().flatMap { $0.isUnlimited ? nil : $0 }
+        // Whole pages: the kernel keeps a limit in pages, so the raised value reads back as written and
+        // the restore can tell it from a value someone else wrote.
+        let raise = ByteCount(record.bytes.bytes / Self.pageSize * Self.pageSize)
         let grant = ReserveGrant(
-            cgroup: memory.path, bytes: record.bytes, originalLimit: limit, raisedLimit: limit + record.bytes,
-            originalMemsw: memsw)
+            cgroup: memory.path, bytes: record.bytes, originalLimit: limit, raisedLimit: limit + raise,
+            originalMemsw: memsw, raisedMemsw: memsw.map { $0 + raise })
         // The guardian and the marker first: if we die between the steps, what they restore is harmless.
-        guardian?.restoreOnExit(Self.limitPath(memory), value: String(limit.bytes))
-        if let memsw { guardian?.restoreOnExit(Self.memswPath(memory), value: String(memsw.bytes)) }
-        let marker = ReserveGrantMarker(pid: getpid(), originalLimit: limit, originalMemsw: memsw)
-        try? memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, marker.encoded)
+        tellGuardian(grant, memory)
+        try? memory.cgroup.setExtendedAttribute(
+            ReserveGrantMarker.attribute, ReserveGrantMarker(pid: getpid(), grant: grant).encoded)
         do {
             // memsw must stay at or above the memory limit: raise it first.
-            if let memsw { try memory.setMemswLimit(memsw + record.bytes) }
+            if let raised = grant.raisedMemsw { try memory.setMemswLimit(raised) }
             try memory.setLimit(grant.raisedLimit)
         } catch {
             if let memsw { try? memory.setMemswLimit(memsw) }
@@ -83,6 +112,8 @@ package final class ReserveGrants {
         return grant
     }
 
+    static let pageSize = UInt64(max(4096, sysconf(Int32(_SC_PAGESIZE))))
+
     /// v2: memory.high up to memory.max. Nothing to grant when memory.high is not below a finite
     /// memory.max (the reserve was never applied, or someone raised memory.high).
     private func grantV2(_ memory: MemoryCgroup, reserve: ByteCount) throws(CgroupError) -> ReserveGrant? {
@@ -90,9 +121,9 @@ package final class ReserveGrants {
         guard !max.isUnlimited, let high = try memory.high(), !high.isUnlimited, high < max else { return nil }
         let grant = ReserveGrant(
             cgroup: memory.path, bytes: reserve, originalLimit: high, raisedLimit: max, originalMemsw: nil)
-        guardian?.restoreOnExit(Self.limitPath(memory), value: String(high.bytes))
-        let marker = ReserveGrantMarker(pid: getpid(), originalLimit: high, originalMemsw: nil)
-        try? memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, marker.encoded)
+        tellGuardian(grant, memory)
+        try? memory.cgroup.setExtendedAttribute(
+            ReserveGrantMarker.attribute, ReserveGrantMarker(pid: getpid(), grant: grant).encoded)
         do {
             try memory.setHigh(max)
         } catch {
@@ -104,13 +135,24 @@ package final class ReserveGrants {
         return grant
     }
 
+    /// The guardian's entries for a grant: each original value, to be written back where it still holds
+    /// the raised one.
+    private func tellGuardian(_ grant: ReserveGrant, _ memory: MemoryCgroup) {
+        guardian?.restoreOnExit(
+            Self.limitPath(memory), value: String(grant.originalLimit.bytes), expected: String(grant.raisedLimit.bytes))
+        if let memsw = grant.originalMemsw, let raised = grant.raisedMemsw {
+            guardian?.restoreOnExit(Self.memswPath(memory), value: String(memsw.bytes), expected: String(raised.bytes))
+        }
+    }
+
     /// Takes a grant back: writes the original limits now, or, while usage is still above them (EBUSY),
     /// every 50 ms until it can (up to a minute, then the guardian's entry stays for when watch exits).
-    /// `done` gets the grant and nil when restored, or the reason it is not.
+    /// `done` gets the grant and nil when restored, or the reason it is not (or what was left as someone
+    /// else set it).
     package func restore(_ path: CgroupPath, done: @escaping (ReserveGrant, String?) -> Void) {
         guard let entry = granted[path], retrying[path] == nil else { return }
         switch attempt(entry.grant, entry.memory) {
-        case .restored: done(entry.grant, nil)
+        case .restored(let note): done(entry.grant, note)
         case .failed(let reason): done(entry.grant, reason)
         case .busy:
             guard let timer = try? DeadlineTimer() else { return done(entry.grant, "cannot create a timer") }
@@ -128,16 +170,19 @@ package final class ReserveGrants {
         state.attempts += 1
         retrying[path] = state
         switch attempt(entry.grant, entry.memory) {
-        case .restored:
+        case .restored(let note):
             cancelRetry(path)
-            state.done(entry.grant, nil)
+            state.done(entry.grant, note)
         case .failed(let reason):
             cancelRetry(path)
             state.done(entry.grant, reason)
         case .busy:
             if state.attempts >= Self.retryLimit {
                 cancelRetry(path)
-                state.done(entry.grant, "usage stayed above the original limit for a minute")
+                state.done(
+                    entry.grant,
+                    "usage stayed above the original limit \(entry.grant.originalLimit) for a minute: the limit stays "
+                        + "raised (tried again when watch stops, and by its guardian)")
             } else {
                 state.timer.arm(after: Self.retryInterval)
             }
@@ -150,20 +195,40 @@ package final class ReserveGrants {
     }
 
     private enum Attempt {
-        case restored, busy
+        /// Given back (with what was left as someone else set it, if anything).
+        case restored(String?)
+        case busy
         case failed(String)
     }
 
     private func attempt(_ grant: ReserveGrant, _ memory: MemoryCgroup) -> Attempt {
         guard memory.cgroup.isAlive else {
             forget(grant.cgroup)
-            return .restored
+            return .restored(nil)
         }
+        var left: [String] = []
         do {
-            // v2: a hook that moved memory.high while granted (e.g. to throttle) made its own choice.
-            let movedByOthers = memory.version == .v2 && (try? memory.high()) != grant.raisedLimit
-            if !movedByOthers { try Self.setLimit(restoreTarget(grant, memory), of: memory) }
-            if let memsw = grant.originalMemsw { try memory.setMemswLimit(memsw) }
+            // v2: memory.max − reserve as they are now; a hook that moved memory.high (e.g. to throttle)
+            // made its own choice, and so did an operator who set a limit while granted.
+            let limitFile = memory.version == .v1 ? "memory.limit_in_bytes" : "memory.high"
+            switch GrantRestore.decide(
+                current: try? Self.currentLimit(of: memory), written: grant.raisedLimit,
+                original: restoreTarget(grant, memory))
+            {
+            case .writeBack: try Self.setLimit(restoreTarget(grant, memory), of: memory)
+            case .changedByOthers(let current): left.append("\(limitFile) was set to \(current) meanwhile")
+            case .alreadyBack, .gone: break
+            }
+            if let memsw = grant.originalMemsw {
+                switch GrantRestore.decide(
+                    current: try? memory.memswLimit(), written: grant.raisedMemsw, original: memsw)
+                {
+                case .writeBack: try memory.setMemswLimit(memsw)
+                case .changedByOthers(let current):
+                    left.append("memory.memsw.limit_in_bytes was set to \(current) meanwhile")
+                case .alreadyBack, .gone: break
+                }
+            }
         } catch {
             return error.isBusy ? .busy : .failed(error.description)
         }
@@ -171,7 +236,7 @@ package final class ReserveGrants {
         guardian?.forget(Self.limitPath(memory))
         guardian?.forget(Self.memswPath(memory))
         granted[grant.cgroup] = nil
-        return .restored
+        return .restored(left.isEmpty ? nil : left.joined(separator: "; ") + " (not by watch): left as set")
     }
 
     /// The limit a grant gives back: the original one; on v2 memory.max − reserve as they are now (memory.max
@@ -206,24 +271,82 @@ package final class ReserveGrants {
         guardian?.forget(Self.memswPath(entry.memory))
     }
 
-    /// Restores the limits a dead `watch` left raised: cgroups carrying the marker with the PID of a process
-    /// that no longer exists. Returns them (and the ones whose usage is still too high to restore).
-    package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> (restored: [CgroupPath], busy: [CgroupPath]) {
-        var restored: [CgroupPath] = []
-        var busy: [CgroupPath] = []
-        for memory in memories {
+    /// What became of a limit a dead `watch` left raised.
+    package enum LeftoverOutcome: Sendable, Equatable {
+        /// The original limit is back.
+        case restored
+        /// Usage is still above the original limit: tried again (``takeOverLeftovers(_:done:)``: every
+        /// 50 ms for a minute, then at stop and by the guardian).
+        case busy
+        /// Someone set the limit since: theirs, left as it is (the marker goes).
+        case changedByOthers(String)
+        /// Not restored, and not tried again from here (why).
+        case failed(String)
+    }
+
+    /// Restores the limits a dead `watch` left raised (cgroups carrying the marker with the PID of a process
+    /// that no longer exists), where they still hold what that watch wrote; one try each.
+    package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [(CgroupPath, LeftoverOutcome)] {
+        memories.compactMap { memory in
             guard let marker = ReserveGrantMarker.read(from: memory.cgroup), MarkerFields.isLeftover(marker.pid)
+            else { return nil }
+            return (memory.path, restoreLeftover(memory, marker))
+        }
+    }
+
+    private static func restoreLeftover(_ memory: MemoryCgroup, _ marker: ReserveGrantMarker) -> LeftoverOutcome {
+        var left: [String] = []
+        do {
+            switch GrantRestore.decide(
+                current: try? currentLimit(of: memory), written: marker.raisedLimit, original: marker.originalLimit)
+            {
+            case .writeBack: try setLimit(marker.originalLimit, of: memory)
+            case .changedByOthers(let current): left.append("the limit was set to \(current) since")
+            case .alreadyBack, .gone: break
+            }
+            if let memsw = marker.originalMemsw {
+                switch GrantRestore.decide(
+                    current: try? memory.memswLimit(), written: marker.raisedMemsw, original: memsw)
+                {
+                case .writeBack: try memory.setMemswLimit(memsw)
+                case .changedByOthers(let current):
+                    left.append("memory.memsw.limit_in_bytes was set to \(current) since")
+                case .alreadyBack, .gone: break
+                }
+            }
+        } catch {
+            return error.isBusy ? .busy : .failed(error.description)
+        }
+        try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
+        return left.isEmpty ? .restored : .changedByOthers(left.joined(separator: "; "))
+    }
+
+    /// Start-up: restores what a dead `watch` left raised (``restoreLeftovers(_:)``) and takes over what
+    /// usage does not allow yet as this watch's own grant — the guardian told, the marker naming this
+    /// process — retried every 50 ms for up to a minute like any restore. `done` gets every outcome: at
+    /// once, and for a busy one again when its retries end (restored, or failed with the reason).
+    package func takeOverLeftovers(
+        _ memories: [MemoryCgroup], done: @escaping (CgroupPath, LeftoverOutcome) -> Void
+    ) {
+        for (path, outcome) in Self.restoreLeftovers(memories) {
+            done(path, outcome)
+            guard outcome == .busy, let memory = memories.first(where: { $0.path == path }),
+                let marker = ReserveGrantMarker.read(from: memory.cgroup), granted[path] == nil
             else { continue }
-            do {
-                try Self.setLimit(marker.originalLimit, of: memory)
-                if let memsw = marker.originalMemsw { try memory.setMemswLimit(memsw) }
-                try? memory.cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
-                restored.append(memory.path)
-            } catch {
-                busy.append(memory.path)
+            let grant = ReserveGrant(
+                cgroup: path, bytes: (marker.raisedLimit ?? marker.originalLimit) - marker.originalLimit,
+                originalLimit: marker.originalLimit,
+                raisedLimit: marker.raisedLimit ?? ((try? Self.currentLimit(of: memory)) ?? marker.originalLimit),
+                originalMemsw: marker.originalMemsw,
+                raisedMemsw: marker.originalMemsw == nil ? nil : (marker.raisedMemsw ?? (try? memory.memswLimit())))
+            tellGuardian(grant, memory)
+            try? memory.cgroup.setExtendedAttribute(
+                ReserveGrantMarker.attribute, ReserveGrantMarker(pid: getpid(), grant: grant).encoded)
+            granted[path] = (grant, memory)
+            restore(path) { _, problem in
+                done(path, problem.map { .failed($0) } ?? .restored)
             }
         }
-        return (restored, busy)
     }
 
     /// Whether a cgroup's reserve is granted now by a live `watch` (from the marker attribute), and the
@@ -237,6 +360,11 @@ package final class ReserveGrants {
     /// The file a grant raises: v1 memory.limit_in_bytes, v2 memory.high.
     static func limitPath(_ memory: MemoryCgroup) -> String {
         memory.cgroup.filesystemPath + (memory.version == .v1 ? "/memory.limit_in_bytes" : "/memory.high")
+    }
+
+    /// The limit a grant raises, as it is now (v2: memory.high, `max` when none is set).
+    private static func currentLimit(of memory: MemoryCgroup) throws(CgroupError) -> ByteCount {
+        memory.version == .v1 ? try memory.limit() : (try memory.high() ?? .unlimited)
     }
 
     /// Writes the limit a grant raises.

@@ -145,8 +145,19 @@ public enum WatchNotice: Sendable {
     case leftoverKillerRestored(CgroupPath)
     /// A previous watch left this limit raised by a reserve grant; it is back.
     case leftoverReserveRestored(CgroupPath)
-    /// A previous watch left this limit raised; usage is still above the original, so it stays for now.
+    /// A previous watch left this limit raised; usage is still above the original, so it stays for now:
+    /// tried again as a grant of this watch (every 50 ms for up to a minute, then at stop and by the
+    /// guardian), and reported again when it is back (``leftoverReserveRestored(_:)``) or is not
+    /// (``leftoverReserveNotRestored(_:reason:)``).
     case leftoverReserveStillRaised(CgroupPath)
+    /// A previous watch left this limit raised, and it is not restored: someone set it since (theirs, left
+    /// as it is), or usage never allowed it, or the write failed (why).
+    case leftoverReserveNotRestored(CgroupPath, reason: String)
+    /// The guardian died (how) and a new one runs in its place, told everything it must know.
+    case guardianRestarted(previous: Int32, ended: ChildProcess.Termination, pid: Int32)
+    /// The guardian died and no new one could be started: the service restores everything and stops
+    /// (``WatchService/failure``).
+    case guardianLost(GuardianLostError)
     /// v2: memory.high followed a changed memory.max to keep the reserve.
     case highFollowsMax(CgroupPath, old: ByteCount, new: ByteCount)
     case highNotReconciled(CgroupPath, reason: String)

@@ -25,8 +25,11 @@ import Glibc
 ///
 /// Single-threaded and synchronous by design: call it from one thread. Callbacks come from ``start()``
 /// (notices, and in the system scope a first handling when memory is already short) and from ``run()``.
-/// With ``WatchConfiguration/handlesSignals``, SIGTERM, SIGINT and SIGHUP stay blocked in that thread
-/// after the service is gone.
+/// With ``WatchConfiguration/handlesSignals``, the ``stopSignals`` stay blocked in that thread after the
+/// service is gone.
+///
+/// The guardian is watched too (a pidfd in the loop): one that dies is started again and told everything
+/// it must know; if that fails, the service stops, restores everything, and ``failure`` says why.
 public final class WatchService {
     public let system: CgroupSystem
     public let configuration: WatchConfiguration
@@ -38,6 +41,16 @@ public final class WatchService {
     public var onNotice: (WatchNotice) -> Void = { _ in }
     /// The signal that stopped the service, if one did.
     public private(set) var stoppedBySignal: Int32?
+    /// Why the service stopped by itself, if it did (its guardian died and could not be started again):
+    /// a caller exits non-zero with it.
+    public private(set) var failure: (any OOMKitError)?
+
+    /// The signals that stop the service with its clean-up (with ``WatchConfiguration/handlesSignals``):
+    /// TERM, INT and HUP, and the other catchable ones whose default would end it without one (QUIT, USR1,
+    /// USR2, ALRM, ABRT; an abort() of this very process still ends it, and its guardian restores).
+    public static let stopSignals = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGABRT]
+    /// A restarted guardian that dies again sooner than this is not started a third time.
+    static let guardianMinimumLifetime = Duration.seconds(5)
 
     private let signals: SignalSource?
     private var watcher: OOMWatcher?
@@ -47,6 +60,9 @@ public final class WatchService {
     private var systemWatch: SystemMemoryWatch?
     private var killers = KernelKillerControl(guardian: nil)
     private var guardian: GuardianClient?
+    /// The guardian's pidfd, in the loop: readable when it exits.
+    private var guardianHandle: ProcessHandle?
+    private var guardianRestarts = 0
     private var reserves: ReserveGrants?
     /// The handler's own v2 cgroup and the memory.min it had before it was protected.
     private var protectedSelf: (memory: MemoryCgroup, previous: ByteCount)?
@@ -63,7 +79,7 @@ public final class WatchService {
         self.configuration = configuration
         SelfProtection.raiseFileLimit()
         loop = try EventLoop()
-        signals = configuration.handlesSignals ? try SignalSource() : nil
+        signals = configuration.handlesSignals ? try SignalSource(signals: Self.stopSignals) : nil
     }
 
     deinit { stop() }
@@ -127,8 +143,12 @@ public final class WatchService {
             all.append(memory)
             if recursive { all += watchableDescendants(of: memory) }
         }
-        recoverLeftovers(all)
         let options = configuration.handling
+        // Before anything is changed: a cgroup another live watch armed is that watch's.
+        if !options.dryRun && configuration.events.v1.contains(.oom) {
+            for memory in all { try requireNotArmedByAnother(memory) }
+        }
+        recoverLeftoverKillers(all)
         let handlesV1OOMs = configuration.events.v1.contains(.oom) && all.contains { $0.version == .v1 }
         // v2 wake-ups that a distress verdict turns into handlings may grant a reserve (memory.high up
         // to memory.max): guardian-backed like v1's, for a reserve set now or while watch runs.
@@ -142,12 +162,15 @@ public final class WatchService {
         if !options.dryRun && (handlesV1OOMs || grantsV2Reserves || options.hold == .freeze) {
             let client = try GuardianClient(launch: configuration.guardian)
             guardian = client
+            client.tellDelay(options.delay)
+            try watchGuardian()
             killers = KernelKillerControl(guardian: client)
             reserves = ReserveGrants(store: ReserveStore(system: system), guardian: client, loop: loop)
             if options.hold == .freeze { holds = FreezeHolds(guardian: client) }
         }
+        recoverLeftoverReserves(all)
         let handler = Handler(
-            system: system, loop: loop, options: options, reserves: reserves, holds: holds,
+            system: system, loop: loop, options: options, reserves: reserves, holds: holds, guardian: guardian,
             rearm: { [unowned self] memory in if running { try? killers.disable(memory) } },
             onStep: { [unowned self] step in report(step) })
         self.handler = handler
@@ -203,12 +226,81 @@ public final class WatchService {
         }
     }
 
-    /// Re-enables kernel killers and restores limits that a watch that died (with its guardian) left.
-    private func recoverLeftovers(_ memories: [MemoryCgroup]) {
+    /// Refuses a cgroup whose kernel killer another watch that is still running disabled (its marker
+    /// names it): two watches on one cgroup would each undo the other's arming (``CgroupError/armedByAnotherWatch(_:pid:)``,
+    /// exit 75). A marker whose watch is gone is a leftover, restored as such.
+    private func requireNotArmedByAnother(_ memory: MemoryCgroup) throws(CgroupError) {
+        guard let other = KernelKillerControl.otherWatch(armed: memory) else { return }
+        throw .armedByAnotherWatch(memory.path, pid: other)
+    }
+
+    /// Re-enables kernel killers that a watch that died (with its guardian) left disabled.
+    private func recoverLeftoverKillers(_ memories: [MemoryCgroup]) {
         for path in KernelKillerControl.restoreLeftovers(memories) { onNotice(.leftoverKillerRestored(path)) }
-        let leftovers = ReserveGrants.restoreLeftovers(memories)
-        for path in leftovers.restored { onNotice(.leftoverReserveRestored(path)) }
-        for path in leftovers.busy { onNotice(.leftoverReserveStillRaised(path)) }
+    }
+
+    /// Restores limits that a watch that died (with its guardian) left raised, where they still hold what
+    /// it wrote; what usage does not allow yet is taken over and retried like this watch's own grants
+    /// (with a guardian), or tried once (without one: a dry run).
+    private func recoverLeftoverReserves(_ memories: [MemoryCgroup]) {
+        let report: (CgroupPath, ReserveGrants.LeftoverOutcome) -> Void = { [unowned self] path, outcome in
+            switch outcome {
+            case .restored: onNotice(.leftoverReserveRestored(path))
+            case .busy: onNotice(.leftoverReserveStillRaised(path))
+            case .changedByOthers(let reason), .failed(let reason):
+                onNotice(.leftoverReserveNotRestored(path, reason: reason))
+            }
+        }
+        if let reserves {
+            reserves.takeOverLeftovers(memories, done: report)
+        } else {
+            for (path, outcome) in ReserveGrants.restoreLeftovers(memories) { report(path, outcome) }
+        }
+    }
+
+    // MARK: The guardian
+
+    /// Its pidfd into the loop: a guardian that dies is noticed at once, not when it is needed.
+    private func watchGuardian() throws(SystemCallError) {
+        guard let guardian else { return }
+        let handle = try ProcessHandle(pid: guardian.pid)
+        try loop.add(handle.descriptor) { [unowned self] _ in guardianExited() }
+        guardianHandle = handle
+    }
+
+    /// The guardian died: started again and told everything anew; when that fails (or a restarted one
+    /// dies again within ``guardianMinimumLifetime``), everything is restored and the service stops
+    /// with ``failure``.
+    private func guardianExited() {
+        guard running, let guardian, let handle = guardianHandle, let ended = guardian.reapIfExited() else { return }
+        loop.remove(handle.descriptor)
+        guardianHandle = nil
+        let previous = guardian.pid
+        let lived = ContinuousClock().now - guardian.startedAt
+        do {
+            if guardianRestarts > 0 && lived < Self.guardianMinimumLifetime {
+                throw GuardianLostError.Reason.diedAgain(after: lived)
+            }
+            do { try guardian.restart() } catch { throw GuardianLostError.Reason.cannotStart(error.description) }
+            guardianRestarts += 1
+            do { try watchGuardian() } catch { throw GuardianLostError.Reason.cannotStart(error.description) }
+            onNotice(.guardianRestarted(previous: previous, ended: ended, pid: guardian.pid))
+            reportGuardianScore()
+        } catch {
+            let lost = GuardianLostError(pid: previous, ended: ended, reason: error)
+            onNotice(.guardianLost(lost))
+            failure = lost
+            stop()
+        }
+    }
+
+    /// The guardian's oom_score_adj -1000 is watch's to report, like its own.
+    private func reportGuardianScore() {
+        guard configuration.selfProtection?.adjustScore == true, let guardian, !guardian.scoreAdjusted else { return }
+        onNotice(
+            .selfProtectionWarning(
+                "the guardian's oom_score_adj not lowered to -1000 (it needs CAP_SYS_RESOURCE, or OOMScoreAdjust= "
+                    + "in a system unit): the kernel's OOM killer may pick the guardian (pid \(guardian.pid))"))
     }
 
     /// The descendants that have the memory controller; each one that has not is told once (with what to
@@ -283,7 +375,10 @@ public final class WatchService {
                     reason: notDelegatedReason("cgroup.freeze", in: memory)))
         }
         let arms = !configuration.handling.dryRun && wanted.contains(.oom) && memory.version == .v1
-        if arms { try killers.disable(memory) }
+        if arms {
+            try requireNotArmedByAnother(memory)
+            try killers.disable(memory)
+        }
         do {
             // --recursive watches every descendant too: each counts only its own events, so one kernel
             // event is one handling, in the cgroup where it happened (not once per watched ancestor).
@@ -406,6 +501,8 @@ public final class WatchService {
     /// the killers, so that a task stalled at the raised limit can be killed); what usage does not yet
     /// allow stays with the guardian, which keeps trying after the service is gone.
     private func restore() {
+        if let guardianHandle { loop.remove(guardianHandle.descriptor) }
+        guardianHandle = nil
         if let (memory, previous) = protectedSelf {
             try? memory.setMin(previous)
             protectedSelf = nil
@@ -428,6 +525,7 @@ public final class WatchService {
         let report = SelfProtection.apply(
             lockMemory: options.lockMemory, adjustScore: options.adjustScore, selfReserve: options.reserve)
         report.warnings.forEach { onNotice(.selfProtectionWarning($0)) }
+        reportGuardianScore()
         if options.protectOwnCgroup { protectOwnCgroup() }
         return report
     }

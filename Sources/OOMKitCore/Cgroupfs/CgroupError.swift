@@ -30,6 +30,10 @@ public enum CgroupError: OOMKitError, Equatable {
     /// memory.oom_control) with EOPNOTSUPP, as PREEMPT_RT kernels do: the kernel cannot tell userspace of
     /// an OOM in this hierarchy. The path is the memory.oom_control file.
     case oomNotificationsRefused(String)
+    /// v1: another `oomctl watch`, still running (PID), has disabled the kernel OOM killer on the cgroup
+    /// (its marker attribute names it): a second watch there would undo its arming. EX_TEMPFAIL: it can
+    /// start once the first one has stopped.
+    case armedByAnotherWatch(CgroupPath, pid: Int32)
     /// A system call failed.
     case system(SystemCallError)
     /// A kernel file did not parse.
@@ -47,6 +51,7 @@ public enum CgroupError: OOMKitError, Equatable {
         case .noMemoryHierarchy, .unsupported, .oomNotificationsRefused, .memoryControllerNotEnabled: .unavailable
         case .invalidPath, .wrongHierarchy, .outsideHierarchy, .symbolicLink: .badInput
         case .noSuchCgroup, .noSuchProcess, .processNotInHierarchy: .notFound
+        case .armedByAnotherWatch: .temporaryFailure
         case .system(let error): error.kind
         case .parse(let error): error.kind
         }
@@ -98,6 +103,10 @@ public enum CgroupError: OOMKitError, Equatable {
                 + "(EOPNOTSUPP): PREEMPT_RT kernels do, and the v1 memory controller is deprecated (optional since "
                 + "Linux 6.11); use cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1, or mount cgroup2 with "
                 + "the memory controller), where watch needs no eventfd"
+        case .armedByAnotherWatch(let path, let pid):
+            return "\(path.description.visibleControlCharacters) is watched by another oomctl watch (pid \(pid)), "
+                + "which has disabled its kernel OOM killer: stop that watch first, or watch another cgroup (one "
+                + "watch per cgroup; a marker whose watch is gone is restored at the next start)"
         case .system(let error):
             return error.description
         case .parse(let error):

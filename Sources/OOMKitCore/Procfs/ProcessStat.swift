@@ -28,6 +28,9 @@ public struct ProcessStat: Sendable, Hashable, Codable {
     /// Whether the flags mark a kernel thread.
     public var isKernelThread: Bool { flags & Self.kernelThreadFlag != 0 }
 
+    /// Whether the process is stopped: by a signal (`T`, SIGSTOP, SIGTSTP) or by a tracer (`t`).
+    public var isStopped: Bool { state == "T" || state == "t" }
+
     /// Parses the text of /proc/PID/stat.
     public init(parsing text: String) throws(ParseError) {
         guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")"), open < close else {

@@ -17,6 +17,9 @@ public enum FailureKind: Sendable, Hashable {
     case permissionDenied
     /// An action (kill, write, hook) was attempted and failed.
     case actionFailed
+    /// Not now: something else holds what is needed (another watch on the cgroup); try again later:
+    /// EX_TEMPFAIL.
+    case temporaryFailure
 }
 
 /// An error from OOMKit: it knows its ``FailureKind`` and describes itself in words a user can act on.

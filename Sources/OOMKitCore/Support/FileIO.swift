@@ -9,7 +9,7 @@ import SystemPackage
 package enum FileIO {
     /// Reads a whole file given by an absolute path.
     package static func read(path: String) throws(SystemCallError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = LosslessText.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw SystemCallError("open", path: path, errno: Glibc.errno) }
         defer { close(fd) }
         return try readAll(fd: fd, path: path)
@@ -19,7 +19,7 @@ package enum FileIO {
     package static func read(
         at directory: Int32, name: String, displayPath: @autoclosure () -> String
     ) throws(SystemCallError) -> [UInt8] {
-        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let fd = LosslessText.withCString(name) { openat(directory, $0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard fd >= 0 else { throw SystemCallError("open", path: displayPath(), errno: Glibc.errno) }
         defer { close(fd) }
         return try readAll(fd: fd, path: displayPath())
@@ -71,7 +71,7 @@ package enum FileIO {
     package static func write(
         _ text: String, at directory: Int32, name: String, displayPath: @autoclosure () -> String
     ) throws(SystemCallError) {
-        let fd = openat(directory, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        let fd = LosslessText.withCString(name) { openat(directory, $0, O_WRONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard fd >= 0 else { throw SystemCallError("open", path: displayPath(), errno: Glibc.errno) }
         defer { close(fd) }
         var bytes = Array(text.utf8)

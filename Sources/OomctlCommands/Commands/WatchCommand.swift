@@ -17,7 +17,9 @@ struct WatchCommand: ParsableCommand {
             On cgroup v1, watch disables the kernel OOM killer on the cgroups it handles \
             (memory.oom_control), so tasks that hit the limit stall until the handler acts; if the OOM is \
             not resolved by --delay it re-enables the kernel killer. It restores memory.oom_control on \
-            exit, and a guardian process restores it at once if watch itself is killed. On cgroup \
+            exit, and a guardian process restores it at once if watch itself is killed (and kills its \
+            hooks), or is stopped past --delay. One watch per cgroup: another watch on a cgroup already \
+            armed is refused (exit 75). On cgroup \
             v2 the kernel does not wait: watch acts on memory.high / memory.max events and PSI before the \
             limit, and reports oom-kill events after the fact.
 
@@ -212,6 +214,8 @@ struct WatchCommand: ParsableCommand {
             service.onNotice = { notices.report($0) }
             try service.start()
             service.run()
+            // Stopped by itself (its guardian died for good): everything is restored; exit non-zero.
+            if let failure = service.failure { throw failure }
         }
     }
 

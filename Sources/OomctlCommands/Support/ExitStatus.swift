@@ -19,6 +19,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case ioError = 74
     /// An output file cannot be created.
     case cannotCreate = 73
+    /// Not now: another watch holds the cgroup (EX_TEMPFAIL).
+    case temporaryFailure = 75
     /// Permission denied.
     case noPermission = 77
 
@@ -33,6 +35,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .ioError: self = .ioError
         case .permissionDenied: self = .noPermission
         case .actionFailed: self = .actionFailed
+        case .temporaryFailure: self = .temporaryFailure
         }
     }
 
@@ -47,6 +50,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
           69  the kernel lacks a needed feature (EX_UNAVAILABLE)
           73  cannot create an output file (EX_CANTCREAT)
           74  I/O error on a kernel file (EX_IOERR)
+          75  another watch holds the cgroup; try again once it stopped (EX_TEMPFAIL)
           77  permission denied (EX_NOPERM)
         """
 }

@@ -29,8 +29,22 @@ struct NoticeReporter {
         case .leftoverReserveStillRaised(let path):
             log.log(
                 .warning,
-                "a previous watch left this memory limit raised by a reserve grant; usage is still above the original limit, so it cannot be restored yet",
+                "a previous watch left this memory limit raised by a reserve grant; usage is still above the original limit, so it cannot be restored yet (tried again for a minute as usage falls)",
                 metadata: ["cgroup": .string(path.description)])
+        case .leftoverReserveNotRestored(let path, let reason):
+            log.log(
+                .warning, level: .error,
+                "a previous watch left the memory limit of \(path.description.visibleControlCharacters) raised by a reserve grant, and it is not restored: \(reason)",
+                metadata: ["cgroup": .string(path.description)])
+        case .guardianRestarted(let previous, let ended, let pid):
+            log.log(
+                .warning, level: .error,
+                "the guardian (pid \(previous)) \(ended.phrase); started a new one (pid \(pid)) and told it everything it must restore if watch dies",
+                metadata: ["guardian_pid": .stringConvertible(pid)])
+        case .guardianLost(let error):
+            log.log(
+                .warning, level: .critical, "\(error.description)",
+                metadata: ["guardian_pid": .stringConvertible(error.pid)])
         case .highFollowsMax(let path, let old, let new):
             log.log(
                 level: .notice,

@@ -17,9 +17,17 @@ import Testing
 
     @Test(arguments: paths) func roundTripsEveryCase(path: String) {
         for message: GuardianMessage in [
-            .killerDisabled(path: path), .forget(path: path), .restoreOnExit(path: path, value: "67108864"),
-            .restoreOnExit(path: path, value: "max"), .restoreOnExit(path: path, value: "0"),
-        ] {
+            .killerDisabled(path: path), .forget(path: path),
+        ]
+            // A value is written to an interface file, whose name has no space (the cgroup's may).
+            + (path.split(separator: "/").last?.contains(" ") == true
+                ? []
+                : [
+                    .restoreOnExit(path: path, value: "67108864", expected: nil),
+                    .restoreOnExit(path: path, value: "max", expected: "1024"),
+                    .restoreOnExit(path: path, value: "0", expected: "1"),
+                ])
+        {
             let encoded = message.encoded
             #expect(encoded.last == UInt8(ascii: "\n"))
             #expect(encoded.filter { $0 == UInt8(ascii: "\n") }.count == 1)
@@ -30,7 +38,66 @@ import Testing
     @Test func encodingIsTheDocumentedLine() {
         #expect(GuardianMessage.killerDisabled(path: "/a").encoded == Array("+/a\n".utf8))
         #expect(GuardianMessage.forget(path: "/a").encoded == Array("-/a\n".utf8))
-        #expect(GuardianMessage.restoreOnExit(path: "/a b", value: "42").encoded == Array("=/a b 42\n".utf8))
+        #expect(
+            GuardianMessage.restoreOnExit(path: "/a b/f", value: "42", expected: nil).encoded
+                == Array("=/a b/f 42\n".utf8))
+        #expect(
+            GuardianMessage.restoreOnExit(path: "/a 1/f", value: "42", expected: "64").encoded
+                == Array("=/a 1/f 42 64\n".utf8))
+        #expect(GuardianMessage.hookGroup(123).encoded == Array("%123\n".utf8))
+        #expect(GuardianMessage.hookEnded(123).encoded == Array("-%123\n".utf8))
+        #expect(GuardianMessage.delay(.seconds(2)).encoded == Array("~2000\n".utf8))
+    }
+
+    @Test func newKindsRoundTrip() {
+        for message: GuardianMessage in [
+            .hookGroup(2), .hookGroup(Int32.max), .hookEnded(4242), .delay(.zero),
+            .delay(.milliseconds(1500)),
+        ] {
+            #expect(GuardianMessage(line: message.encoded.dropLast()) == message, "\(message)")
+        }
+        // A cgroup whose name ends in a number is still a path, not a value.
+        #expect(
+            GuardianMessage(line: Array("=/x 12/memory.high 5".utf8))
+                == .restoreOnExit(
+                    path: "/x 12/memory.high", value: "5", expected: nil))
+        for garbage in [
+            "%", "%1", "%0", "%-5", "%12a", "-%", "-%x", "~", "~1.5", "~-1", "~1s", "=/a/f 1 2 3", "=/a/f 1 x",
+        ] {
+            #expect(GuardianMessage(line: Array(garbage.utf8)) == nil, "\(garbage)")
+        }
+    }
+
+    /// The guardian's state is what the messages add up to, and its replay says the same again.
+    @Test func stateReplaysToItself() {
+        var state = GuardianState()
+        let messages: [GuardianMessage] = [
+            .delay(.seconds(1)), .killerDisabled(path: "/a/memory.oom_control"),
+            .restoreOnExit(path: "/a/memory.limit_in_bytes", value: "1", expected: "2"), .hookGroup(77),
+            .hookGroup(78), .hookEnded(77), .killerDisabled(path: "/b/memory.oom_control"),
+            .forget(path: "/b/memory.oom_control"),
+        ]
+        for message in messages { state.apply(message) }
+        #expect(state.hookGroups == [78] && state.killers == ["/a/memory.oom_control"] && state.values.count == 1)
+        var replayed = GuardianState()
+        for message in state.messages { replayed.apply(message) }
+        #expect(replayed == state)
+    }
+
+    /// One decision for the running watch, the guardian and the leftover restore.
+    @Test func grantRestoreWritesBackOnlyWhatIsStillOurs() {
+        let original = ByteCount(32 << 20)
+        let raised = ByteCount(48 << 20)
+        #expect(GrantRestore.decide(current: raised, written: raised, original: original) == .writeBack)
+        #expect(GrantRestore.decide(current: original, written: raised, original: original) == .alreadyBack)
+        #expect(
+            GrantRestore.decide(current: ByteCount(64 << 20), written: raised, original: original)
+                == .changedByOthers(current: ByteCount(64 << 20)))
+        #expect(GrantRestore.decide(current: .unlimited, written: raised, original: original) != .writeBack)
+        #expect(GrantRestore.decide(current: nil, written: raised, original: original) == .gone)
+        #expect(
+            GrantRestore.decide(current: ByteCount(64 << 20), written: nil, original: original) == .writeBack,
+            "an earlier version's marker: nothing to compare with")
     }
 
     @Test(arguments: [
@@ -52,7 +119,9 @@ import Testing
     @Test func aPathIsNeverEmpty() {
         // The encoder takes any path; an empty one makes a line the parser refuses (and so ignores).
         #expect(GuardianMessage(line: GuardianMessage.killerDisabled(path: "").encoded.dropLast()) == nil)
-        #expect(GuardianMessage(line: GuardianMessage.restoreOnExit(path: "", value: "1").encoded.dropLast()) == nil)
+        #expect(
+            GuardianMessage(line: GuardianMessage.restoreOnExit(path: "", value: "1", expected: nil).encoded.dropLast())
+                == nil)
     }
 
     @Test func parsesFromAnySlice() {
@@ -87,6 +156,14 @@ import Testing
         }
         let encoded = ReserveGrantMarker(pid: 17, originalLimit: ByteCount(4096), originalMemsw: nil).encoded
         #expect(encoded == Array("17 4096 -".utf8))
+        let full = ReserveGrantMarker(
+            pid: 17, originalLimit: ByteCount(4096), originalMemsw: ByteCount(8192), raisedLimit: ByteCount(12288),
+            raisedMemsw: ByteCount(16384))
+        #expect(full.encoded == Array("17 4096 8192 12288 16384".utf8))
+        #expect(ReserveGrantMarker(bytes: full.encoded) == full)
+        #expect(ReserveGrantMarker(bytes: Array("17 4096 - 8192 -".utf8))?.raisedLimit == ByteCount(8192))
+        #expect(ReserveGrantMarker(bytes: Array("17 4096 - 8192 5".utf8)) == nil, "memsw raised, never set")
+        #expect(ReserveGrantMarker(bytes: Array("17 4096 5 8192 -".utf8)) == nil)
     }
 
     @Test(arguments: [

@@ -167,7 +167,8 @@ import Testing
             #expect(
                 ReserveGrantMarker.read(from: memory.cgroup)
                     == ReserveGrantMarker(
-                        pid: getpid(), originalLimit: grant.originalLimit, originalMemsw: grant.originalMemsw))
+                        pid: getpid(), originalLimit: grant.originalLimit, originalMemsw: grant.originalMemsw,
+                        raisedLimit: ByteCount(80 << 20), raisedMemsw: ByteCount(112 << 20)))
             #expect(ReserveGrants.grantedNow(memory)?.originalLimit == ByteCount(Self.limit))
         }
 
@@ -188,7 +189,8 @@ import Testing
         let memswPath = memory.cgroup.filesystemPath + "/memory.memsw.limit_in_bytes"
         #expect(
             ProcessRunner.readText(messages)
-                == "=\(limitPath) \(64 << 20)\n=\(memswPath) \(96 << 20)\n-\(limitPath)\n-\(memswPath)\n")
+                == "=\(limitPath) \(64 << 20) \(80 << 20)\n=\(memswPath) \(96 << 20) \(112 << 20)\n-\(limitPath)\n-\(memswPath)\n",
+            "the guardian learns what is written, to give back only that")
     }
 
     @Test func noGrantWithoutAReserveALimitOrOnV2() throws {
@@ -254,20 +256,31 @@ import Testing
         tree.file(Self.directory + "/memory.limit_in_bytes", "\(80 << 20)\n")
         let memory = try Self.open(tree)
         let limitFile = tree.root + "/" + Self.directory + "/memory.limit_in_bytes"
-        #expect(ReserveGrants.restoreLeftovers([memory]).restored.isEmpty, "no marker, nothing done")
+        #expect(ReserveGrants.restoreLeftovers([memory]).isEmpty, "no marker, nothing done")
         #expect(ProcessRunner.readText(limitFile) == "\(80 << 20)\n")
         guard trustedAttributesWork(on: memory.cgroup) else { return }
         // A live owner (PID 1 stands for another watch): left alone, and granted now.
         let live = ReserveGrantMarker(pid: 1, originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, live.encoded)
-        #expect(ReserveGrants.restoreLeftovers([memory]).restored.isEmpty, "its owner is alive")
+        #expect(ReserveGrants.restoreLeftovers([memory]).isEmpty, "its owner is alive")
         #expect(ReserveGrants.grantedNow(memory)?.pid == 1)
         let dead = ReserveGrantMarker(pid: try deadPID(), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, dead.encoded)
         #expect(ReserveGrants.grantedNow(memory) == nil)
         let result = ReserveGrants.restoreLeftovers([memory])
-        #expect(result.restored == [cgroupPath("/job")] && result.busy.isEmpty)
+        #expect(result.map(\.0) == [cgroupPath("/job")] && result.map(\.1) == [.restored])
         #expect(ProcessRunner.readText(limitFile) == "\(64 << 20)\n")
+        #expect(ReserveGrantMarker.read(from: memory.cgroup) == nil)
+        // A marker saying what was written (80M) where someone wrote 96M since: theirs, left; the marker goes.
+        tree.file(Self.directory + "/memory.limit_in_bytes", "\(96 << 20)\n")
+        let changed = ReserveGrantMarker(
+            pid: try deadPID(), originalLimit: ByteCount(Self.limit), originalMemsw: nil,
+            raisedLimit: ByteCount(80 << 20))
+        try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, changed.encoded)
+        let left = ReserveGrants.restoreLeftovers([memory])
+        #expect(left.count == 1)
+        if case .changedByOthers? = left.first?.1 {} else { Issue.record("\(left)") }
+        #expect(ProcessRunner.readText(limitFile) == "\(96 << 20)\n")
         #expect(ReserveGrantMarker.read(from: memory.cgroup) == nil)
     }
 
@@ -286,8 +299,8 @@ import Testing
         let messages: [GuardianMessage] = [
             .killerDisabled(path: base + "/job/memory.oom_control"),
             .killerDisabled(path: base + "/done/memory.oom_control"),
-            .restoreOnExit(path: base + "/job/memory.limit_in_bytes", value: "\(72 << 20)"),
-            .restoreOnExit(path: base + "/job/memory.limit_in_bytes", value: "\(64 << 20)"),
+            .restoreOnExit(path: base + "/job/memory.limit_in_bytes", value: "\(72 << 20)", expected: nil),
+            .restoreOnExit(path: base + "/job/memory.limit_in_bytes", value: "\(64 << 20)", expected: "\(80 << 20)"),
             .forget(path: base + "/done/memory.oom_control"),
             .killerDisabled(path: base + "/missing/memory.oom_control"),
         ]

@@ -53,4 +53,57 @@ struct WatchServiceTests {
         #expect(steps == ["detected", "hookStarted"], "\(steps)")
         #expect(ProcessRunner.wait(for: again, timeout: .seconds(10)) == 128 + SIGKILL)
     }
+
+    /// A guardian that dies and cannot be started again: the service restores everything and stops with
+    /// a ``GuardianLostError`` (the CLI exits 1 with it). The launch is a script that runs the guardian
+    /// the first time and exits at once afterwards (a restarted guardian that dies again at once), or is
+    /// gone (no new one can be started).
+    @Test(arguments: [false, true]) func aGuardianThatCannotBeRestartedStopsTheServiceRestored(removed: Bool) throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let directory = FixtureTree()
+        let script = directory.root + "/guardian.sh"
+        let once = directory.root + "/started"
+        directory.file(
+            "guardian.sh",
+            "#!/bin/sh\nif [ -e '\(once)' ]; then exit 3; fi\n: > '\(once)'\nexec '\(ProcessRunner.oomctlPath)' guardian\n"
+        )
+        chmod(script, 0o755)
+        var handling = HandlingOptions()
+        handling.delay = .seconds(5)
+        let service = try WatchService(
+            system: test.system,
+            configuration: WatchConfiguration(
+                scope: .cgroups([test.path], recursive: false), handling: handling, selfProtection: nil,
+                guardian: GuardianLaunch(executable: script, arguments: [script]), handlesSignals: false))
+        var notices: [String] = []
+        service.onNotice = { notices.append("\($0)") }
+        try service.start()
+        #expect(try killerDisabled(test))
+        let first = try #require(service.guardianPID)
+        // Until the script has become the guardian (it exec'd oomctl).
+        for _ in 0..<500 where !ProcessRunner.readText("/proc/\(first)/cmdline").contains("guardian\0") {
+            usleep(2_000)
+        }
+        #expect(ProcessRunner.readText("/proc/\(first)/cmdline").contains("guardian\0"))
+        if removed { unlink(script) }
+        // Killed once: restarted (the script exits at once then); killed again or not startable: lost.
+        kill(first, SIGKILL)
+        let clock = ContinuousClock()
+        let start = clock.now
+        while service.failure == nil && clock.now - start < .seconds(5) {
+            service.loop.runOnce(timeout: .milliseconds(50))
+        }
+        let failure = try #require(service.failure as? GuardianLostError, "\(notices)")
+        #expect(failure.pid != 0 && failure.kind == .actionFailed)
+        #expect(failure.description.contains("watch stopped and restored everything"), "\(failure.description)")
+        if removed {
+            #expect(failure.reason != .diedAgain(after: .zero) && failure.pid == first)
+        } else {
+            #expect(notices.contains { $0.contains("guardianRestarted") }, "\(notices)")
+        }
+        #expect(notices.contains { $0.contains("guardianLost") })
+        #expect(try !killerDisabled(test), "everything restored before the service stopped")
+        service.run()  // returns at once: the service has stopped
+    }
 }

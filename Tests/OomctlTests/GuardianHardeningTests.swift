@@ -1,0 +1,226 @@
+import Glibc
+import OOMKit
+import OOMTestSupport
+import Testing
+
+/// Issue 13, items 5–8 and 12: what a watch that dies, is stopped, or meets another watch leaves behind
+/// — on real v1 memcgs below the test's own.
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
+struct GuardianHardeningTests {
+    static func memory(_ path: CgroupPath) throws -> MemoryCgroup { try MemoryCgroup.open(path, in: CgroupSystem()) }
+    static func oomControl(_ test: TestCgroup) throws -> OOMControl { try memory(test.path).oomControl() }
+    static func limit(_ test: TestCgroup) throws -> ByteCount { try memory(test.path).limit() }
+
+    /// watch's children (the guardian, hooks' shells).
+    static func children(of pid: pid_t) -> [pid_t] {
+        ProcessRunner.readText("/proc/\(pid)/task/\(pid)/children").split(separator: " ").compactMap { pid_t($0) }
+    }
+
+    static func guardian(of watch: RunningWatch) -> pid_t? {
+        children(of: watch.pid).first { ProcessRunner.readText("/proc/\($0)/cmdline").contains("guardian") }
+    }
+
+    /// Processes whose command line contains `marker`.
+    static func running(_ marker: String) -> [String] {
+        ProcessRunner.run("/usr/bin/pgrep", ["-f", marker]).standardOutput.split(separator: "\n").map(String.init)
+    }
+
+    /// Waits up to `timeout` for `condition`; returns how long it took, or nil.
+    static func time(_ timeout: Duration, _ condition: () throws -> Bool) rethrows -> Duration? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < timeout {
+            if try condition() { return clock.now - start }
+            usleep(5_000)
+        }
+        return try condition() ? clock.now - start : nil
+    }
+
+    // MARK: 7. Hooks die with watch, however it dies; every catchable signal stops it cleanly
+
+    /// SIGKILL of watch at random moments while a hook runs: its guardian kills the hook's process group
+    /// (the hook and its child) and re-enables the kernel killer.
+    @Test func sigkilledWatchTakesItsHooksProcessGroupsWithIt() throws {
+        var times: [Duration] = []
+        for trial in 0..<10 {
+            let test = try TestCgroup(limit: ByteCount(32 << 20))
+            defer { test.destroy() }
+            let marker = "7\(trial).\(getpid())"
+            let watch = try RunningWatch([
+                test.path.description, "--hook", "sleep \(marker) & sleep \(marker)", "--delay", "60s",
+                "--no-self-protection",
+            ])
+            let hog = try test.spawnHog("100M")
+            #expect(watch.waitFor { $0.output.contains("hook started") }, "\(watch.output)")
+            // The hook's shell forks its two sleeps once it runs (the step is logged at its spawn).
+            #expect(Self.time(.seconds(5)) { Self.running("^sleep \(marker)").count == 2 } != nil)
+            usleep(UInt32.random(in: 0...300_000))
+            watch.stop(signal: SIGKILL)
+            let gone = Self.time(.seconds(3)) { Self.running("^sleep \(marker)").isEmpty }
+            #expect(gone != nil, "trial \(trial): the hook and its child were killed")
+            if let gone { times.append(gone) }
+            #expect(ProcessRunner.wait(for: hog, timeout: .seconds(3)) == 128 + SIGKILL, "the kernel killer is back")
+        }
+        let worst = times.max() ?? .zero
+        print("guardian killed the hooks' groups in 10 SIGKILLs: worst \(worst), all \(times)")
+        #expect(worst < .seconds(1))
+    }
+
+    @Test(arguments: [SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGABRT])
+    func catchableSignalsStopWatchLikeTerm(signal: Int32) throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let marker = "7s\(signal).\(getpid())"
+        let watch = try RunningWatch([
+            test.path.description, "--hook", "sleep \(marker)", "--delay", "60s", "--no-self-protection",
+        ])
+        let hog = try test.spawnHog("100M")
+        #expect(watch.waitFor { $0.output.contains("hook started") }, "\(watch.output)")
+        kill(watch.pid, signal)
+        let status = ProcessRunner.wait(for: watch.pid, timeout: .seconds(5))
+        #expect(status == 0, "signal \(signal): a clean stop, not death by the signal: \(watch.output)")
+        #expect(watch.output.contains("stopped by signal \(signal)"), "\(watch.output)")
+        #expect(!watch.output.contains("Program crashed"), "no backtrace")
+        #expect(Self.running("^sleep \(marker)").isEmpty, "the hook was killed by the clean-up")
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(3)) == 128 + SIGKILL)
+        #expect(try !Self.oomControl(test).oomKillDisable)
+    }
+
+    // MARK: 6. The guardian is watched
+
+    @Test func aGuardianThatDiesIsRestartedAndToldEverything() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch([test.path.description, "--delay", "60s", "--json"])
+        let first = try #require(Self.guardian(of: watch))
+        kill(first, SIGKILL)
+        #expect(
+            watch.waitFor {
+                $0.output.contains("the guardian (pid \(first)) was killed by signal 9; started a new one")
+            },
+            "\(watch.output)")
+        let second = try #require(Self.guardian(of: watch))
+        #expect(second != first)
+        if FileIO.writeOOMScoreAdjustment(-1000, process: String(second)) {
+            #expect(ProcessRunner.readText("/proc/\(second)/oom_score_adj") == "-1000\n")
+        } else {
+            // This machine refuses -1000 (no CAP_SYS_RESOURCE): said for the new guardian as for watch.
+            #expect(watch.output.contains("the guardian's oom_score_adj not lowered to -1000"), "\(watch.output)")
+            #expect(watch.output.contains("(pid \(second))"))
+        }
+        // The new guardian knows the armed cgroup: watch's death leaves nothing hanging.
+        let hog = try test.spawnHog("100M")
+        #expect(watch.waitFor { $0.output.contains("\"event\":\"oom\"") }, "\(watch.output)")
+        watch.stop(signal: SIGKILL)
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(3)) == 128 + SIGKILL, "the new guardian restored")
+        #expect(try !Self.oomControl(test).oomKillDisable)
+    }
+
+    // MARK: 8. One watch per cgroup
+
+    @Test func aSecondWatchOnAnArmedCgroupIsRefusedWith75() throws {
+        let parent = try TestCgroup(limit: ByteCount(64 << 20))
+        defer { parent.destroy() }
+        let child = try parent.makeChild("armed", limit: ByteCount(32 << 20))
+        let test = (path: child, parent: parent)
+        let first = try RunningWatch([test.path.description, "--no-self-protection"])
+        let second = ProcessRunner.oomctl(["watch", test.path.description, "--no-self-protection"])
+        #expect(second.status == 75, "\(second)")
+        #expect(second.standardError.contains("another oomctl watch (pid \(first.pid))"), "\(second)")
+        #expect(try Self.memory(child).oomControl().oomKillDisable, "the first watch's arming stands")
+        let recursive = ProcessRunner.oomctl(["watch", parent.path.description, "--recursive", "--no-self-protection"])
+        #expect(recursive.status == 75, "a recursive watch above it too: \(recursive)")
+        #expect(try Self.memory(child).oomControl().oomKillDisable)
+        #expect(try !Self.memory(parent.path).oomControl().oomKillDisable, "refused before anything was armed")
+        // A dry run arms nothing, so it may look on.
+        let dry = try RunningWatch([test.path.description, "--dry-run", "--no-self-protection"])
+        #expect(dry.output.contains("watching 1 cgroup"), "\(dry.output)")
+        #expect(dry.stop() == 0)
+        // Once the first one is dead with its guardian, its marker is a leftover: the next one starts.
+        if let guardian = Self.guardian(of: first) { kill(guardian, SIGKILL) }
+        first.stop(signal: SIGKILL)
+        let next = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(next.output.contains("watching 1 cgroup"), "\(next.output)")
+        #expect(next.stop() == 0)
+    }
+
+    // MARK: 12. A stopped watch holds no OOM past its deadline
+
+    @Test func aStoppedWatchsOOMIsHandedBackAtItsDeadline() throws {
+        var times: [Duration] = []
+        for trial in 0..<3 {
+            let test = try TestCgroup(limit: ByteCount(32 << 20))
+            defer { test.destroy() }
+            let watch = try RunningWatch([test.path.description, "--delay", "1s", "--no-self-protection"])
+            kill(watch.pid, trial == 2 ? SIGTSTP : SIGSTOP)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let hog = try test.spawnHog("100M")
+            #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 128 + SIGKILL, "trial \(trial)")
+            let took = clock.now - start
+            times.append(took)
+            #expect(took >= .seconds(1), "not before the deadline")
+            #expect(took < .milliseconds(2500), "the deadline and the slack, not until watch continues")
+            #expect(watch.output.contains("is stopped (state T) and held the OOM"), "\(watch.output)")
+            kill(watch.pid, SIGCONT)
+            // Back at work, watch disables the killer again for the next OOM.
+            #expect(watch.waitFor { _ in (try? Self.oomControl(test).oomKillDisable) == true }, "\(watch.output)")
+            #expect(watch.output.contains("not by watch"))
+            #expect(watch.stop() == 0)
+        }
+        print("a stopped watch's OOM (--delay 1s) was handed back after \(times)")
+    }
+
+    // MARK: 5. Limits a dead watch left raised
+
+    @Test func theNextWatchRestoresALimitOnceUsageFitsRetrying() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        #expect(ProcessRunner.oomctl(["reserve", test.path.description, "16M", "-q"]).status == 0)
+        let first = try RunningWatch(
+            [test.path.description, "--hook", "sleep 30", "--delay", "60s", "--json", "--no-self-protection"])
+        let hog = try test.spawnHog("40M", extra: ["--hold", "3s"])
+        #expect(
+            first.waitFor { $0.records.contains { $0["messageID"] == MessageID.reserveGranted.rawValue } },
+            "\(first.output)")
+        // Both die while the hog's 40M are charged: above the original 32M.
+        if let guardian = Self.guardian(of: first) { kill(guardian, SIGKILL) }
+        first.stop(signal: SIGKILL)
+        #expect(try Self.limit(test) == ByteCount(48 << 20))
+        let next = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(next.output.contains("cannot be restored yet"), "\(next.output)")
+        let restored = try Self.time(.seconds(10)) { try Self.limit(test) == ByteCount(32 << 20) }
+        #expect(restored != nil, "retried until usage fitted: \(next.output)")
+        #expect(next.waitFor { $0.output.contains("restored the memory limit that a previous watch left raised") })
+        print("leftover limit restored \(restored.map { "\($0)" } ?? "never") after the next start (hog held 3s)")
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 0, "the hog was not killed")
+        #expect(next.stop() == 0)
+    }
+
+    @Test func aLimitTheOperatorChangedWhileGrantedIsLeftAlone() throws {
+        for killedTogether in [false, true] {
+            let test = try TestCgroup(limit: ByteCount(32 << 20))
+            defer { test.destroy() }
+            #expect(ProcessRunner.oomctl(["reserve", test.path.description, "16M", "-q"]).status == 0)
+            let watch = try RunningWatch(
+                [test.path.description, "--hook", "sleep 30", "--delay", "60s", "--json", "--no-self-protection"])
+            let hog = try test.spawnHog("40M", extra: ["--hold", "500ms"])
+            #expect(
+                watch.waitFor { $0.records.contains { $0["messageID"] == MessageID.reserveGranted.rawValue } },
+                "\(watch.output)")
+            try test.setLimit(ByteCount(64 << 20))  // the operator's
+            if killedTogether, let guardian = Self.guardian(of: watch) { kill(guardian, SIGKILL) }
+            watch.stop(signal: SIGKILL)
+            #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 0)
+            usleep(300_000)
+            #expect(try Self.limit(test) == ByteCount(64 << 20), "the guardian left the operator's limit")
+            if killedTogether {
+                let next = try RunningWatch([test.path.description, "--no-self-protection"])
+                #expect(next.output.contains("it is not restored: the limit was set to 64M since"), "\(next.output)")
+                #expect(try Self.limit(test) == ByteCount(64 << 20), "nor did the next start")
+                #expect(try Self.memory(test.path).cgroup.extendedAttribute(ReserveGrantMarker.attribute) == nil)
+                #expect(next.stop() == 0)
+            }
+        }
+    }
+}
