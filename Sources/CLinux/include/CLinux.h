@@ -33,6 +33,23 @@ int oomctl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity
 /// pipe2(fds, O_CLOEXEC); returns 0 or -1 with errno set.
 int oomctl_pipe_cloexec(int fds[2]);
 
+/// socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC): one message per send, end of file when the
+/// peer is gone; returns 0 or -1 with errno set.
+int oomctl_seqpacket_pair(int fds[2]);
+
+/// Sends one message on a socket, with `descriptor` attached (SCM_RIGHTS) unless it is negative, and
+/// MSG_NOSIGNAL (a gone peer is EPIPE, not SIGPIPE). Returns the bytes sent or -1 with errno set.
+ssize_t oomctl_send_with_descriptor(int socket, const void *bytes, size_t count, int descriptor);
+
+/// Receives one message into `bytes`, and the descriptor attached to it in `*descriptor` (-1 when
+/// none; close-on-exec; any more than one are closed). `*truncated` is set when the message, or its
+/// descriptors, did not fit. Returns the bytes received (0: end of file) or -1 with errno set.
+ssize_t oomctl_receive_with_descriptor(int socket, void *bytes, size_t count, int *descriptor, int *truncated);
+
+/// The size of the next message waiting on a SOCK_SEQPACKET socket (MSG_PEEK | MSG_TRUNC), 0 at end
+/// of file, or -1 with errno set.
+ssize_t oomctl_next_message_size(int socket);
+
 /// Arms a timerfd to fire once after the given nanoseconds (0 disarms).
 int oomctl_timerfd_arm(int fd, int64_t nanoseconds);
 

@@ -36,7 +36,7 @@ package final class FreezeHolds {
     package func freeze(_ cgroup: Cgroup) throws(CgroupError) -> Bool {
         guard frozen[cgroup.path] == nil else { return true }
         if (try? cgroup.read("cgroup.freeze"))?.trimmingASCIIWhitespace() == "1" { return false }
-        guardian?.restoreOnExit(cgroup.freezeFilePath, value: "0", expected: "1")
+        guardian?.restoreOnExit(cgroup.freezeFilePath, value: "0", expected: "1", of: cgroup)
         do {
             try cgroup.setFrozen(true)
         } catch {

@@ -6,11 +6,14 @@ import Glibc
 /// dies — by SIGKILL, a crash, anything — writes back what a reserve grant raised, and kills the
 /// process groups of the hooks that were running.
 ///
-/// `watch` holds the write end of a pipe whose read end is the guardian's stdin, and tells it what to
-/// undo (``GuardianMessage``: `+PATH` when it disables the killer on PATH, `=PATH VALUE EXPECTED` when it
-/// raised a limit, `%PGID` when a hook starts, `~MS` its `--delay`; `-PATH`, `-%PGID` once that needs
-/// nothing any more). When `watch` dies, the kernel closes its end: the guardian reads end-of-file and
-/// restores whatever is still listed. It ignores terminal signals and runs in its own process group,
+/// `watch` holds one end of a socket pair (SOCK_SEQPACKET: one message a packet) whose other end is the
+/// guardian's stdin, and tells it what to undo (``GuardianMessage``: `+PATH` when it disables the killer
+/// on PATH, `=PATH VALUE EXPECTED` when it raised a limit, `%PGID` when a hook starts, `~MS` its
+/// `--delay`; `-PATH`, `-%PGID` once that needs nothing any more). `+` and `=` carry the cgroup's open
+/// directory (SCM_RIGHTS): the guardian writes through it, so a cgroup renamed since, or a path longer
+/// than PATH_MAX, is restored all the same; PATH names it in messages (and is the fallback of a
+/// guardian that got no descriptor). When `watch` dies, the kernel closes its end: the guardian reads
+/// end-of-file and restores whatever is still listed. It ignores terminal signals and runs in its own process group,
 /// so a Ctrl-C meant for `watch` does not take it down first.
 ///
 /// The client keeps what it told (a ``GuardianState``), so that a guardian that died can be started
@@ -18,8 +21,11 @@ import Glibc
 package final class GuardianClient {
     /// The guardian process.
     package private(set) var pid: Int32
-    /// The write end of the pipe (-1 once shut down: nothing more is sent).
+    /// watch's end of the socket pair (-1 once shut down: nothing more is sent).
     private var pipe: Int32
+    /// A descriptor of the directory of each listed path told with one, kept (a duplicate) so that a
+    /// restarted guardian gets it too; closed once the path needs nothing any more.
+    private var directories: [String: Int32] = [:]
     private let launch: GuardianLaunch
     /// Everything told so far that still stands: what a restarted guardian is told again.
     package private(set) var state = GuardianState()
@@ -37,12 +43,15 @@ package final class GuardianClient {
         scoreAdjusted = FileIO.writeOOMScoreAdjustment(-1000, process: String(pid))
     }
 
-    deinit { if pipe >= 0 { close(pipe) } }
+    deinit {
+        if pipe >= 0 { close(pipe) }
+        for descriptor in directories.values { close(descriptor) }
+    }
 
     private static func spawn(_ launch: GuardianLaunch) throws(SystemCallError) -> (Int32, Int32) {
         var ends: [Int32] = [-1, -1]
-        guard oomctl_pipe_cloexec(&ends) == 0 else {
-            throw SystemCallError("create", path: "the guardian pipe", errno: errno)
+        guard oomctl_seqpacket_pair(&ends) == 0 else {
+            throw SystemCallError("create", path: "the guardian socket pair", errno: errno)
         }
         // Its own process group: a Ctrl-C meant for watch does not reach it.
         let spawned = Result { () throws(SystemCallError) in
@@ -82,17 +91,34 @@ package final class GuardianClient {
     /// Tells the guardian watch's `--delay`: how long an OOM may be held while watch is stopped.
     package func tellDelay(_ delay: Duration) { send(.delay(delay)) }
 
-    /// Tells the guardian that the killer is disabled on this memory.oom_control file.
-    package func protect(_ oomControlPath: String) { send(.killerDisabled(path: oomControlPath)) }
+    /// Tells the guardian that the killer is disabled on this memory.oom_control file of `cgroup` (whose
+    /// directory it gets, to write through).
+    package func protect(_ oomControlPath: String, of cgroup: Cgroup? = nil) {
+        keepDirectory(of: cgroup, for: oomControlPath)
+        send(.killerDisabled(path: oomControlPath))
+    }
 
-    /// Tells the guardian to write `value` to `path` if watch dies, if `path` still reads `expected`
-    /// (what watch wrote there; nil: whatever it reads).
-    package func restoreOnExit(_ path: String, value: String, expected: String?) {
+    /// Tells the guardian to write `value` to `path` (a file of `cgroup`, whose directory it gets) if
+    /// watch dies, if `path` still reads `expected` (what watch wrote there; nil: whatever it reads).
+    package func restoreOnExit(_ path: String, value: String, expected: String?, of cgroup: Cgroup? = nil) {
+        keepDirectory(of: cgroup, for: path)
         send(.restoreOnExit(path: path, value: value, expected: expected))
     }
 
     /// Tells the guardian that `path` needs nothing any more (restored, or its cgroup is gone).
-    package func forget(_ path: String) { send(.forget(path: path)) }
+    package func forget(_ path: String) {
+        send(.forget(path: path))
+        if let descriptor = directories.removeValue(forKey: path) { close(descriptor) }
+    }
+
+    /// Keeps a duplicate of the directory descriptor of `cgroup` for `path`. Without one (no descriptor
+    /// left), the guardian is told the path alone and opens it by name.
+    private func keepDirectory(of cgroup: Cgroup?, for path: String) {
+        guard let cgroup else { return }
+        let duplicate = fcntl(cgroup.directoryDescriptor, F_DUPFD_CLOEXEC, 0)
+        if let previous = directories.removeValue(forKey: path) { close(previous) }
+        if duplicate >= 0 { directories[path] = duplicate }
+    }
 
     /// Tells the guardian that a hook runs in process group `group` (killed if watch dies).
     package func hookStarted(_ group: Int32) { send(.hookGroup(group)) }
@@ -117,10 +143,11 @@ package final class GuardianClient {
         write(message)
     }
 
-    /// A failed write (EPIPE: the guardian died) loses nothing: the state is told again at the restart.
+    /// A failed send (EPIPE: the guardian died) loses nothing: the state is told again at the restart.
     private func write(_ message: GuardianMessage) {
         let bytes = message.encoded
-        _ = bytes.withUnsafeBytes { Glibc.write(pipe, $0.baseAddress, $0.count) }
+        let directory = message.carriesDirectory ? message.path.flatMap { directories[$0] } ?? -1 : -1
+        _ = bytes.withUnsafeBytes { oomctl_send_with_descriptor(pipe, $0.baseAddress, $0.count, directory) }
     }
 }
 
@@ -168,20 +195,26 @@ public enum Guardian {
         SelfProtection.raiseFileLimit()
         let session = GuardianSession(input: input, watch: watch, log: log)
         session.readUntilWatchIsGone()
-        return restore(session.state, watch: watch, patience: patience, log: log)
+        return restore(session.state, directories: session.directories, watch: watch, patience: patience, log: log)
     }
 
     /// What a dead watch left: the killers first (the stalled tasks), then the hooks' groups, then values.
-    static func restore(_ state: GuardianState, watch: Int32, patience: Duration, log: (String) -> Void) -> [String] {
+    /// Each file is reached through the directory watch sent with it (`directories`, by listed path) when
+    /// there is one, by its path otherwise.
+    static func restore(
+        _ state: GuardianState, directories: [String: Int32] = [:], watch: Int32, patience: Duration,
+        log: (String) -> Void
+    ) -> [String] {
         var restored: [String] = []
         let system = state.killers.isEmpty ? nil : try? CgroupSystem()
         for path in state.killers {
             // The children made after their parent was armed inherited the flag, watched or not.
-            for inherited in clearInherited(below: path, watch: watch, in: system) {
+            let memory = system.flatMap { memoryCgroup(of: path, directory: directories[path], in: $0) }
+            for inherited in clearInherited(below: memory, watch: watch) {
                 restored.append(inherited)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer a child inherited: \(inherited)")
             }
-            switch writeKiller(path) {
+            switch writeKiller(path, directory: directories[path]) {
             case nil:
                 restored.append(path)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer: \(path)")
@@ -200,7 +233,9 @@ public enum Guardian {
         let deadline = clock.now + patience
         for entry in state.values {
             while true {
-                let current = (try? FileIO.read(path: entry.path)).map { String(decoding: $0, as: UTF8.self) }
+                let current = (try? read(entry.path, directory: directories[entry.path])).map {
+                    String(decoding: $0, as: UTF8.self)
+                }
                 let decision = GrantRestore.decide(
                     current: current.flatMap { try? ByteCount(parsing: $0.trimmingASCIIWhitespace()) },
                     written: entry.expected.flatMap { try? ByteCount(parsing: $0) },
@@ -213,7 +248,7 @@ public enum Guardian {
                         "oomctl guardian: watch is gone; left \(entry.path) at \(value.bytes) (changed since watch set it; not restored to \(entry.value))"
                     )
                 case .writeBack:
-                    let descriptor = LosslessText.withCString(entry.path) { open($0, O_WRONLY | O_CLOEXEC) }
+                    let descriptor = openForWriting(entry.path, directory: directories[entry.path])
                     guard descriptor >= 0 else { break }
                     let written = entry.value.withCString { write(descriptor, $0, strlen($0)) }
                     let code = errno
@@ -236,9 +271,10 @@ public enum Guardian {
         return restored
     }
 
-    /// Writes 0 to a memory.oom_control file: nil when done, else the errno.
-    static func writeKiller(_ path: String) -> Int32? {
-        let descriptor = LosslessText.withCString(path) { open($0, O_WRONLY | O_CLOEXEC) }
+    /// Writes 0 to a memory.oom_control file (through `directory`, its cgroup's, when known): nil when
+    /// done, else the errno.
+    static func writeKiller(_ path: String, directory: Int32?) -> Int32? {
+        let descriptor = openForWriting(path, directory: directory)
         guard descriptor >= 0 else { return errno }
         let written = write(descriptor, "0", 1)
         let code = errno
@@ -246,27 +282,52 @@ public enum Guardian {
         return written == 1 ? nil : code
     }
 
-    /// Clears the flag the kernel copied into every cgroup made below the cgroup of `control` (a listed
-    /// memory.oom_control) after it was armed, through the cgroupfs layer as watch itself does
+    /// Clears the flag the kernel copied into every cgroup made below `memory` (a listed cgroup) after it
+    /// was armed, through the cgroupfs layer as watch itself does
     /// (``KernelKillerControl/clearInherited(below:formerOwner:)``). Returns the files written.
-    static func clearInherited(below control: String, watch: Int32, in system: CgroupSystem?) -> [String] {
-        guard let system, let memory = memoryCgroup(of: control, in: system) else { return [] }
+    static func clearInherited(below memory: MemoryCgroup?, watch: Int32) -> [String] {
+        guard let memory else { return [] }
         let mountPoint = memory.cgroup.hierarchy.mountPoint
         return KernelKillerControl.clearInherited(below: memory, formerOwner: watch).map {
             mountPoint + $0.description + "/memory.oom_control"
         }
     }
 
-    /// The memory cgroup whose memory.oom_control `control` is, when it lies in the memory hierarchy.
-    static func memoryCgroup(of control: String, in system: CgroupSystem) -> MemoryCgroup? {
+    /// The memory cgroup whose memory.oom_control `control` is, when it lies in the memory hierarchy:
+    /// through `directory` (a duplicate of it: the caller keeps its own) when watch sent one, so that a
+    /// rename or a path longer than PATH_MAX does not matter; opened by its path otherwise.
+    static func memoryCgroup(of control: String, directory: Int32?, in system: CgroupSystem) -> MemoryCgroup? {
         guard let hierarchy = try? system.memoryHierarchy(), control.hasSuffix("/memory.oom_control") else {
             return nil
         }
-        let directory = String(control.dropLast("/memory.oom_control".count))
+        let directoryPath = String(control.dropLast("/memory.oom_control".count))
         // Only what lies inside the memory hierarchy (a listed path always does).
-        guard directory.hasPrefix(hierarchy.mountPoint + "/"), let path = try? system.memoryCgroupPath(for: directory)
+        guard directoryPath.hasPrefix(hierarchy.mountPoint + "/"),
+            let path = try? system.memoryCgroupPath(for: directoryPath)
         else { return nil }
+        if let directory {
+            let duplicate = fcntl(directory, F_DUPFD_CLOEXEC, 0)
+            if duplicate >= 0 { return try? MemoryCgroup(Cgroup.adopting(duplicate, as: path, in: hierarchy)) }
+        }
         return try? MemoryCgroup.open(path, in: system)
+    }
+
+    /// Opens a listed file for writing: by its name in `directory` (its cgroup's, sent by watch) when
+    /// known, never following a symbolic link; by its path otherwise. The descriptor, or -1 with errno set.
+    static func openForWriting(_ path: String, directory: Int32?) -> Int32 {
+        guard let directory else { return LosslessText.withCString(path) { open($0, O_WRONLY | O_CLOEXEC) } }
+        return LosslessText.withCString(fileName(of: path)) { openat(directory, $0, O_WRONLY | O_CLOEXEC | O_NOFOLLOW) }
+    }
+
+    /// Reads a listed file, the same way as ``openForWriting(_:directory:)`` opens it.
+    static func read(_ path: String, directory: Int32?) throws(SystemCallError) -> [UInt8] {
+        guard let directory else { return try FileIO.read(path: path) }
+        return try FileIO.read(at: directory, name: fileName(of: path), displayPath: path)
+    }
+
+    /// The last component of a listed path: the file in its cgroup's directory.
+    private static func fileName(of path: String) -> String {
+        String(path[(path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex)...])
     }
 }
 
@@ -279,6 +340,10 @@ final class GuardianSession {
     private let watch: Int32
     private let log: (String) -> Void
     private(set) var state = GuardianState()
+    /// The directory watch sent with each listed path (SCM_RIGHTS), by that path.
+    private(set) var directories: [String: Int32] = [:]
+    /// Whether `input` is the socket watch starts a guardian with (else a pipe: no descriptors come).
+    private let inputIsSocket: Bool
     private var pendingLine: [UInt8] = []
     private let loop: EventLoop?
     private var watcher: OOMWatcher?
@@ -293,6 +358,8 @@ final class GuardianSession {
         self.input = input
         self.watch = watch
         self.log = log
+        var status = stat()
+        inputIsSocket = fstat(input, &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK
         loop = try? EventLoop()
     }
 
@@ -312,20 +379,26 @@ final class GuardianSession {
     /// Reads what is there; false at end of file (or a read error).
     @discardableResult
     private func readInput() -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { return true }
-        guard count > 0 else {
+        guard var (bytes, directory) = receive() else {
             ended = true
             return false
         }
-        pendingLine += buffer.prefix(count)
+        pendingLine += bytes
+        bytes = []
         while let newline = pendingLine.firstIndex(of: UInt8(ascii: "\n")) {
             let message = GuardianMessage(line: pendingLine[..<newline])
             pendingLine.removeSubrange(...newline)
             guard let message else {
                 log("oomctl guardian: ignored a line that is not a message")
                 continue
+            }
+            if let path = message.path {
+                // A path listed again, or done with: the directory sent before is not its any more.
+                if let previous = directories.removeValue(forKey: path) { close(previous) }
+                if message.carriesDirectory, directory >= 0 {
+                    directories[path] = directory
+                    directory = -1
+                }
             }
             state.apply(message)
             switch message {
@@ -335,7 +408,35 @@ final class GuardianSession {
             default: break
             }
         }
+        if directory >= 0 { close(directory) }
         return true
+    }
+
+    /// One read: from the socket, one packet (a message) and the directory it carries (-1 when none);
+    /// from a pipe (a guardian run by hand, a test), what is there. nil at end of file or on an error.
+    private func receive() -> (bytes: [UInt8], directory: Int32)? {
+        guard inputIsSocket else {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                return count > 0 ? (Array(buffer.prefix(count)), -1) : nil
+            }
+        }
+        // A packet is read whole: a path may be longer than any fixed buffer (deeper than PATH_MAX).
+        let size = oomctl_next_message_size(input)
+        guard size > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: size)
+        var directory: Int32 = -1
+        var truncated: Int32 = 0
+        let count = buffer.withUnsafeMutableBytes {
+            oomctl_receive_with_descriptor(input, $0.baseAddress, $0.count, &directory, &truncated)
+        }
+        guard count > 0 else { return nil }
+        if truncated != 0 {
+            log("oomctl guardian: a message came without its directory (no descriptor left?): restores by path")
+        }
+        return (Array(buffer.prefix(count)), directory)
     }
 
     // MARK: A stopped watch's OOMs
@@ -343,7 +444,8 @@ final class GuardianSession {
     private func watchOOMs(_ control: String) {
         guard let loop, state.delay != nil else { return }
         if system == nil { system = try? CgroupSystem() }
-        guard let system, let memory = Guardian.memoryCgroup(of: control, in: system), watched[memory.path] == nil
+        guard let system, let memory = Guardian.memoryCgroup(of: control, directory: directories[control], in: system),
+            watched[memory.path] == nil
         else { return }
         if watcher == nil {
             watcher = try? OOMWatcher(loop: loop) { [unowned self] event in oom(event) }
@@ -396,7 +498,7 @@ final class GuardianSession {
         guard let stat, stat.isStopped else { return timer.arm(after: delay + Guardian.stoppedWatchSlack) }
         loop.remove(timer.descriptor)
         held[path] = nil
-        if let code = Guardian.writeKiller(entry.control) {
+        if let code = Guardian.writeKiller(entry.control, directory: directories[entry.control]) {
             log(
                 "oomctl guardian: cannot hand the OOM back to the kernel: \(entry.control): \(String(cString: strerror(code)))"
             )

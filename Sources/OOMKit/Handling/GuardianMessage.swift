@@ -1,4 +1,4 @@
-/// One line on the pipe from `watch` to its guardian (see ``GuardianClient``): what to restore if
+/// One line on the socket from `watch` to its guardian (see ``GuardianClient``): what to restore if
 /// `watch` dies, and what no longer needs it. The one encoder and the one parser of that format.
 ///
 /// - `+PATH`: the kernel OOM killer is disabled through PATH (a v1 memory.oom_control); write `0` to it.
@@ -21,6 +21,22 @@ package enum GuardianMessage: Sendable, Equatable {
     case hookGroup(Int32)
     case hookEnded(Int32)
     case delay(Duration)
+
+    /// The file a message is about, for `+`, `=` and `-`.
+    package var path: String? {
+        switch self {
+        case .killerDisabled(let path), .restoreOnExit(let path, _, _), .forget(let path): path
+        case .hookGroup, .hookEnded, .delay: nil
+        }
+    }
+
+    /// Whether the message comes with the directory of its path (SCM_RIGHTS) when watch has one: `+`, `=`.
+    package var carriesDirectory: Bool {
+        switch self {
+        case .killerDisabled, .restoreOnExit: true
+        case .forget, .hookGroup, .hookEnded, .delay: false
+        }
+    }
 
     /// The line, newline included.
     package var encoded: [UInt8] {

@@ -19,7 +19,7 @@ package final class KernelKillerControl {
         guard memory.version == .v1 else { return }
         // The guardian learns of it first: if we die between the two steps it restores a killer that
         // was still enabled, which is harmless.
-        guardian?.protect(Self.controlPath(memory))
+        guardian?.protect(Self.controlPath(memory), of: memory.cgroup)
         try? memory.cgroup.setExtendedAttribute(
             KillerDisabledMarker.attribute, KillerDisabledMarker(pid: getpid()).encoded)
         try memory.setOOMKillDisabled(true)

@@ -139,9 +139,11 @@ package final class ReserveGrants {
     /// the raised one.
     private func tellGuardian(_ grant: ReserveGrant, _ memory: MemoryCgroup) {
         guardian?.restoreOnExit(
-            Self.limitPath(memory), value: String(grant.originalLimit.bytes), expected: String(grant.raisedLimit.bytes))
+            Self.limitPath(memory), value: String(grant.originalLimit.bytes), expected: String(grant.raisedLimit.bytes),
+            of: memory.cgroup)
         if let memsw = grant.originalMemsw, let raised = grant.raisedMemsw {
-            guardian?.restoreOnExit(Self.memswPath(memory), value: String(memsw.bytes), expected: String(raised.bytes))
+            guardian?.restoreOnExit(
+                Self.memswPath(memory), value: String(memsw.bytes), expected: String(raised.bytes), of: memory.cgroup)
         }
     }
 

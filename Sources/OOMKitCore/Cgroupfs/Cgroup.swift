@@ -32,6 +32,14 @@ public final class Cgroup: Sendable {
         "/proc/self/fd/\(directoryDescriptor)" + (file.map { "/" + $0 } ?? "")
     }
 
+    /// A handle on the cgroup directory `descriptor` is open on (one received from another process: the
+    /// guardian's from watch), known as `path` in `hierarchy` for messages. It takes the descriptor over.
+    /// Every file is reached through the descriptor, so a rename since, or a path too long to open,
+    /// changes nothing.
+    package static func adopting(_ descriptor: Int32, as path: CgroupPath, in hierarchy: Hierarchy) -> Cgroup {
+        Cgroup(hierarchy: hierarchy, path: path, directoryDescriptor: descriptor)
+    }
+
     /// Opens the cgroup at `path`, walking down one component at a time from the mount point, so a
     /// symlink anywhere on the way is refused rather than followed.
     public static func open(_ path: CgroupPath, in hierarchy: Hierarchy) throws(CgroupError) -> Cgroup {
