@@ -160,3 +160,33 @@ if [ "$in_child" -ge 1 ] && [ "$in_parent" = 0 ]; then pass recursive-once-where
 else fail recursive-once-where-it-happened "detections: $in_child in /hard/rp/c, $in_parent in /hard/rp (want >=1 and 0)"; fi
 figure recursive-detections "child $in_child, parent $in_parent"
 
+
+# --- 4. a cgroup whose name is not UTF-8 hides nothing ------------------------------------------------
+# The name was decoded lossily: missing from snapshots, a kill of its parent left its processes alive,
+# and --recursive never adopted it.
+bad=$(printf 'bad\377\376')
+if mkcg /hard/u8 >/dev/null && echo "+memory +pids" >"$CG/hard/u8/cgroup.subtree_control" && mkdir "$CG/hard/u8/$bad"; then
+    spawn_in_cg "/hard/u8/$bad" sleep 100000
+    sleeper=$SPAWNED
+    oomctl snapshot /hard/u8 --json >/tmp/u8s.json 2>/tmp/u8s.err
+    jq_file utf8-in-snapshot /tmp/u8s.json \
+        "[.cgroups[] | select(.path != \"/hard/u8\" and (.processIDs | index($sleeper) != null))] | length == 1"
+    status_is utf8-kill-parent 0 oomctl kill /hard/u8
+    check utf8-kill-parent-dead wait_for 5 dead $sleeper
+    wait $sleeper 2>/dev/null
+    start_watch /tmp/u8.json /hard/u8 --recursive --kill triggering
+    late=$(printf 'late\377')
+    mkdir "$CG/hard/u8/$late" && echo 16M >"$CG/hard/u8/$late/memory.high" && echo 32M >"$CG/hard/u8/$late/memory.max"
+    check utf8-adopted wait_for 10 grep -q 'watching new cgroup' /tmp/u8.json
+    spawn_in_cg "/hard/u8/$late" oomctl hog 40M >/dev/null 2>&1
+    hog=$SPAWNED
+    check utf8-hog-killed wait_for 20 dead $hog
+    wait $hog 2>/dev/null
+    check utf8-killed-by-watch wait_for 5 grep -q '"outcome":"killed"' /tmp/u8.json
+    stop_watch utf8-watch-stops /tmp/u8.json
+    # The path as watch's JSON wrote it names the cgroup again.
+    victim=$(jq -r 'select(.outcome == "killed") | .cgroup' /tmp/u8.json | head -1)
+    status_is utf8-json-path-as-argument 0 oomctl snapshot "$victim"
+else
+    fail utf8-setup "cannot make a cgroup named bad\\377\\376"
+fi

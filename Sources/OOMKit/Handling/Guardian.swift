@@ -13,8 +13,8 @@ import Glibc
 /// directory (SCM_RIGHTS): the guardian writes through it, so a cgroup renamed since, or a path longer
 /// than PATH_MAX, is restored all the same; PATH names it in messages (and is the fallback of a
 /// guardian that got no descriptor). When `watch` dies, the kernel closes its end: the guardian reads
-/// end-of-file and restores whatever is still listed. It ignores terminal signals and runs in its own process group,
-/// so a Ctrl-C meant for `watch` does not take it down first.
+/// end-of-file and restores whatever is still listed. It ignores terminal signals and runs in its own
+/// process group, so a Ctrl-C meant for `watch` does not take it down first.
 ///
 /// The client keeps what it told (a ``GuardianState``), so that a guardian that died can be started
 /// again and told everything anew (``restart()``); `watch` notices the death through a pidfd.
@@ -22,7 +22,7 @@ package final class GuardianClient {
     /// The guardian process.
     package private(set) var pid: Int32
     /// watch's end of the socket pair (-1 once shut down: nothing more is sent).
-    private var pipe: Int32
+    private var channel: Int32
     /// A descriptor of the directory of each listed path told with one, kept (a duplicate) so that a
     /// restarted guardian gets it too; closed once the path needs nothing any more.
     private var directories: [String: Int32] = [:]
@@ -39,12 +39,12 @@ package final class GuardianClient {
     /// runs ``Guardian/run(input:patience:log:)`` when started as `launch` says).
     package init(launch: GuardianLaunch) throws(SystemCallError) {
         self.launch = launch
-        (pid, pipe) = try Self.spawn(launch)
+        (pid, channel) = try Self.spawn(launch)
         scoreAdjusted = FileIO.writeOOMScoreAdjustment(-1000, process: String(pid))
     }
 
     deinit {
-        if pipe >= 0 { close(pipe) }
+        if channel >= 0 { close(channel) }
         for descriptor in directories.values { close(descriptor) }
     }
 
@@ -77,12 +77,12 @@ package final class GuardianClient {
     /// Starts a new guardian in place of one that died (reaped with ``reapIfExited()``) and tells it
     /// everything that still stands. On failure nothing runs and nothing more is sent.
     package func restart() throws(SystemCallError) {
-        guard pipe >= 0 else { return }
-        close(pipe)
-        pipe = -1
-        let (pid, pipe) = try Self.spawn(launch)
+        guard channel >= 0 else { return }
+        close(channel)
+        channel = -1
+        let (pid, channel) = try Self.spawn(launch)
         self.pid = pid
-        self.pipe = pipe
+        self.channel = channel
         startedAt = ContinuousClock().now
         scoreAdjusted = FileIO.writeOOMScoreAdjustment(-1000, process: String(pid))
         for message in state.messages { write(message) }
@@ -126,19 +126,19 @@ package final class GuardianClient {
     /// Tells the guardian that the hook of process group `group` has exited.
     package func hookEnded(_ group: Int32) { send(.hookEnded(group)) }
 
-    /// Closes the pipe after everything was restored, and reaps the guardian. With `wait` false (a limit
+    /// Closes watch's end after everything was restored, and reaps the guardian. With `wait` false (a limit
     /// is still waiting for usage to drop), the guardian is left to finish that on its own.
     package func shutDown(wait: Bool = true) {
-        guard pipe >= 0 else { return }
-        close(pipe)
-        pipe = -1
+        guard channel >= 0 else { return }
+        close(channel)
+        channel = -1
         guard wait else { return }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
     }
 
     private func send(_ message: GuardianMessage) {
-        guard pipe >= 0 else { return }
+        guard channel >= 0 else { return }
         state.apply(message)
         write(message)
     }
@@ -147,7 +147,7 @@ package final class GuardianClient {
     private func write(_ message: GuardianMessage) {
         let bytes = message.encoded
         let directory = message.carriesDirectory ? message.path.flatMap { directories[$0] } ?? -1 : -1
-        _ = bytes.withUnsafeBytes { oomctl_send_with_descriptor(pipe, $0.baseAddress, $0.count, directory) }
+        _ = bytes.withUnsafeBytes { oomctl_send_with_descriptor(channel, $0.baseAddress, $0.count, directory) }
     }
 }
 
@@ -331,7 +331,7 @@ public enum Guardian {
     }
 }
 
-/// The guardian while watch lives: its pipe read into a ``GuardianState``, and, once the `--delay` is
+/// The guardian while watch lives: its socket read into a ``GuardianState``, and, once the `--delay` is
 /// known, the listed cgroups' OOMs watched (an eventfd each, the same ``OOMWatcher`` watch uses) so that
 /// an OOM a stopped watch holds past its deadline is handed to the kernel killer. One thread, one epoll
 /// set: no wake-up at all while nothing happens, one per OOM and one at its deadline while it does.
@@ -366,7 +366,7 @@ final class GuardianSession {
     /// Returns at end of file on `input`.
     func readUntilWatchIsGone() {
         guard let loop, (try? loop.add(input, handler: { [unowned self] _ in readInput() })) != nil else {
-            // No loop (no descriptors left?): the pipe alone, read blocking, still restores at the end.
+            // No loop (no descriptors left?): the socket alone, read blocking, still restores at the end.
             while readInput() {}
             return
         }
