@@ -69,6 +69,41 @@ struct RenameAndDeepPathTests {
         #expect(try !Self.memory(moved).oomControl().oomKillDisable, "restored under the new name")
     }
 
+    /// Renamed, then an OOM with a kill asked for: watch decides and kills through its open directory
+    /// (it decided by the old path and failed, and the OOM waited for the whole --delay).
+    @Test func watchKillsInARenamedCgroup() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let watched = try test.makeChild("watched", limit: ByteCount(32 << 20))
+        let watch = try RunningWatch([
+            watched.description, "--kill", "largest", "--delay", "60s", "--json", "--no-self-protection",
+        ])
+        #expect(Self.rename(in: test, "watched", to: "moved"))
+        let hog = try test.spawnHog("100M", in: test.path.appending("moved"))
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 128 + SIGKILL, "\(watch.output)")
+        #expect(watch.waitFor(.seconds(5)) { $0.records.contains { $0["outcome"] == "killed" } }, "\(watch.output)")
+        #expect(watch.stop() == 0)
+    }
+
+    /// A kill that cannot be made (here: the victim process's cgroup is not the one decided on, since
+    /// the cgroup was renamed) hands the OOM to the kernel at once, not at the end of --delay.
+    @Test func aKillThatCannotBeMadeHandsTheOOMBackAtOnce() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let watched = try test.makeChild("watched", limit: ByteCount(32 << 20))
+        let watch = try RunningWatch([
+            watched.description, "--kill", "largest", "--process", "--delay", "60s", "--json", "--no-self-protection",
+        ])
+        #expect(Self.rename(in: test, "watched", to: "moved"))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let hog = try test.spawnHog("100M", in: test.path.appending("moved"))
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 128 + SIGKILL, "\(watch.output)")
+        #expect(clock.now - start < .seconds(5), "handed back at once, not after 60 s")
+        #expect(watch.waitFor(.seconds(5)) { $0.records.contains { $0["outcome"] != nil } }, "\(watch.output)")
+        #expect(watch.stop() == 0)
+    }
+
     /// Renamed during a reserve grant, then watch is SIGKILLed: the guardian writes the original limit
     /// back through the directory.
     @Test func theGuardianRestoresARenamedCgroupsLimit() throws {

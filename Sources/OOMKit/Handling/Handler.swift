@@ -34,6 +34,14 @@ public enum HandlingStep: Sendable {
     /// in OOM at a limit of its own (see ``OOMOwner``). Nothing is handled in `cgroup` itself.
     case notifiedOfOtherOOM(cgroup: CgroupPath, owner: CgroupPath?, handledThere: Bool)
     case finished(HandlingReport)
+
+    /// What a ``fellBack(id:cgroup:after:)`` says: at the deadline, or at once (`after` zero: a kill
+    /// that could not be made, no deadline that could be armed).
+    public static func fallbackSummary(after: Duration) -> String {
+        after == .zero
+            ? "nothing more oomctl can do: the kernel OOM killer is re-enabled at once"
+            : "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled"
+    }
 }
 
 /// The OOM handling pipeline that `watch` runs for each event, driven by the event loop:
@@ -569,9 +577,7 @@ package final class Handler {
                 let target: Killer.Target
                 switch victim.target {
                 case .cgroup(let path):
-                    do { target = .cgroup(try MemoryCgroup.open(path, in: handler.system)) } catch {
-                        throw .cgroup(error)
-                    }
+                    do { target = .cgroup(try openInSubtree(path)) } catch { throw .cgroup(error) }
                 case .process(let pid, _, let cgroup): target = .process(pid, expectedCgroup: cgroup)
                 }
                 // A graceful kill (--signal TERM --grace 2s): SIGKILL after the grace only if the OOM (or
@@ -593,6 +599,19 @@ package final class Handler {
                 facts.action = .failed
                 startPostKillHooks()
             }
+        }
+
+        /// A cgroup of this handling's subtree (a victim), opened down from the handling's own directory so
+        /// that a rename since watch opened it does not matter; any other by its path.
+        private func openInSubtree(_ path: CgroupPath) throws(CgroupError) -> MemoryCgroup {
+            guard path.isDescendant(of: memory.path) || path == memory.path else {
+                return try MemoryCgroup.open(path, in: handler.system)
+            }
+            var current = memory
+            for name in path.components.dropFirst(memory.path.components.count) {
+                current = try MemoryCgroup(current.cgroup.child(named: name))
+            }
+            return current
         }
 
         /// The panic action; its steps are in PanicAction.swift.
@@ -623,7 +642,7 @@ package final class Handler {
             }
             do {
                 return try PolicyEngine.decideLive(
-                    under: memory.path, in: handler.system, options: policy,
+                    under: memory, in: handler.system, options: policy,
                     fallBackToTriggering: options.killTriggeringWhenNoCandidates && ownLimit)
             } catch {
                 let note =
@@ -683,6 +702,9 @@ package final class Handler {
             guard phase != .finished else { return }
             if isV1OOM && !options.dryRun && !isResolved() {
                 phase = .awaitingResolution
+                // The kill asked for could not be made (no victim, a failed decision or kill): nothing more
+                // will come from userspace, so the kernel gets the OOM now rather than at the deadline.
+                if facts.action == .failed { return fallBack(now: true) }
                 if facts.fellBack || grant != nil { watchForResolution() }
                 return
             }

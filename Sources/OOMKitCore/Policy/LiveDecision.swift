@@ -31,12 +31,23 @@ extension PolicyEngine {
     public static func decideLive(
         under root: CgroupPath, in system: CgroupSystem, options: PolicyOptions, fallBackToTriggering: Bool = false
     ) throws(LiveDecisionError) -> Decision {
+        let top: MemoryCgroup
+        do { top = try MemoryCgroup.open(root, in: system) } catch { throw .cgroup(error) }
+        return try decideLive(under: top, in: system, options: options, fallBackToTriggering: fallBackToTriggering)
+    }
+
+    /// ``decideLive(under:in:options:fallBackToTriggering:)`` below an open cgroup, read through its
+    /// directory (the handler's: a rename since does not matter).
+    public static func decideLive(
+        under top: MemoryCgroup, in system: CgroupSystem, options: PolicyOptions, fallBackToTriggering: Bool = false
+    ) throws(LiveDecisionError) -> Decision {
+        let root = top.path
         var options = options
         if options.selfCgroup == nil { options.selfCgroup = try? system.memoryCgroupPath(ofProcess: getpid()) }
         let snapshot: Snapshot
         do {
             snapshot = try SnapshotCollector(system: system)
-                .collect(root: root, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
+                .collect(from: top, options: SnapshotOptions(topProcesses: Int.max, includeSystem: false))
         } catch {
             throw .cgroup(error)
         }

@@ -31,8 +31,15 @@ public struct SnapshotCollector: Sendable {
 
     /// Takes a snapshot of the tree under `root`.
     public func collect(root: CgroupPath, options: SnapshotOptions = .init()) throws(CgroupError) -> Snapshot {
+        try collect(from: MemoryCgroup.open(root, in: system), options: options)
+    }
+
+    /// Takes a snapshot of the subtree of an open cgroup, walking down from its directory: a cgroup
+    /// renamed since it was opened, or deeper than PATH_MAX, is read all the same (its paths are those
+    /// it was opened as).
+    public func collect(from top: MemoryCgroup, options: SnapshotOptions = .init()) throws(CgroupError) -> Snapshot {
         let hierarchy = try system.memoryHierarchy()
-        let top = try MemoryCgroup.open(root, in: system)
+        let root = top.path
         var notes: [String] = []
         var cgroups: [CgroupSample] = []
         cgroups.append(try sample(top))

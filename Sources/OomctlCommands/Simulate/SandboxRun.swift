@@ -324,7 +324,7 @@ final class SandboxRun {
         case .fellBack(_, let cgroup, let after):
             result?.fellBack = true
             record(
-                "fell-back", "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled",
+                "fell-back", HandlingStep.fallbackSummary(after: after),
                 cgroup: cgroup)
         case .panicking(_, let cgroup, let panic):
             record(

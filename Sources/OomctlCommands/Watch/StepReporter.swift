@@ -106,7 +106,7 @@ struct StepReporter {
         case .fellBack(let id, let cgroup, let after):
             log.log(
                 .fallbackToKernel,
-                "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled for \(Self.shown(cgroup))",
+                "\(HandlingStep.fallbackSummary(after: after)) for \(Self.shown(cgroup))",
                 metadata: base(id, cgroup))
         case .panicking(let id, let cgroup, let panic):
             var metadata = base(id, cgroup)
