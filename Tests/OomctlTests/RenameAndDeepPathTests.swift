@@ -45,6 +45,8 @@ struct RenameAndDeepPathTests {
             let back = try Self.time(.seconds(3)) { try !Self.memory(moved).oomControl().oomKillDisable }
             #expect(back != nil, "trial \(trial): the kernel killer is back on the renamed cgroup")
             if let back { times.append(back) }
+            let marker = try Self.memory(moved).cgroup.extendedAttribute("trusted.oomctl.killer_disabled_by")
+            #expect(marker == nil, "trial \(trial): the guardian removed watch's marker with the flag")
             let hog = try test.spawnHog("100M", in: moved)
             #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 128 + SIGKILL, "the kernel killed the hog")
         }

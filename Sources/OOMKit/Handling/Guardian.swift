@@ -217,6 +217,11 @@ public enum Guardian {
             switch writeKiller(path, directory: directories[path]) {
             case nil:
                 restored.append(path)
+                // The killer is back: a next watch must not find a leftover that is not there. Only the
+                // marker of the watch that is gone: another PID's is another watch's.
+                if let memory, KillerDisabledMarker.read(from: memory.cgroup)?.pid == watch {
+                    try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
+                }
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer: \(path)")
             // A cgroup removed meanwhile has no killer to restore; anything else is worth saying.
             case ENOENT?: break
