@@ -125,6 +125,8 @@ struct RenameAndDeepPathTests {
         watch.stop(signal: SIGKILL)
         let back = try Self.time(.seconds(3)) { try Self.memory(moved).limit() == ByteCount(32 << 20) }
         #expect(back != nil, "the guardian wrote the original limit back under the new name")
+        let marker = try Self.memory(moved).cgroup.extendedAttribute("trusted.oomctl.reserve_granted")
+        #expect(marker == nil, "and removed the grant's marker")
         #expect(try !Self.memory(moved).oomControl().oomKillDisable)
         #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 0, "the hog completed on the reserve")
     }

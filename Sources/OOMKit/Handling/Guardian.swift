@@ -236,6 +236,9 @@ public enum Guardian {
         }
         let clock = ContinuousClock()
         let deadline = clock.now + patience
+        // The cgroups (by a listed file) where a value could not be written back: their grant marker
+        // stays, for the next start to finish the restore.
+        var unsettled: Set<String> = []
         for entry in state.values {
             while true {
                 let current = (try? read(entry.path, directory: directories[entry.path])).map {
@@ -254,7 +257,10 @@ public enum Guardian {
                     )
                 case .writeBack:
                     let descriptor = openForWriting(entry.path, directory: directories[entry.path])
-                    guard descriptor >= 0 else { break }
+                    guard descriptor >= 0 else {
+                        unsettled.insert(directoryPath(of: entry.path))
+                        break
+                    }
                     let written = entry.value.withCString { write(descriptor, $0, strlen($0)) }
                     let code = errno
                     close(descriptor)
@@ -265,6 +271,7 @@ public enum Guardian {
                         usleep(UInt32(retryInterval.totalNanoseconds / 1000))
                         continue
                     } else {
+                        unsettled.insert(directoryPath(of: entry.path))
                         log(
                             "oomctl guardian: cannot restore \(entry.path) to \(entry.value): \(String(cString: strerror(code)))"
                         )
@@ -273,7 +280,34 @@ public enum Guardian {
                 break
             }
         }
+        removeGrantMarkers(state.values, directories: directories, except: unsettled, watch: watch)
         return restored
+    }
+
+    /// Removes the reserve-grant marker (``ReserveGrantMarker``) of the dead watch from each cgroup whose
+    /// values are all settled, so that the next start finds no leftover that is not there. Reached
+    /// through the directories watch sent; a cgroup known by its path only keeps its marker (the next
+    /// start sees its limit back and removes it).
+    private static func removeGrantMarkers(
+        _ values: [GuardianState.Value], directories: [String: Int32], except unsettled: Set<String>, watch: Int32
+    ) {
+        guard let hierarchy = try? CgroupSystem().memoryHierarchy() else { return }
+        var done: Set<String> = unsettled
+        for entry in values {
+            let directoryPath = directoryPath(of: entry.path)
+            guard done.insert(directoryPath).inserted, let directory = directories[entry.path] else { continue }
+            let duplicate = fcntl(directory, F_DUPFD_CLOEXEC, 0)
+            guard duplicate >= 0 else { continue }
+            let cgroup = Cgroup.adopting(duplicate, as: .root, in: hierarchy)
+            if ReserveGrantMarker.read(from: cgroup)?.pid == watch {
+                try? cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
+            }
+        }
+    }
+
+    /// The directory of a listed file: its cgroup's.
+    private static func directoryPath(of path: String) -> String {
+        String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
     }
 
     /// Writes 0 to a memory.oom_control file (through `directory`, its cgroup's, when known): nil when
