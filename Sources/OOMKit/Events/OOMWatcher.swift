@@ -17,6 +17,13 @@ public struct OOMEvent: Sendable {
         case pressure
         /// The cgroup was removed; it is no longer watched.
         case removed
+
+        /// The kinds the kernel can report on a cgroup of `version`: v1 has no memory.events, so no
+        /// `high`, `max` or `oom-kill` (its OOMs come through memory.oom_control; `pressure` needs a
+        /// memory.pressure file, which only some kernels give v1 cgroups).
+        public static func reported(on version: CgroupVersion) -> Set<Kind> {
+            version == .v1 ? [.oom, .pressure, .removed] : Set(allCases)
+        }
     }
 
     public var kind: Kind
