@@ -179,6 +179,9 @@ public final class WatchService {
         self.watcher = watcher
         // v1: a notification of an ancestor's OOM is handled in the ancestor, if this watch handles it.
         handler.handlesOOMs = { [unowned watcher] path in watcher.isWatching(path) }
+        watcher.onAwaitFailed = { [unowned self] path, error in
+            onNotice(.cannotWatchNewCgroup(path, reason: error.description))
+        }
         let targetPaths = Set(targets)
         watcher.onEvent = { [unowned self] event in
             handler.handle(event)
@@ -422,7 +425,7 @@ public final class WatchService {
             }
             onNotice(.targetAwaited(path))
         } catch {
-            // The parent went too: nothing can be made there any more without it coming back first.
+            // No watch could be set up (a parent that went too is awaited in turn: not an error).
             onNotice(.cannotWatchNewCgroup(path, reason: error.description))
         }
     }
