@@ -36,3 +36,56 @@ public struct Oomctl: ParsableCommand {
 
     public init() {}
 }
+
+extension Oomctl {
+    /// Runs oomctl with `arguments` (without the program name) and returns the exit status. What
+    /// ArgumentParser's `main()` does, with every byte of output, help and version included, written
+    /// through ``Terminal``: output that could not be written (a full disk, `>/dev/full`) turns a status
+    /// of 0 into 74, EX_IOERR; a command that failed keeps its own status. `help` refuses a subcommand
+    /// that does not exist (64) rather than show the overview.
+    public static func run(_ arguments: [String]) -> Int32 {
+        var status: Int32
+        do {
+            try refuseUnknownHelpTopics(arguments)
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            status = ExitStatus.success.rawValue
+        } catch {
+            status = exitCode(for: error).rawValue
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                // Help and version are the output asked for; everything else is a complaint.
+                if status == ExitStatus.success.rawValue {
+                    Terminal.print(message)
+                } else {
+                    Terminal.printError(message)
+                }
+            }
+        }
+        if StandardOutput.finish() != nil && status == ExitStatus.success.rawValue {
+            status = ExitStatus.ioError.rawValue
+        }
+        return status
+    }
+
+    /// `oomctl help WORD…`: every WORD must name a subcommand (ArgumentParser shows the overview for
+    /// one that does not, and exits 0).
+    static func refuseUnknownHelpTopics(_ arguments: [String]) throws {
+        guard arguments.first == "help" else { return }
+        var command: any ParsableCommand.Type = Oomctl.self
+        var path = ["oomctl"]
+        for word in arguments.dropFirst() where !word.hasPrefix("-") {
+            let subcommands = command.configuration.subcommands
+            guard let subcommand = subcommands.first(where: { $0.configuration.commandName == word }) else {
+                let known = subcommands.compactMap {
+                    $0.configuration.shouldDisplay ? $0.configuration.commandName : nil
+                }
+                throw ValidationError(
+                    "\(path.joined(separator: " ")) has no subcommand '\(word)'"
+                        + (known.isEmpty ? "" : "; help is there for: \(known.joined(separator: ", "))"))
+            }
+            command = subcommand
+            path.append(word)
+        }
+    }
+}

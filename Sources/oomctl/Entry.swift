@@ -1,3 +1,4 @@
+import Glibc
 import OOMKitCore
 import OomctlCommands
 
@@ -13,6 +14,7 @@ enum Entry {
         }
         // Before anything else: a kill must not wait its turn behind what it kills (see KillPriority).
         KillPriority.raiseIfKilling(arguments)
-        Oomctl.main(arguments)
+        // Oomctl.run, not Oomctl.main: its output is checked to the last byte (exit 74 when it was lost).
+        exit(Oomctl.run(arguments))
     }
 }

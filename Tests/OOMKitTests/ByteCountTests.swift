@@ -44,7 +44,7 @@ import Testing
 @Suite struct DurationParsingTests {
     @Test(arguments: [
         ("250ms", Int64(250_000_000)), ("2s", 2_000_000_000), ("1.5s", 1_500_000_000), ("1m", 60_000_000_000),
-        ("1h", 3_600_000_000_000), ("100us", 100_000), ("3", 3_000_000_000), ("0", 0),
+        ("1h", 3_600_000_000_000), ("100us", 100_000), ("0", 0), ("0.0", 0), ("0ms", 0),
     ])
     func parsesDurations(text: String, nanoseconds: Int64) throws {
         #expect(try Duration(parsing: text).totalNanoseconds == nanoseconds)
@@ -53,6 +53,23 @@ import Testing
     @Test(arguments: ["", "s", "1x", "-1s", "1.2.3s", "ms", "1.0000000001s", "99999999999999999h"])
     func rejectsGarbage(text: String) {
         #expect(throws: ParseError.self) { try Duration(parsing: text) }
+    }
+
+    /// Every duration has a unit: `1.5` could be seconds or milliseconds. Only zero may go without.
+    @Test(arguments: ["1.5", "3", "1", "0.5", ".5", "250"])
+    func refusesANumberWithoutAUnit(text: String) {
+        #expect(throws: ParseError.self) { try Duration(parsing: text) }
+        do {
+            _ = try Duration(parsing: text)
+        } catch {
+            #expect(error.reason.contains("only 0 may go without"), "\(error)")
+        }
+    }
+
+    /// The same rule inside a PSI trigger, which takes two durations.
+    @Test func aPressureTriggerNeedsUnitsToo() throws {
+        #expect(throws: ParseError.self) { try PressureTrigger(parsing: "some 150 1") }
+        #expect(try PressureTrigger(parsing: "some 150ms 1s").stall == .milliseconds(150))
     }
 
     @Test(arguments: [

@@ -97,6 +97,24 @@ check quick-recreation-detects wait_for 20 detected_in /tmp/quick.json /hard/qui
 kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
 stop_watch quick-watch-stops /tmp/quick.json
 
+# A target removed with its parent (one rule on v1 and v2): each level is awaited in turn, so the
+# target made again with `mkdir -p` is watched again, twice over.
+mkcg /hard/unit/svc >/dev/null
+start_watch /tmp/deep.json /hard/unit/svc --on high --dry-run
+for round in 1 2; do
+    rmdir $CG/hard/unit/svc $CG/hard/unit
+    wait_for 10 sh -c "[ \$(grep -c 'was removed; it is watched again' /tmp/deep.json) -ge $round ]"
+    mkcg /hard/unit/svc >/dev/null
+    check deep-recreation-watched-$round \
+        wait_for 10 sh -c "[ \$(grep -c 'made anew and is watched again' /tmp/deep.json) -ge $round ]"
+done
+echo 16M >$CG/hard/unit/svc/memory.high
+spawn_in_cg /hard/unit/svc oomctl hog 40M >/dev/null 2>&1
+hog=$SPAWNED
+check deep-recreation-detects wait_for 20 detected_in /tmp/deep.json /hard/unit/svc
+kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
+stop_watch deep-watch-stops /tmp/deep.json
+
 # --- 2a. a cgroup removed while its handling's hook runs: the handling says removed ----------------
 MSG_HOOK_STARTED=4daf1f0cf9034625a2db45f1f8e1f767
 MSG_FINISHED=c6c646dc3bcc418d85b74aeab06b2b41

@@ -1,6 +1,7 @@
 #ifndef OOMCTL_CLINUX_H
 #define OOMCTL_CLINUX_H
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/types.h>
 #include <signal.h>
@@ -13,6 +14,9 @@
 #include <sys/statfs.h>
 #include <sys/timerfd.h>
 #include <sys/xattr.h>
+
+/// O_PATH, which <fcntl.h> defines only with _GNU_SOURCE (its value, __O_PATH, always).
+static const int OOMCTL_O_PATH = __O_PATH;
 
 /// pidfd_open(2); returns a pidfd or -1 with errno set.
 int oomctl_pidfd_open(pid_t pid, unsigned int flags);

@@ -122,10 +122,13 @@ public struct Killer: Sendable {
         }
     }
 
-    /// Throws the refusal a kill of this process would meet: PID 1 or oomctl itself.
+    /// Throws the refusal a kill of this process would meet: PID 1, oomctl itself or a kernel thread.
     public func checkAllowed(pid: Int32) throws(KillError) {
         if pid == 1 { throw .refused("PID 1 is init; killing it takes the whole system down") }
         if pid == selfPID { throw .refused("PID \(pid) is oomctl itself") }
+        if (try? ProcFS(path: system.procPath).process(pid).isKernelThread()) == true {
+            throw .refused("PID \(pid) is a kernel thread")
+        }
     }
 
     /// What a kill is aimed at.
@@ -252,9 +255,8 @@ public struct Killer: Sendable {
         return current
     }
 
-    /// Opens a pidfd on a process about to be killed, refusing kernel threads.
+    /// Opens a pidfd on a process about to be killed, refusing what ``checkAllowed(pid:)`` refuses.
     func openVictim(_ pid: Int32) throws(KillError) -> ProcessHandle {
-        try checkAllowed(pid: pid)
         guard pid > 0 else { throw .noSuchProcess(pid) }
         let handle: ProcessHandle
         do {
@@ -262,9 +264,8 @@ public struct Killer: Sendable {
         } catch {
             throw error.kind == .notFound ? .noSuchProcess(pid) : .system(error)
         }
-        if (try? ProcFS(path: system.procPath).process(pid).isKernelThread()) == true {
-            throw .refused("PID \(pid) is a kernel thread")
-        }
+        // With the pidfd open: the process checked is the one it refers to (its PID cannot be reused).
+        try checkAllowed(pid: pid)
         return handle
     }
 

@@ -17,6 +17,13 @@ public struct OOMEvent: Sendable {
         case pressure
         /// The cgroup was removed; it is no longer watched.
         case removed
+
+        /// The kinds the kernel can report on a cgroup of `version`: v1 has no memory.events, so no
+        /// `high`, `max` or `oom-kill` (its OOMs come through memory.oom_control; `pressure` needs a
+        /// memory.pressure file, which only some kernels give v1 cgroups).
+        public static func reported(on version: CgroupVersion) -> Set<Kind> {
+            version == .v1 ? [.oom, .pressure, .removed] : Set(allCases)
+        }
     }
 
     public var kind: Kind
@@ -175,10 +182,13 @@ public final class OOMWatcher {
         var removalWatched: Set<String> = []
         /// Children awaited by name.
         var awaited: Set<String> = []
+        /// Children whose own watch awaits a cgroup: their removal is watched here, to await them in turn
+        /// (a removed directory's watch never hears of what is made at its path again).
+        var awaitingChildren: Set<String> = []
 
         init(directory: MemoryCgroup) { self.directory = directory }
 
-        var isUnused: Bool { !followsChildren && removalWatched.isEmpty && awaited.isEmpty }
+        var isUnused: Bool { !followsChildren && removalWatched.isEmpty && awaited.isEmpty && awaitingChildren.isEmpty }
     }
 
     /// The mask of every directory watch: the same for all, because inotify keeps one watch (and one
@@ -304,21 +314,77 @@ public final class OOMWatcher {
         }
     }
 
-    /// Calls `handler` once when a cgroup is made at `path` (its parent must exist): e.g. a watched
-    /// cgroup that was removed, to watch it again when it is made anew.
+    /// Calls `handler` once when a cgroup is made at `path`: e.g. a watched cgroup that was removed, to
+    /// watch it again when it is made anew. Its parents may be gone too, or go while it is awaited: then
+    /// the nearest one that exists is watched, and each level is awaited in turn (`mkdir -p` of the whole
+    /// path is seen however fast it is). Throws only when no watch could be set up (inotify's limit, a
+    /// directory this user may not read); a failure later, while a parent is awaited again from the
+    /// loop, goes to ``onAwaitFailed``.
     public func awaitCreation(
         of path: CgroupPath, in hierarchy: Hierarchy, handler: @escaping (MemoryCgroup) -> Void
     )
         throws(CgroupError)
     {
         guard let parentPath = path.parent else { return }
-        let directory = try directoryWatch(for: parentPath, in: hierarchy)
+        let directory: DirectoryWatch
+        do {
+            directory = try directoryWatch(for: parentPath, in: hierarchy)
+        } catch .noSuchCgroup {
+            // The parent went too: it is awaited first, then this path below it.
+            try awaitCreation(of: parentPath, in: hierarchy) { [unowned self] _ in
+                awaitAgain(path, in: hierarchy, handler: handler)
+            }
+            return
+        }
         // Made already, before the watch was in place (a quick restart): no IN_CREATE will tell.
         if let child = try? directory.directory.cgroup.child(named: path.name), let memory = try? MemoryCgroup(child) {
             return handler(memory)
         }
         directory.awaited.insert(path.name)
         awaited[path] = handler
+        // The parent's removal is seen in the grandparent's directory (its own watch never tells).
+        if let grandparent = parentPath.parent, let above = try? directoryWatch(for: grandparent, in: hierarchy) {
+            above.awaitingChildren.insert(parentPath.name)
+        }
+    }
+
+    /// Called when a cgroup awaited with ``awaitCreation(of:in:handler:)`` cannot be awaited any more: its
+    /// parent was removed and awaiting it in turn failed. From the loop's thread.
+    public var onAwaitFailed: ((CgroupPath, CgroupError) -> Void)?
+
+    /// ``awaitCreation(of:in:handler:)`` from the loop, its failure told through ``onAwaitFailed``.
+    private func awaitAgain(_ path: CgroupPath, in hierarchy: Hierarchy, handler: @escaping (MemoryCgroup) -> Void) {
+        do throws(CgroupError) {
+            try awaitCreation(of: path, in: hierarchy, handler: handler)
+        } catch {
+            onAwaitFailed?(path, error)
+        }
+    }
+
+    /// A directory in which cgroups were awaited was removed: its watch goes (a directory made later at
+    /// its path is another one), and what it awaited is awaited again from the nearest level that exists.
+    private func awaitedDirectoryRemoved(_ path: CgroupPath) {
+        guard let descriptor = directoryByPath[path], let directory = directories[descriptor] else { return }
+        inotify_rm_watch(inotify, descriptor)
+        directories[descriptor] = nil
+        directoryByPath[path] = nil
+        let hierarchy = directory.directory.cgroup.hierarchy
+        for name in directory.awaited.sorted() {
+            guard let handler = awaited.removeValue(forKey: path.appending(name)) else { continue }
+            awaitAgain(path.appending(name), in: hierarchy, handler: handler)
+        }
+        for name in directory.awaitingChildren.sorted() { awaitedDirectoryRemoved(path.appending(name)) }
+        // Last: the parent now awaits this directory (above), so its watch stays in place meanwhile.
+        stopWatchingForAwaiting(path)
+    }
+
+    /// `path` awaits nothing any more: its removal need not be watched in its parent.
+    private func stopWatchingForAwaiting(_ path: CgroupPath) {
+        guard let parent = path.parent, let descriptor = directoryByPath[parent],
+            let directory = directories[descriptor]
+        else { return }
+        directory.awaitingChildren.remove(path.name)
+        releaseIfUnused(descriptor)
     }
 
     /// The cgroup directories watched for children made or removed (an inotify watch and an open
@@ -475,6 +541,8 @@ public final class OOMWatcher {
             var offset = 0
             var changed: [CgroupPath] = []
             var removed: [CgroupPath] = []
+            // Directories in which something is awaited, removed.
+            var awaitingRemoved: [CgroupPath] = []
             // By path, looked up when handled: a removal handled first may have replaced the watch.
             var created: [(CgroupPath, String)] = []
             while offset + InotifyRecord.headerSize <= count {
@@ -505,6 +573,9 @@ public final class OOMWatcher {
                     }
                     guard mask & UInt32(IN_ISDIR) != 0 else { continue }
                     let name = LosslessText.decode(nameBytes)
+                    if mask & UInt32(IN_DELETE) != 0, directory.awaitingChildren.contains(name) {
+                        awaitingRemoved.append(directory.directory.path.appending(name))
+                    }
                     if mask & UInt32(IN_DELETE) != 0, directory.removalWatched.contains(name) {
                         removed.append(directory.directory.path.appending(name))
                     } else if mask & UInt32(IN_CREATE) != 0 {
@@ -525,6 +596,7 @@ public final class OOMWatcher {
                 unwatch(path)
                 onEvent(OOMEvent(kind: .removed, cgroup: path, count: 1, detectedAt: now))
             }
+            for path in awaitingRemoved { awaitedDirectoryRemoved(path) }
             for (parent, name) in created {
                 guard let descriptor = directoryByPath[parent], let directory = directories[descriptor] else {
                     continue
@@ -542,6 +614,7 @@ public final class OOMWatcher {
         if directory.awaited.remove(name) != nil, let handler = awaited.removeValue(forKey: memory.path) {
             // The handler first: it watches the cgroup, which keeps this directory watched for its removal.
             handler(memory)
+            if directory.awaited.isEmpty { stopWatchingForAwaiting(directory.directory.path) }
             if let descriptor = directoryByPath[directory.directory.path] { releaseIfUnused(descriptor) }
         }
         if follows { onChildCreated?(memory) }

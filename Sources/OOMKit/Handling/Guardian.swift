@@ -217,11 +217,7 @@ public enum Guardian {
             switch writeKiller(path, directory: directories[path]) {
             case nil:
                 restored.append(path)
-                // The killer is back: a next watch must not find a leftover that is not there. Only the
-                // marker of the watch that is gone: another PID's is another watch's.
-                if let memory, KillerDisabledMarker.read(from: memory.cgroup)?.pid == watch {
-                    try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
-                }
+                removeMarker(from: memory, watch: watch)
                 log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer: \(path)")
             // A cgroup removed meanwhile has no killer to restore; anything else is worth saying.
             case ENOENT?: break
@@ -330,6 +326,14 @@ public enum Guardian {
         return KernelKillerControl.clearInherited(below: memory, formerOwner: watch).map {
             mountPoint + $0.description + "/memory.oom_control"
         }
+    }
+
+    /// Removes the marker (``KillerDisabledMarker``) that watch set on `memory` when it disabled the
+    /// killer there, now that the killer is back: a next watch must not find a leftover that is not
+    /// there. Only watch's own: a marker naming another PID is another watch's.
+    static func removeMarker(from memory: MemoryCgroup?, watch: Int32) {
+        guard let memory, KillerDisabledMarker.read(from: memory.cgroup)?.pid == watch else { return }
+        try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
     }
 
     /// The memory cgroup whose memory.oom_control `control` is, when it lies in the memory hierarchy:

@@ -22,7 +22,14 @@ package final class KernelKillerControl {
         guardian?.protect(Self.controlPath(memory), of: memory.cgroup)
         try? memory.cgroup.setExtendedAttribute(
             KillerDisabledMarker.attribute, KillerDisabledMarker(pid: getpid()).encoded)
-        try memory.setOOMKillDisabled(true)
+        do {
+            try memory.setOOMKillDisabled(true)
+        } catch {
+            // Refused (the v1 root takes no oom_kill_disable): nothing to restore, so nothing may say there is.
+            try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
+            guardian?.forget(Self.controlPath(memory))
+            throw error
+        }
         disabled[memory.path] = memory
     }
 
@@ -76,15 +83,18 @@ package final class KernelKillerControl {
     }
 
     /// Re-enables the killer on cgroups a crashed `watch` left disabled: those carrying the marker with
-    /// the PID of a process that no longer exists. Returns them.
+    /// the PID of a process that no longer exists. Returns those whose killer was in fact still disabled;
+    /// a stale marker on a killer that is back (a guardian that restored it but could not remove the
+    /// marker) is removed without a word.
     package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
         var restored: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
             guard let marker = KillerDisabledMarker.read(from: memory.cgroup), MarkerFields.isLeftover(marker.pid)
             else { continue }
+            let wasDisabled = (try? memory.oomControl().oomKillDisable) != false
             try? memory.setOOMKillDisabled(false)
             try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
-            restored.append(memory.path)
+            if wasDisabled { restored.append(memory.path) }
         }
         return restored
     }

@@ -80,7 +80,13 @@ public final class MemorySandbox {
     /// The sandbox path to use below `parent`: `oomctl-simulate-PID`.
     public static func defaultName(pid: Int32 = getpid()) -> String { "oomctl-simulate-\(pid)" }
 
-    /// Creates the sandbox cgroup below `parent` (a cgroup of `system`) with the hard `limit`.
+    /// What earlier sandboxes left below the parent, found before this one was made (see
+    /// ``removeLeftovers(below:in:keeping:)``).
+    public private(set) var leftovers: [Leftover] = []
+
+    /// Creates the sandbox cgroup below `parent` (a cgroup of `system`) with the hard `limit`, after
+    /// removing the sandboxes that runs killed before their clean-up left there
+    /// (``removeLeftovers(below:in:keeping:)``).
     public init(
         below parent: MemoryCgroup, in system: CgroupSystem, name: String = defaultName(), limit: ByteCount
     ) throws(SandboxError) {
@@ -97,6 +103,7 @@ public final class MemorySandbox {
             do { delegated = try parent.cgroup.subtreeControllers() } catch { throw .cgroup(error) }
             guard delegated.contains("memory") else { throw .memoryNotDelegated(parent.path) }
         }
+        let leftovers = Self.removeLeftovers(below: parent, in: system, keeping: name)
         let created: Cgroup
         do {
             created = try parent.cgroup.makeChild(named: name)
@@ -105,6 +112,8 @@ public final class MemorySandbox {
         } catch {
             throw .cgroup(error)
         }
+        // Marked as a sandbox: what a run killed before its clean-up leaves can be told from a user's cgroup.
+        SandboxMarker.current.set(on: created)
         do {
             let memory = try MemoryCgroup(created)
             try memory.setLimit(limit)
@@ -117,9 +126,56 @@ public final class MemorySandbox {
         self.parent = parent
         self.name = name
         self.system = system
+        self.leftovers = leftovers
     }
 
     deinit { destroy() }
+
+    /// A sandbox an earlier run left behind (it was killed, SIGKILL, before it could clean up).
+    public struct Leftover: Sendable, Equatable {
+        /// The leftover cgroup.
+        public var path: CgroupPath
+        /// The PID of the run that made it (gone).
+        public var pid: Int32
+        /// Whether it was removed; when not, why (it still has processes, or children).
+        public var keptBecause: String?
+    }
+
+    /// Removes the sandboxes earlier runs left below `parent`, and only those: a child named
+    /// `oomctl-simulate-PID`, marked by the sandbox made with that name (``SandboxMarker``, from this PID
+    /// namespace), whose PID is gone, and that is empty (no process, no child cgroup). One that still
+    /// has something in it is kept, and said. Anything else is never touched, whatever its name.
+    public static func removeLeftovers(
+        below parent: MemoryCgroup, in system: CgroupSystem, keeping own: String = defaultName()
+    ) -> [Leftover] {
+        let prefix = "oomctl-simulate-"
+        var found: [Leftover] = []
+        for name in (try? parent.cgroup.childNames()) ?? [] where name.hasPrefix(prefix) && name != own {
+            guard let pid = MarkerFields.pid(Array(name.utf8)[prefix.utf8.count...]),
+                let child = try? parent.cgroup.child(named: name), let marker = SandboxMarker.read(from: child),
+                marker == SandboxMarker(pid: pid, namespace: SandboxMarker.current.namespace),
+                MarkerFields.ownerIsGone(pid)
+            else { continue }
+            let processes = (try? child.processIDs(procPath: system.procPath)) ?? [-1]
+            let children = (try? child.childNames()) ?? ["?"]
+            var leftover = Leftover(path: child.path, pid: pid)
+            if !processes.isEmpty {
+                leftover.keptBecause = "it still has \(processes.count) process\(processes.count == 1 ? "" : "es")"
+            } else if !children.isEmpty {
+                leftover.keptBecause = "it has child cgroups"
+            } else {
+                // A reserve recorded in a state file would outlive the cgroup (an attribute goes with it).
+                if let memory = try? MemoryCgroup(child) { try? ReserveStore(system: system).remove(for: memory) }
+                do {
+                    try parent.cgroup.removeChild(named: name)
+                } catch {
+                    leftover.keptBecause = error.description
+                }
+            }
+            found.append(leftover)
+        }
+        return found
+    }
 
     /// Starts `/bin/sh -c command` inside the sandbox, as ``start(_:arguments:)`` does: the shell waits
     /// for the go line, then execs the command, whose stdin is then at end-of-file.
@@ -212,5 +268,54 @@ public final class MemorySandbox {
         }
         destroyed = problems.isEmpty
         return problems
+    }
+}
+
+/// The attribute a sandbox cgroup carries from its creation (`trusted.oomctl.sandbox`, else
+/// `user.oomctl.sandbox` where only user attributes may be set): `PID NAMESPACE`, the run's PID and its
+/// PID namespace (`pid:[4026531836]`), so that a later run removes only what a run of its own namespace
+/// made and left, never a cgroup that merely has the name. Without either attribute (a file system that
+/// takes none), a leftover is never removed.
+struct SandboxMarker: Equatable {
+    static let attributes = ["trusted.oomctl.sandbox", "user.oomctl.sandbox"]
+
+    var pid: Int32
+    var namespace: String
+
+    /// This process's marker.
+    static let current = SandboxMarker(pid: getpid(), namespace: pidNamespace())
+
+    /// The PID namespace of this process as /proc/self/ns/pid names it ("" where it cannot be read).
+    static func pidNamespace() -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let count = readlink("/proc/self/ns/pid", &buffer, buffer.count - 1)
+        guard count > 0 else { return "" }
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    var encoded: [UInt8] { Array("\(pid) \(namespace)".utf8) }
+
+    init(pid: Int32, namespace: String) {
+        self.pid = pid
+        self.namespace = namespace
+    }
+
+    init?(bytes: [UInt8]) {
+        let fields = bytes.split(separator: UInt8(ascii: " "), maxSplits: 1, omittingEmptySubsequences: false)
+        guard fields.count == 2, let pid = MarkerFields.pid(fields[0]) else { return nil }
+        self.init(pid: pid, namespace: String(decoding: fields[1], as: UTF8.self))
+    }
+
+    /// Sets it in the first place that takes it (best effort: a sandbox without it is only never
+    /// recognised as a leftover).
+    func set(on cgroup: Cgroup) {
+        for name in Self.attributes where (try? cgroup.setExtendedAttribute(name, encoded)) != nil { return }
+    }
+
+    static func read(from cgroup: Cgroup) -> SandboxMarker? {
+        for name in attributes {
+            if let value = cgroup.extendedAttribute(name) { return SandboxMarker(bytes: value) }
+        }
+        return nil
     }
 }

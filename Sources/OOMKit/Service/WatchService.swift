@@ -135,10 +135,11 @@ public final class WatchService {
         var all: [MemoryCgroup] = []
         for memory in memories {
             try memory.requireMemoryController()
-            if memory.version == .v2 && memory.path.isRoot && !recursive {
+            if memory.path.isRoot && !recursive {
                 throw CgroupError.unsupported(
-                    "watching the root cgroup itself (it has no memory.events; watch / --recursive watches every "
-                        + "cgroup below it, --system the machine's memory)", version: .v2)
+                    "watching the root cgroup itself (it has no limit of its own, no memory.events on v2, no "
+                        + "oom_kill_disable on v1; watch / --recursive watches every cgroup below it, --system the "
+                        + "machine's memory)", version: memory.version)
             }
             all.append(memory)
             if recursive { all += watchableDescendants(of: memory) }
@@ -178,6 +179,9 @@ public final class WatchService {
         self.watcher = watcher
         // v1: a notification of an ancestor's OOM is handled in the ancestor, if this watch handles it.
         handler.handlesOOMs = { [unowned watcher] path in watcher.isWatching(path) }
+        watcher.onAwaitFailed = { [unowned self] path, error in
+            onNotice(.cannotWatchNewCgroup(path, reason: error.description))
+        }
         let targetPaths = Set(targets)
         watcher.onEvent = { [unowned self] event in
             handler.handle(event)
@@ -333,8 +337,9 @@ public final class WatchService {
                 }
             }
         }
-        if memory.version == .v2 && memory.path.isRoot {
-            // No memory.events at the v2 root: only what is made below it is watched.
+        if memory.path.isRoot {
+            // No limit of its own (no memory.events on v2, no oom_kill_disable on v1): only what is made
+            // below it is watched.
             if recursive { try watcher.followChildren(of: memory) }
             return
         }
@@ -420,7 +425,7 @@ public final class WatchService {
             }
             onNotice(.targetAwaited(path))
         } catch {
-            // The parent went too: nothing can be made there any more without it coming back first.
+            // No watch could be set up (a parent that went too is awaited in turn: not an error).
             onNotice(.cannotWatchNewCgroup(path, reason: error.description))
         }
     }

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import SystemPackage
 
@@ -29,8 +30,10 @@ package struct OutputFileError: OOMKitError, Hashable {
 ///
 /// The bytes go to a new temporary file in the target's directory (`O_CREAT | O_EXCL | O_NOFOLLOW`,
 /// mode set explicitly), are flushed with fsync, then renamed over the target. A target that is a
-/// symbolic link is refused, never followed or replaced; on any failure (a full disk, EACCES) the
-/// temporary file is removed and an existing target is untouched.
+/// symbolic link is refused, never followed or replaced, and so is a path through one: the directory is
+/// opened one component at a time with `openat(O_NOFOLLOW)` (``openDirectory(_:)``), so that nobody who
+/// can swap a directory of the path for a link redirects the file elsewhere. On any failure (a full
+/// disk, EACCES) the temporary file is removed and an existing target is untouched.
 package enum AtomicFile {
     /// Writes `bytes` to `path` atomically with the given permission bits.
     package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(OutputFileError) {
@@ -38,8 +41,12 @@ package enum AtomicFile {
         guard !name.isEmpty, name != ".", name != ".." else {
             throw OutputFileError(path: path, reason: "not a file name")
         }
-        let directory = open(directoryPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { throw failure(path, errno, "open directory") }
+        let directory: Int32
+        do {
+            directory = try openDirectory(directoryPath)
+        } catch {
+            throw OutputFileError(path: path, reason: error.reason, code: error.code)
+        }
         defer { close(directory) }
 
         var existing = stat()
@@ -52,7 +59,7 @@ package enum AtomicFile {
             }
         }
 
-        let temporaryName = ".\(name).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
+        let temporaryName = temporaryName(for: name)
         let file = openat(directory, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard file >= 0 else { throw failure(path, errno, "create") }
         var error: OutputFileError?
@@ -71,6 +78,59 @@ package enum AtomicFile {
             throw error
         }
         fsync(directory)
+    }
+
+    /// The longest file name the kernel takes (NAME_MAX).
+    static let maximumNameLength = 255
+
+    /// `.NAME.PID.RANDOM.tmp`, with NAME shortened (by whole characters) so that the whole stays within
+    /// NAME_MAX: a target name of up to 255 bytes is legal, and so must its temporary name be.
+    static func temporaryName(for name: String) -> String {
+        let suffix = ".\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
+        let room = maximumNameLength - 1 - suffix.utf8.count
+        var kept = Substring(name)
+        while kept.utf8.count > room { kept = kept.dropLast() }
+        return "." + kept + suffix
+    }
+
+    /// Opens a directory to write in (`O_RDONLY | O_DIRECTORY`), walking `path` one component at a time
+    /// from `/` (absolute) or the working directory with `openat(O_NOFOLLOW)`: a component that is a
+    /// symbolic link is refused, never followed (its error has no errno). Components other than the last
+    /// are opened `O_PATH`, which needs only search permission, as a path lookup does.
+    package static func openDirectory(_ path: String) throws(OutputFileError) -> Int32 {
+        let components = path.split(separator: "/").map(String.init)
+        var current = open(path.hasPrefix("/") ? "/" : ".", OOMCTL_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { throw failure(path, errno, "open directory") }
+        for (index, component) in components.enumerated() {
+            let last = index == components.count - 1
+            let next = openat(
+                current, component, (last ? O_RDONLY : OOMCTL_O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
+            if next < 0 {
+                var info = stat()
+                let isLink =
+                    fstatat(current, component, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFLNK
+                close(current)
+                guard !isLink else {
+                    let link = (path.hasPrefix("/") ? "/" : "") + components[...index].joined(separator: "/")
+                    throw OutputFileError(
+                        path: path,
+                        reason: "'\(link)' is a symbolic link; refusing to follow it (give the real directory)")
+                }
+                throw failure(path, code, "open directory")
+            }
+            close(current)
+            current = next
+        }
+        if components.isEmpty {
+            // "/" or ".": the start itself, opened for reading (an fsync needs it).
+            let directory = openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            let code = errno
+            close(current)
+            guard directory >= 0 else { throw failure(path, code, "open directory") }
+            return directory
+        }
+        return current
     }
 
     /// The error for a failed `operation` on the way to writing `path`, keeping its errno.

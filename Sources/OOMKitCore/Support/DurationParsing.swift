@@ -1,26 +1,30 @@
 /// Parsing and printing of durations as people write them on a command line: `250ms`, `2s`,
-/// `1.5s`, `1m`, `1h`, `100us`; a bare number is seconds (as in systemd).
+/// `1.5s`, `1m`, `1h`, `100us`. Every duration has a unit, the one rule for every option and trigger
+/// that takes one: a bare `1.5` could mean seconds or milliseconds, so it is refused; only zero, which is
+/// the same in every unit, may be given bare (`0`).
 extension Duration {
     private static let units: [(suffix: String, nanoseconds: Int64)] = [
         ("ns", 1), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000),
         ("m", 60_000_000_000), ("min", 60_000_000_000), ("h", 3_600_000_000_000),
     ]
 
-    /// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h`, `100us`, or a bare number of seconds.
+    /// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h`, `100us`, or a bare `0`; any other number needs a unit.
     public init(parsing text: some StringProtocol) throws(ParseError) {
         let trimmed = text.trimmingASCIIWhitespace()
         let number = trimmed.prefix { $0 == "." || ($0.isASCII && $0.isNumber) }
         let suffix = String(trimmed[number.endIndex...])
-        let unit = suffix.isEmpty ? 1_000_000_000 : Self.units.first { $0.suffix == suffix }?.nanoseconds
+        // Bare, only zero: any unit would do.
+        let unit = suffix.isEmpty ? 1 : Self.units.first { $0.suffix == suffix }?.nanoseconds
         let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard let unit, !number.isEmpty, number != ".",
             let whole = parts[0].isEmpty ? 0 : Int64(parts[0]),
             parts.count == 1 || (1...9).contains(parts[1].count),
-            let fraction = parts.count == 2 ? Int64(parts[1]) : 0
+            let fraction = parts.count == 2 ? Int64(parts[1]) : 0,
+            !suffix.isEmpty || (whole == 0 && fraction == 0)
         else {
             throw ParseError(
-                "duration", input: text, reason: "expected a number with a unit: ns, us, ms, s, m or h (e.g. 250ms, 2s)"
-            )
+                "duration", input: text,
+                reason: "expected a number with a unit: ns, us, ms, s, m or h (e.g. 250ms, 2s; only 0 may go without)")
         }
         var scale: Int64 = 1
         if parts.count == 2 { for _ in 0..<parts[1].count { scale *= 10 } }

@@ -98,8 +98,10 @@ enum LogRecord {
 
 /// Writes all of `bytes` to a file descriptor with write(2), retrying on EINTR and short writes.
 /// Returns false when the descriptor refuses (closed pipe, full disk): a log line is then lost,
-/// which must never stop the handler.
+/// which must never stop the handler. On standard output the loss is recorded (``StandardOutput``), so
+/// that the process does not exit 0 with its log incomplete.
 @discardableResult
 func writeFully(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
-    FileIO.writeAll(bytes, to: descriptor) == 0
+    if descriptor == STDOUT_FILENO { return StandardOutput.write(bytes) }
+    return FileIO.writeAll(bytes, to: descriptor) == 0
 }

@@ -29,6 +29,7 @@ struct ReserveCommand: ParsableCommand {
             EXAMPLES:
               oomctl reserve /batch.slice 64M
               oomctl reserve /batch.slice 10% -q
+              oomctl reserve --pid 4242 64M      the cgroup of process 4242
               oomctl reserve /batch.slice
               oomctl reserve /batch.slice --json
               oomctl reserve --list --under /batch.slice
@@ -60,7 +61,19 @@ struct ReserveCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing on success (the exit status says it all).")
     var quiet = false
 
-    func validate() throws {
+    mutating func validate() throws {
+        // `reserve --pid PID SIZE`: ArgumentParser fills the positionals in order, so SIZE lands in CGROUP.
+        if target.pid != nil, size == nil, let word = target.cgroup {
+            do {
+                size = try ReserveSize.parse(word)
+                target.cgroup = nil
+            } catch {
+                throw ValidationError(
+                    "with --pid the argument is the SIZE, and '\(word)' is not one: \(error.description) "
+                        + "(give either a CGROUP or --pid, not both)")
+            }
+        }
+        try target.requireOneTarget()
         if list {
             guard target.cgroup == nil, target.pid == nil, size == nil, !clear else {
                 throw ValidationError("--list takes no CGROUP, --pid, SIZE or --clear; use --under CGROUP")

@@ -168,6 +168,7 @@ struct SimulateCommand: ParsableCommand {
         // Only problems reach the terminal from the pipeline itself; the timeline tells the rest.
         LoggingSetup.bootstrap(LogSelection(mode: .console, descriptor: STDERR_FILENO), level: .warning)
         let settings = try sandboxSettings()
+        try handling.checkEvents(on: system.memoryHierarchy().version)
         let live = !json
         let run = try SandboxRun(
             system: system, settings: settings, options: try handling.resolvedHandlingOptions(in: system, live: false),
@@ -211,9 +212,21 @@ struct SimulateCommand: ParsableCommand {
         do {
             bytes = path == "-" ? try FileIO.readAll(fd: 0, path: "standard input") : try FileIO.read(path: path)
         } catch {
+            if error.code == .isDirectory { throw NotASnapshotFile(path: path) }
             throw error.kind == .notFound
                 ? SystemCallError("open snapshot", path: path, errno: error.errno) : error
         }
         return try Snapshot(json: bytes, source: path == "-" ? "standard input" : path)
+    }
+}
+
+/// `simulate --from DIR`: an input that is no file (66, EX_NOINPUT, as for a file that is not there; not
+/// 74, which is for a kernel file that fails to read).
+struct NotASnapshotFile: OOMKitError {
+    var path: String
+
+    var kind: FailureKind { .notFound }
+    var description: String {
+        "cannot read snapshot '\(path)': it is a directory; give a snapshot file (or - for standard input)"
     }
 }

@@ -44,7 +44,7 @@ struct SnapshotCommand: ParsableCommand {
     var top = 10
 
     func validate() throws {
-        try target.validate()
+        try target.requireOneTarget()
         guard (0...10_000).contains(top) else {
             throw ValidationError("--top must be between 0 and 10000, not \(top)")
         }

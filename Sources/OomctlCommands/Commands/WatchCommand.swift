@@ -248,6 +248,16 @@ struct WatchCommand: ParsableCommand {
                 + "cgroup at its limit raises all day): add --on oom or --on pressure")
     }
 
+    /// A target that is the root cgroup, refused before anything is changed (no marker, no guardian)
+    /// unless --recursive watches what is below it.
+    private func refuseRoot(_ what: String) throws {
+        guard !recursive else { return }
+        throw ValidationError(
+            "\(what), which has no limit of its own to run out of (and on v1 no kernel OOM "
+                + "killer watch could hold back): watch a cgroup below it, every cgroup below it with --recursive, "
+                + "or the machine's memory with --system")
+    }
+
     /// The service's configuration: the arguments resolved on the live system.
     func watchConfiguration(in system: CgroupSystem) throws -> WatchConfiguration {
         let scope: WatchConfiguration.Scope
@@ -260,9 +270,16 @@ struct WatchCommand: ParsableCommand {
                         ?? WatchConfiguration.SystemScope.defaultMaxCheckInterval,
                     under: try under.map { try system.memoryCgroupPath(for: $0) }))
         } else {
-            var targets: [CgroupPath] = try cgroups.map { try system.memoryCgroupPath(for: $0) }
-            targets += try pid.map { try system.memoryCgroupPath(ofProcess: $0) }
-            try checkPanicEvents(on: system.memoryHierarchy())
+            let named = try cgroups.map { try system.memoryCgroupPath(for: $0) }
+            if named.contains(where: \.isRoot) { try refuseRoot("'/' is the root cgroup") }
+            let ofProcesses = try pid.map { try system.memoryCgroupPath(ofProcess: $0) }
+            if let index = ofProcesses.firstIndex(where: \.isRoot) {
+                try refuseRoot("PID \(pid[index]) is in the root cgroup (as kernel threads are)")
+            }
+            let targets = named + ofProcesses
+            let hierarchy = try system.memoryHierarchy()
+            try handling.checkEvents(on: hierarchy.version)
+            try checkPanicEvents(on: hierarchy)
             scope = .cgroups(targets, recursive: recursive)
         }
         return WatchConfiguration(

@@ -80,6 +80,15 @@ final class SandboxRun {
             "\(sandbox.memory.cgroup.filesystemPath) (cgroup v\(initial.cgroupVersion), limit \(settings.limit)"
                 + (sandbox.swapDisabled ? ", swap off" : ", no per-cgroup swap limit") + ")",
             cgroup: sandbox.memory.path)
+        for leftover in sandbox.leftovers {
+            let what =
+                "\(leftover.path.description), left by a run killed before its clean-up (PID \(leftover.pid) is gone)"
+            if let reason = leftover.keptBecause {
+                record("leftover-kept", "kept \(what): \(reason)", cgroup: leftover.path, pid: leftover.pid)
+            } else {
+                record("leftover-removed", "removed \(what)", cgroup: leftover.path, pid: leftover.pid)
+            }
+        }
         do {
             try setReserve(on: sandbox.memory)
             // The same service as watch, on the sandbox; its steps make the timeline (nothing is logged).

@@ -33,7 +33,7 @@ protocol ParsedArgument: ExpressibleByArgument {
 // MARK: Durations and sizes
 
 extension Duration: @retroactive ExpressibleByArgument, ParsedArgument {
-    /// `250ms`, `2s`, `1.5s`, `1m`, `100us`, or a bare number of seconds.
+    /// `250ms`, `2s`, `1.5s`, `1m`, `100us`: always with a unit (only `0` goes without).
     static func parse(_ text: String) throws(ArgumentValueError) -> Duration {
         do { return try Duration(parsing: text) } catch { throw ArgumentValueError(error) }
     }

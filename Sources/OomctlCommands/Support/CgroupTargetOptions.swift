@@ -15,11 +15,17 @@ struct CgroupTargetOptions: ParsableArguments {
     var pid: Int32?
 
     func validate() throws {
-        if cgroup != nil && pid != nil {
-            throw ValidationError("give either a CGROUP or --pid, not both")
-        }
         if let pid, pid <= 0 {
             throw ValidationError("--pid must be a positive process ID, not \(pid)")
+        }
+    }
+
+    /// Refuses a CGROUP beside --pid. Not part of ``validate()``, which runs before the command's own:
+    /// a command whose next argument is optional (`reserve --pid PID SIZE`) first takes back the word
+    /// that ArgumentParser gave to CGROUP, then calls this.
+    func requireOneTarget() throws {
+        if cgroup != nil && pid != nil {
+            throw ValidationError("give either a CGROUP or --pid, not both")
         }
     }
 

@@ -11,11 +11,11 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case usage = 64
     /// A snapshot (or other input file) holds data that does not parse.
     case dataError = 65
-    /// The cgroup, process or file named does not exist.
+    /// The cgroup, process or file named does not exist, or an input file is no file (a directory).
     case noInput = 66
     /// The kernel lacks what is needed.
     case unavailable = 69
-    /// An I/O error on a kernel file.
+    /// An I/O error on a kernel file, or output that could not be written (standard output full or gone).
     case ioError = 74
     /// An output file cannot be created.
     case cannotCreate = 73
@@ -46,10 +46,12 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
           1   an action (kill, write, hook) failed
           64  bad usage or value (sysexits EX_USAGE)
           65  an input file holds bad data (EX_DATAERR)
-          66  no such cgroup, process or file (EX_NOINPUT)
+          66  no such cgroup, process or file, or an input that is a
+              directory (EX_NOINPUT)
           69  the kernel lacks a needed feature (EX_UNAVAILABLE)
           73  cannot create an output file (EX_CANTCREAT)
-          74  I/O error on a kernel file (EX_IOERR)
+          74  I/O error on a kernel file, or the output could not be
+              written, e.g. to a full disk (EX_IOERR)
           75  another watch holds the cgroup; try again once it stopped (EX_TEMPFAIL)
           77  permission denied (EX_NOPERM)
         """

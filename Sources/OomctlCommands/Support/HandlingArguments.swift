@@ -135,9 +135,11 @@ struct HandlingArguments: ParsableArguments {
         try signalling.validate()
         _ = try handlingOptions(defaultPolicy: defaultPolicy)
         if let snapshotDir {
-            var info = stat()
-            guard stat(snapshotDir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-                throw ValidationError("--snapshot-dir '\(snapshotDir)' is not a directory")
+            // Opened as each snapshot will be: no symbolic link anywhere on the way (AtomicFile).
+            do {
+                close(try AtomicFile.openDirectory(snapshotDir))
+            } catch {
+                throw ValidationError("--snapshot-dir '\(snapshotDir)' is not a directory to write in: \(error.reason)")
             }
         }
         for command in hook + postKill {
@@ -196,6 +198,18 @@ struct HandlingArguments: ParsableArguments {
         if let sysrqTriggerStandIn { return try .standIn(sysrqTriggerStandIn) }
         if live && !dryRun { return try .kernel(procPath: procPath) }
         return .rehearsal(procPath: procPath)
+    }
+
+    /// Refuses --on events that a cgroup of `version` never reports (v1: high, max, oom-kill), which
+    /// would have watch start and wait for nothing.
+    func checkEvents(on version: CgroupVersion) throws {
+        let unreported = on?.kinds.filter { !OOMEvent.Kind.reported(on: version).contains($0) } ?? []
+        guard !unreported.isEmpty else { return }
+        let names = unreported.map(\.rawValue).joined(separator: ",")
+        throw ValidationError(
+            "--on \(names): the memory cgroups here are cgroup \(version), which never reports "
+                + "\(unreported.count == 1 ? "it" : "them") (high, max and oom-kill are memory.events counters, "
+                + "which v1 does not have); on v1 watch handles oom, and pressure where the kernel has memory.pressure")
     }
 
     /// The event kinds asked for with --on (or the version's default).

@@ -2,31 +2,25 @@ import Glibc
 import OOMKit
 
 /// Output to the terminal or a pipe through file descriptors (the C `stdout` global is not
-/// concurrency-safe in Swift 6).
+/// concurrency-safe in Swift 6). Everything oomctl prints on standard output goes through here (and the
+/// log handlers, when they log there) into ``StandardOutput``, which checks every write: output that could
+/// not be written makes the command exit 74 (see ``Oomctl/run(_:)``), never 0.
 enum Terminal {
     /// Writes text to standard output.
     static func print(_ text: String) {
-        write(text + "\n", to: STDOUT_FILENO)
+        StandardOutput.write(Array((text + "\n").visibleRawBytes.utf8))
     }
 
     /// Writes raw bytes to standard output.
     static func write(bytes: [UInt8]) {
-        write(bytes, to: STDOUT_FILENO)
+        StandardOutput.write(bytes)
     }
 
     /// Writes a line to standard error.
     static func printError(_ text: String) {
-        write(text + "\n", to: STDERR_FILENO)
+        FileIO.writeAll(Array((text + "\n").visibleRawBytes.utf8), to: STDERR_FILENO)
     }
 
     /// Whether standard output is a terminal (to decide on human vs. terse output).
     static var standardOutputIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
-
-    private static func write(_ text: String, to descriptor: Int32) {
-        write(Array(text.visibleRawBytes.utf8), to: descriptor)
-    }
-
-    private static func write(_ bytes: [UInt8], to descriptor: Int32) {
-        FileIO.writeAll(bytes, to: descriptor)
-    }
 }

@@ -140,12 +140,22 @@ struct OOMWatcherTests {
 /// removed child under --recursive, 9,500 cycles took watch to its fd limit).
 @Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
 struct OOMWatcherRemovalTests {
-    /// The open descriptors of this process.
-    private func openDescriptors() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return -1 }
-        defer { closedir(directory) }
+    /// The open descriptors of this process on what is below `directory` (the test's cgroups): only those,
+    /// since the suites running beside this one open and close descriptors of their own meanwhile.
+    private func openDescriptors(below directory: String) -> Int {
+        guard let listing = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(listing) }
         var count = 0
-        while readdir(directory) != nil { count += 1 }
+        while let entry = readdir(listing) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            var target = [CChar](repeating: 0, count: 4096)
+            let length = readlink("/proc/self/fd/" + name, &target, target.count - 1)
+            guard length > 0 else { continue }
+            let path = String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if path.hasPrefix(directory + "/") { count += 1 }
+        }
         return count
     }
 
@@ -160,7 +170,7 @@ struct OOMWatcherRemovalTests {
         watcher.onChildCreated = { created.append($0) }
         try watcher.watch(parent)
         try watcher.followChildren(of: parent)
-        let baseline = openDescriptors()
+        let baseline = openDescriptors(below: test.directory)
         let directoriesBefore = watcher.directoryWatchCount
         for cycle in 0..<30 {
             let path = try test.makeChild("c\(cycle)")
@@ -178,6 +188,7 @@ struct OOMWatcherRemovalTests {
         created = []
         #expect(watcher.watched == [test.path])
         #expect(watcher.directoryWatchCount == directoriesBefore, "no directory watch is left of removed children")
-        #expect(openDescriptors() <= baseline, "30 create/remove cycles leave no descriptor behind")
+        #expect(
+            openDescriptors(below: test.directory) <= baseline, "30 create/remove cycles leave no descriptor behind")
     }
 }

@@ -102,9 +102,32 @@ import Testing
     @Test func aMissingControlFileIsAnError() throws {
         let tree = Self.tree()
         unlink(tree.root + "/" + Self.directory + "/memory.oom_control")
-        let control = KernelKillerControl(guardian: nil)
-        #expect(throws: CgroupError.self) { try control.disable(Self.open(tree)) }
+        let (guardian, messages) = try Self.recordingGuardian(tree)
+        let control = KernelKillerControl(guardian: guardian)
+        let memory = try Self.open(tree)
+        #expect(throws: CgroupError.self) { try control.disable(memory) }
         #expect(control.disabledCgroups.isEmpty, "a cgroup whose killer could not be disabled is not listed")
+        // Nothing says there is a killer to restore: no marker (a next start would call it a leftover),
+        // and the guardian is told to forget it.
+        #expect(!memory.cgroup.extendedAttributeNames().contains(KillerDisabledMarker.attribute))
+        guardian.shutDown()
+        let path = memory.cgroup.filesystemPath + "/memory.oom_control"
+        #expect(ProcessRunner.readText(messages) == "+\(path)\n-\(path)\n")
+    }
+
+    /// A marker left on a killer that is back (a guardian restored it, the marker stayed): removed, but
+    /// not reported as a killer re-enabled, so that watch does not warn of a leftover that is not there.
+    @Test func aStaleMarkerOnAnEnabledKillerIsRemovedWithoutAWord() throws {
+        let tree = Self.tree()
+        let file = tree.root + "/" + Self.directory + "/memory.oom_control"
+        tree.file(Self.directory + "/memory.oom_control", oomControlText(disabled: false, underOOM: false))
+        let job = try Self.open(tree)
+        guard trustedAttributesWork(on: job.cgroup) else { return }
+        try job.cgroup.setExtendedAttribute(
+            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: deadPID()).encoded)
+        #expect(KernelKillerControl.restoreLeftovers([job]).isEmpty)
+        #expect(KillerDisabledMarker.read(from: job.cgroup) == nil, "the stale marker is removed")
+        #expect(ProcessRunner.readText(file).hasPrefix("0"))
     }
 
     @Test func leftoversAreRestoredOnlyWithADeadOwnersMarker() throws {

@@ -120,6 +120,76 @@ import Testing
         #expect(!OutputFileError(path: "/x", reason: "Operation not permitted", code: nil).isPermissionDenied)
     }
 
+    /// A legal name of up to NAME_MAX (255) bytes is written; its temporary name is shortened to fit
+    /// (by whole characters: a name of multi-byte characters stays valid UTF-8).
+    @Test(arguments: [230, 240, 254, 255])
+    func writesNamesUpToNameMax(length: Int) throws {
+        let tree = FixtureTree()
+        let name = String(repeating: "n", count: length - 5) + ".json"
+        try AtomicFile.write(Array("x".utf8), to: tree.root + "/" + name)
+        #expect(entries(tree.root) == [name])
+        let wide = String(repeating: "é", count: 127) + "x"  // 255 bytes
+        #expect(wide.utf8.count == 255)
+        let temporary = AtomicFile.temporaryName(for: wide)
+        #expect(temporary.utf8.count <= 255 && temporary.hasPrefix(".é") && temporary.hasSuffix(".tmp"))
+        try AtomicFile.write(Array("x".utf8), to: tree.root + "/" + wide)
+        #expect(entries(tree.root) == [name, wide].sorted())
+    }
+
+    @Test func aNameAboveNameMaxIsRefusedAndLeavesNothing() {
+        let tree = FixtureTree()
+        let name = String(repeating: "n", count: 256)
+        let error = #expect(throws: OutputFileError.self) { try AtomicFile.write([1], to: tree.root + "/" + name) }
+        #expect(error?.code == .fileNameTooLong, "\(String(describing: error))")
+        #expect(entries(tree.root).isEmpty)
+    }
+
+    /// No directory of the path is followed when it is a symbolic link, wherever it is in the path:
+    /// whoever may swap a directory for a link must not redirect the file.
+    @Test func refusesASymlinkedDirectoryAnywhereOnThePath() throws {
+        let tree = FixtureTree()
+        tree.directory("real/deeper")
+        tree.symlink("link", to: tree.root + "/real")
+        tree.symlink("real/up", to: tree.root + "/real/deeper")
+        for (path, link) in [
+            (tree.root + "/link/out.json", tree.root + "/link"),
+            (tree.root + "/link/deeper/out.json", tree.root + "/link"),
+            (tree.root + "/real/up/out.json", tree.root + "/real/up"),
+        ] {
+            let error = #expect(throws: OutputFileError.self) { try AtomicFile.write([1], to: path) }
+            #expect(
+                error?.description
+                    == "cannot write '\(path)': '\(link)' is a symbolic link; refusing to follow it (give the real directory)"
+            )
+            #expect(error?.kind == .cannotCreateOutput)
+        }
+        #expect(entries(tree.root + "/real") == ["deeper", "up"])
+        #expect(entries(tree.root + "/real/deeper").isEmpty)
+        // The real path works, '.' and '..' included (they are no links).
+        try AtomicFile.write([1], to: tree.root + "/real/./deeper/../deeper/out.json")
+        #expect(entries(tree.root + "/real/deeper") == ["out.json"])
+    }
+
+    /// A directory alone is opened the same way (watch --snapshot-dir checks its directory at start-up).
+    @Test func opensADirectoryOnlyWithoutLinks() throws {
+        let tree = FixtureTree()
+        tree.directory("real")
+        tree.file("file", "x")
+        tree.symlink("link", to: tree.root + "/real")
+        let link = #expect(throws: OutputFileError.self) { try AtomicFile.openDirectory(tree.root + "/link") }
+        #expect(link?.code == nil)
+        let file = #expect(throws: OutputFileError.self) { try AtomicFile.openDirectory(tree.root + "/file") }
+        #expect(file?.code == .notDirectory)
+        for path in [tree.root + "/real", tree.root + "/real/", "/", "."] {
+            let directory = try AtomicFile.openDirectory(path)
+            var info = stat()
+            #expect(fstat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR, "\(path)")
+            // Opened for reading: an fsync of the directory works on it.
+            #expect(fsync(directory) == 0 || errno == EINVAL, "\(path)")
+            close(directory)
+        }
+    }
+
     @Test func splitsPaths() {
         #expect(AtomicFile.split("/a/b/c") == ("/a/b", "c"))
         #expect(AtomicFile.split("c") == (".", "c"))

@@ -1,0 +1,153 @@
+import Glibc
+import OOMKit
+import OOMTestSupport
+import Testing
+
+@testable import OomctlCommands
+
+/// What oomctl leaves behind, and what it must not (issue 13, item 11): markers after a guardian's
+/// restore, the root refused before anything is written, sandboxes of killed simulate runs, and targets
+/// removed with their parents. On the real hierarchy, below the test's own cgroup.
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
+struct LeftoverTests {
+    private func memory(_ path: CgroupPath) throws -> MemoryCgroup { try MemoryCgroup.open(path, in: CgroupSystem()) }
+
+    private func markerNames(_ path: CgroupPath) throws -> [String] {
+        try memory(path).cgroup.extendedAttributeNames().filter { $0.hasPrefix("trusted.oomctl.") }
+    }
+
+    /// watch killed with SIGKILL: its guardian re-enables the killer and takes the marker away with it, so
+    /// the next watch has no leftover to warn of.
+    @Test(.enabled(if: memoryHierarchyIsV1, "the kernel killer is held back on v1 only"))
+    func aGuardiansRestoreLeavesNoMarker() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let first = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(first.output.contains("watching 1 cgroup"), "\(first.output)")
+        #expect(try memory(test.path).oomControl().oomKillDisable)
+        #expect(try markerNames(test.path) == [KillerDisabledMarker.attribute], "the marker while watch runs")
+        first.stop(signal: SIGKILL)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while try memory(test.path).oomControl().oomKillDisable, clock.now < deadline { usleep(20_000) }
+        #expect(try !memory(test.path).oomControl().oomKillDisable, "the guardian restored the killer")
+        #expect(try markerNames(test.path).isEmpty, "and removed the marker")
+
+        let second = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(second.output.contains("watching 1 cgroup"), "\(second.output)")
+        #expect(!second.output.contains("left disabled"), "\(second.output)")
+        #expect(second.stop() == 0)
+        #expect(try markerNames(test.path).isEmpty)
+    }
+
+    /// `watch /` and `watch --pid` of a kernel thread (whose cgroup is the root) are refused before
+    /// anything is changed: no marker on the root, no killer touched.
+    @Test func theRootIsRefusedUpFront() throws {
+        let system = try CgroupSystem()
+        let root = try Cgroup.open(.root, in: system.memoryHierarchy())
+        let before = root.extendedAttributeNames()
+        var refusals = [(["watch", "/"], "'/' is the root cgroup, which has no limit of its own")]
+        if let thread = someKernelThread() {
+            refusals.append((["watch", "--pid", String(thread)], "PID \(thread) is in the root cgroup"))
+        }
+        for (arguments, message) in refusals {
+            let result = ProcessRunner.oomctl(arguments + ["--no-self-protection"])
+            #expect(result.status == 64, "\(result)")
+            #expect(result.standardError.contains(message), "\(result)")
+            #expect(result.standardError.contains("--recursive"), "it says what to do instead")
+            #expect(result.standardOutput.isEmpty, "nothing was watched: \(result)")
+        }
+        #expect(root.extendedAttributeNames() == before, "no marker on the root")
+        #expect(!root.extendedAttributeNames().contains(KillerDisabledMarker.attribute))
+    }
+
+    /// A sandbox run killed with SIGKILL leaves its cgroup; the next run removes it, and only what it
+    /// can prove is such a leftover: empty, named for a PID that is gone, marked by a sandbox.
+    @Test func theNextSandboxRunRemovesWhatAKilledOneLeft() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let outputPath = ProcessRunner.temporaryPath("simulate.out")
+        defer { unlink(outputPath) }
+        let killed = try #require(
+            ProcessRunner.spawn(
+                ProcessRunner.oomctlPath,
+                [
+                    "simulate", "--parent", test.path.description, "--kill", "none", "--delay", "30s", "--hog-rate",
+                    "64M",
+                ],
+                standardOutput: outputPath))
+        let clock = ContinuousClock()
+        var deadline = clock.now + .seconds(15)
+        while !ProcessRunner.readText(outputPath).contains("detected"), clock.now < deadline { usleep(20_000) }
+        #expect(ProcessRunner.readText(outputPath).contains("detected"), "\(ProcessRunner.readText(outputPath))")
+        kill(killed, SIGKILL)
+        _ = ProcessRunner.wait(for: killed)
+        let leftover = "oomctl-simulate-\(killed)"
+        #expect(childCgroups(of: test) == [leftover], "SIGKILL leaves the sandbox behind")
+        // Its guardian gives the OOM back to the kernel, which kills the hog: the cgroup empties.
+        let procs = test.directory + "/" + leftover + "/cgroup.procs"
+        deadline = clock.now + .seconds(15)
+        while !ProcessRunner.readText(procs).isEmpty, clock.now < deadline { usleep(50_000) }
+        #expect(ProcessRunner.readText(procs).isEmpty)
+        // Not the run's to remove: a cgroup of the same form a user made (no marker), and a leftover
+        // that still has a process in it.
+        let gone = try #require(ProcessRunner.spawn("/bin/true", []))
+        _ = ProcessRunner.wait(for: gone)
+        try test.makeChild("oomctl-simulate-\(gone)")
+        let busy = try #require(ProcessRunner.spawn("/bin/true", []))
+        _ = ProcessRunner.wait(for: busy)
+        let busyPath = try test.makeChild("oomctl-simulate-\(busy)")
+        var namespace = [CChar](repeating: 0, count: 64)
+        let length = readlink("/proc/self/ns/pid", &namespace, 63)
+        let marker =
+            "\(busy) " + String(decoding: namespace.prefix(max(length, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        try Cgroup.open(busyPath, in: test.hierarchy).setExtendedAttribute("trusted.oomctl.sandbox", Array(marker.utf8))
+        _ = try test.spawn(["/bin/sleep", "30"], in: busyPath)
+
+        let (result, json) = try simulate(["--kill", "largest", "--hog-rate", "64M"], in: test)
+        #expect(result.status == 0, "\(result)")
+        let removed = json.entries("leftover-removed")
+        #expect(
+            removed.count == 1 && removed.first?.cgroup == test.path.appending(leftover).description, "\(json.events)")
+        #expect(removed.first?.pid == killed)
+        #expect(
+            removed.first?.message.contains("left by a run killed before its clean-up (PID \(killed) is gone)") == true)
+        let kept = json.entries("leftover-kept")
+        #expect(kept.count == 1 && kept.first?.message.hasSuffix("it still has 1 process") == true, "\(json.events)")
+        #expect(json.removed)
+        #expect(childCgroups(of: test).sorted() == ["oomctl-simulate-\(busy)", "oomctl-simulate-\(gone)"].sorted())
+    }
+
+    /// The one rule on both versions: a removed target is watched again when a cgroup is made at its
+    /// path, even when its parent went too (each level is awaited in turn); watch goes on meanwhile.
+    @Test func aTargetRemovedWithItsParentIsWatchedAgainWhenMadeAnew() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let target = try test.makeChild("unit/service")
+        let watch = try RunningWatch([target.description, "--no-self-protection", "--json"])
+        #expect(watch.output.contains("watching 1 cgroup"), "\(watch.output)")
+        let unit = test.directory + "/unit"
+        for round in 1...2 {
+            #expect(rmdir(unit + "/service") == 0 && rmdir(unit) == 0)
+            #expect(
+                watch.waitFor {
+                    $0.records.filter { $0["message"]?.contains("was removed; it is watched again") == true }.count
+                        == round
+                },
+                "\(watch.output)")
+            usleep(100_000)
+            try test.makeChild("unit/service")
+            #expect(
+                watch.waitFor {
+                    $0.records.filter { $0["message"]?.contains("made anew and is watched again") == true }.count
+                        == round
+                },
+                "round \(round): \(watch.output)")
+            if test.hierarchy.version == .v1 {
+                #expect(try memory(target).oomControl().oomKillDisable, "held again, so watched again")
+            }
+        }
+        #expect(watch.stop() == 0)
+        if test.hierarchy.version == .v1 { #expect(try !memory(target).oomControl().oomKillDisable) }
+    }
+}
