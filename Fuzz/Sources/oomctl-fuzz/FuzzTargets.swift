@@ -102,7 +102,11 @@ let targets: [FuzzTarget] = [
         let argument = text(bytes)
         _ = try? MemoryThreshold(parsing: argument)
         _ = try? SystemMemoryThresholds.parsePair(argument)
-        _ = try? PressureTrigger(parsing: argument)
+        if let trigger = try? PressureTrigger(parsing: argument) {
+            // What `watch` prints of a trigger can be given again; the unprivileged form computes.
+            precondition((try? PressureTrigger(parsing: trigger.description)) != nil, "'\(trigger)' does not parse")
+            _ = trigger.unprivilegedEquivalent
+        }
         _ = try? ReserveSize(parsing: argument)
     },
     FuzzTarget(name: "cgroup-path") { bytes in
