@@ -79,4 +79,23 @@ import Testing
     func printsCompactly(nanoseconds: Int64, text: String) {
         #expect(Duration.nanoseconds(nanoseconds).compactDescription == text)
     }
+
+    /// The limit on a duration is what fits in nanoseconds, whatever the unit: 10 s written in
+    /// microseconds, or 10 ms in nanoseconds, is not "too long".
+    @Test(arguments: [
+        ("10000000us", Int64(10_000_000_000)), ("10000000ns", 10_000_000),
+        ("9223372036s", 9_223_372_036_000_000_000),
+    ])
+    func aLargeNumberOfASmallUnitParses(text: String, nanoseconds: Int64) throws {
+        #expect(try Duration(parsing: text).totalNanoseconds == nanoseconds)
+    }
+
+    /// Found by the duration fuzz target's invariant: 200000.5m printed as "12000030s", which the
+    /// parser refused as too long because its number was large.
+    @Test func theCompactTextOfALongDurationParsesBack() throws {
+        let duration = try Duration(parsing: "200000.5m")
+        #expect(duration.compactDescription == "12000030s")
+        #expect(try Duration(parsing: duration.compactDescription) == duration)
+        #expect(throws: ParseError.self) { try Duration(parsing: "9223372037s") }
+    }
 }

@@ -18,15 +18,17 @@ public struct CgroupPath: Sendable, Hashable, Comparable, Codable, CustomStringC
             throw .invalidPath(text, reason: "it contains a NUL byte")
         }
         var components: [String] = []
-        for component in text.split(separator: "/", omittingEmptySubsequences: true) {
-            if component == ".." {
+        // Split by scalar, as the kernel splits by byte: a `/` followed by a combining mark is one
+        // Character, and "\r\n" is one, so a Character-wise split or search would miss them.
+        for scalars in text.unicodeScalars.split(separator: "/", omittingEmptySubsequences: true) {
+            if scalars.elementsEqual("..".unicodeScalars) {
                 throw .invalidPath(text, reason: "'..' is not allowed; give the path from the hierarchy root")
             }
-            if component == "." { continue }
-            if component.contains("\n") {
+            if scalars.elementsEqual(".".unicodeScalars) { continue }
+            if scalars.contains("\n") {
                 throw .invalidPath(text, reason: "a cgroup name cannot contain a newline")
             }
-            components.append(String(component))
+            components.append(String(String.UnicodeScalarView(scalars)))
         }
         self.init(validated: components)
     }

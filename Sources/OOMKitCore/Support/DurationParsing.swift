@@ -28,12 +28,15 @@ extension Duration {
         }
         var scale: Int64 = 1
         if parts.count == 2 { for _ in 0..<parts[1].count { scale *= 10 } }
+        // The limit is what fits in nanoseconds (292 years), whatever the unit: a bound on the number
+        // alone refused 10000000us, and the compact text of a long duration (12000030s).
         let (wholeNanoseconds, overflow) = whole.multipliedReportingOverflow(by: unit)
-        guard !overflow, whole <= Int64.max / 1_000_000_000_000 else {
+        let fractionNanoseconds = Int64((Double(fraction) / Double(scale) * Double(unit)).rounded())
+        let (nanoseconds, sumOverflow) = wholeNanoseconds.addingReportingOverflow(fractionNanoseconds)
+        guard !overflow, !sumOverflow else {
             throw ParseError("duration", input: text, reason: "too long")
         }
-        let fractionNanoseconds = Int64((Double(fraction) / Double(scale) * Double(unit)).rounded())
-        self = .nanoseconds(wholeNanoseconds + fractionNanoseconds)
+        self = .nanoseconds(nanoseconds)
     }
 
     /// Whole nanoseconds (saturating).

@@ -67,6 +67,21 @@ import Testing
         #expect(throws: CgroupError.self) { try CgroupPath(text) }
     }
 
+    /// Found by the cgroup-path fuzz target: a name that starts with a combining mark (U+065E) made
+    /// the `/` before it part of one Character, so a Character-wise split did not split there, and
+    /// the description of a one-component path read back as another path.
+    @Test func aSlashBeforeACombiningMarkSeparatesComponents() throws {
+        #expect(try CgroupPath("a/\u{65E}b").components == ["a", "\u{65E}b"])
+        let single = try CgroupPath("\u{65E}\tx")
+        #expect(single.components == ["\u{65E}\tx"])
+        #expect(try CgroupPath(single.description) == single)
+    }
+
+    /// "\r\n" is one Character: a Character-wise search for "\n" missed the newline in it.
+    @Test func aNewlineAfterACarriageReturnIsRefused() {
+        #expect(throws: CgroupError.self) { try CgroupPath("/a\r\nb") }
+    }
+
     @Test func errorsNameTheInput() {
         #expect {
             try CgroupPath("/a/../b")
