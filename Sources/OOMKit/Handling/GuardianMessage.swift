@@ -71,9 +71,10 @@ package enum GuardianMessage: Sendable, Equatable {
             guard let group = Self.group(rest[...]) else { return nil }
             self = .hookGroup(group)
         case UInt8(ascii: "~"):
-            guard Self.isNumber(rest[...]), let milliseconds = Int64(String(decoding: rest, as: UTF8.self)) else {
-                return nil
-            }
+            // At most what a Duration holds in nanoseconds, as every duration oomctl parses.
+            guard Self.isNumber(rest[...]), let milliseconds = Int64(String(decoding: rest, as: UTF8.self)),
+                milliseconds <= Int64.max / 1_000_000
+            else { return nil }
             self = .delay(.milliseconds(milliseconds))
         case UInt8(ascii: "="):
             // The words after the file name: VALUE, or VALUE EXPECTED.
@@ -90,8 +91,10 @@ package enum GuardianMessage: Sendable, Equatable {
         }
     }
 
+    /// Decimal digits as watch writes them: no sign, no leading zero (one spelling per number).
     private static func isNumber(_ bytes: ArraySlice<UInt8>) -> Bool {
-        !bytes.isEmpty && bytes.count <= 18 && bytes.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        !bytes.isEmpty && bytes.count <= 18 && (bytes.count == 1 || bytes.first != UInt8(ascii: "0"))
+            && bytes.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 
     private static func group(_ bytes: ArraySlice<UInt8>) -> Int32? {

@@ -103,7 +103,7 @@ import Testing
     @Test(arguments: [
         "", "+", "-", "=", "x/path", " /path", "*/path", "/path", "0", "=/path", "=/path ", "= 123", "=/path 12a",
         "=/path -1", "=/path +1", "=/path MAX", "=/path max ", "=/path 1.5", "=/path 0x10", "=/path 64M",
-        "+/a\nb", "-/a\n", "=/a 1\n", "=/a\n 1",
+        "+/a\nb", "-/a\n", "=/a 1\n", "=/a\n 1", "~08", "%0123", "-%07", "~77777777777777777",
     ])
     func rejectsGarbage(line: String) {
         #expect(GuardianMessage(line: Array(line.utf8)) == nil, "\(line.debugDescription)")
