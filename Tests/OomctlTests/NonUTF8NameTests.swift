@@ -13,6 +13,30 @@ struct NonUTF8NameTests {
         LosslessText.decode(Array("bad".utf8) + [0xFF, 0xFE] + Array(tag.utf8))
     }
 
+    /// Two names Swift's `String` calls equal but the kernel tells apart (`é` precomposed, `e` + U+0301)
+    /// are two cgroups: a recursive watch adopts both and handles an OOM in the second (a set of paths
+    /// folded them into one, so the second was never watched and, with its inherited flag, hung).
+    static func adoptions(_ watch: RunningWatch) -> Int {
+        watch.output.split(separator: "\n").filter { $0.contains("watching new cgroup") }.count
+    }
+
+    @Test func canonicallyEquivalentNamesAreTwoCgroups() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        #expect(test.path.appending("\u{E9}") != test.path.appending("e\u{301}"))
+        #expect(Set([test.path.appending("\u{E9}"), test.path.appending("e\u{301}")]).count == 2)
+        let watch = try RunningWatch([
+            test.path.description, "--recursive", "--kill", "largest", "--delay", "1s", "--no-self-protection",
+        ])
+        try test.makeChild("\u{E9}", limit: ByteCount(32 << 20))
+        #expect(watch.waitFor { Self.adoptions($0) == 1 }, "\(watch.output)")
+        let second = try test.makeChild("e\u{301}", limit: ByteCount(32 << 20))
+        #expect(watch.waitFor { Self.adoptions($0) == 2 }, "\(watch.output)")
+        let hog = try test.spawnHog("100M", in: second)
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 128 + SIGKILL, "\(watch.output)")
+        #expect(watch.stop() == 0)
+    }
+
     @Test func aSnapshotShowsTheCgroupAndItsProcess() throws {
         let test = try TestCgroup()
         defer { test.destroy() }

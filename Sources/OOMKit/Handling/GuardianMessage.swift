@@ -133,13 +133,13 @@ package struct GuardianState: Sendable, Equatable {
     package mutating func apply(_ message: GuardianMessage) {
         switch message {
         case .killerDisabled(let path):
-            if !killers.contains(path) { killers.append(path) }
+            if !killers.contains(where: { $0.isSameBytes(as: path) }) { killers.append(path) }
         case .restoreOnExit(let path, let value, let expected):
-            values.removeAll { $0.path == path }
+            values.removeAll { $0.path.isSameBytes(as: path) }
             values.append(Value(path: path, value: value, expected: expected))
         case .forget(let path):
-            killers.removeAll { $0 == path }
-            values.removeAll { $0.path == path }
+            killers.removeAll { $0.isSameBytes(as: path) }
+            values.removeAll { $0.path.isSameBytes(as: path) }
         case .hookGroup(let group):
             if !hookGroups.contains(group) { hookGroups.append(group) }
         case .hookEnded(let group):

@@ -3,6 +3,10 @@
 ///
 /// Components are never empty, `.` or `..`, and hold no NUL or newline (the kernel refuses `/` and
 /// newline in a cgroup name; every other byte is allowed, so never interpolate one into a shell command).
+///
+/// Two paths are equal when their bytes are (UTF-8, as the kernel compares names), not when Swift's
+/// `String` would call them equal: `é` precomposed and `e` + U+0301 are two cgroups, and a set or a
+/// dictionary of paths must not fold one into the other.
 public struct CgroupPath: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     /// The names from the root down; empty for the root itself.
     public let components: [String]
@@ -52,7 +56,9 @@ public struct CgroupPath: Sendable, Hashable, Comparable, Codable, CustomStringC
     /// Whether `self` is `other` or lies below it.
     public func isDescendant(of other: CgroupPath) -> Bool {
         components.count >= other.components.count
-            && Array(components.prefix(other.components.count)) == other.components
+            && components.prefix(other.components.count).elementsEqual(other.components) {
+                $0.utf8.elementsEqual($1.utf8)
+            }
     }
 
     /// Number of components: 0 for the root.
@@ -60,8 +66,20 @@ public struct CgroupPath: Sendable, Hashable, Comparable, Codable, CustomStringC
 
     public var description: String { "/" + components.joined(separator: "/") }
 
+    public static func == (lhs: CgroupPath, rhs: CgroupPath) -> Bool {
+        lhs.components.elementsEqual(rhs.components) { $0.utf8.elementsEqual($1.utf8) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for component in components {
+            hasher.combine(component.utf8.count)
+            for byte in component.utf8 { hasher.combine(byte) }
+        }
+    }
+
+    /// By bytes, component by component (for UTF-8, the order of the names' scalars).
     public static func < (lhs: CgroupPath, rhs: CgroupPath) -> Bool {
-        lhs.components.lexicographicallyPrecedes(rhs.components)
+        lhs.components.lexicographicallyPrecedes(rhs.components) { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -121,3 +121,16 @@ public enum LosslessText {
         return (scalar, length)
     }
 }
+
+/// A name or path as the kernel tells it apart: by its bytes. The key of a set or dictionary of listed
+/// paths, where `String`'s own equality (canonical equivalence) would fold two cgroups into one.
+package struct ByteKey: Hashable, Sendable {
+    package let bytes: [UInt8]
+
+    package init(_ text: String) { bytes = Array(text.utf8) }
+}
+
+extension String {
+    /// Whether two strings are the same bytes (UTF-8), not merely equivalent as `==` says.
+    package func isSameBytes(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+}
