@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,11 @@ int oomctl_signalfd_read(int fd) {
 int oomctl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int oomctl_seqpacket_pair(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
+
+int oomctl_set_send_timeout(int socket, int milliseconds) {
+    struct timeval timeout = {.tv_sec = milliseconds / 1000, .tv_usec = (milliseconds % 1000) * 1000};
+    return setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+}
 
 ssize_t oomctl_send_with_descriptor(int socket, const void *bytes, size_t count, int descriptor) {
     struct iovec vector = {.iov_base = (void *)bytes, .iov_len = count};

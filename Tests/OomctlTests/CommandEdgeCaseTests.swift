@@ -162,12 +162,35 @@ struct CommandEdgeCaseCgroupTests {
 
     /// `-o` and `--snapshot-dir` never follow a symbolic link in the directories of the path, absolute or
     /// relative: refused, and nothing is written where the link points.
+    /// A link only root could have made (root's, in a directory only root may write, like /var/run →
+    /// /run) is followed, relative or absolute, and its target walked the same way.
+    @Test func aLinkOnlyRootCouldHaveMadeIsFollowed() throws {
+        guard getuid() == 0 else { return }
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let tree = FixtureTree()
+        tree.directory("real/inner")
+        chmod(tree.root, 0o755)
+        tree.symlink("relative", to: "real")
+        tree.symlink("absolute", to: tree.root + "/real")
+        for link in ["relative", "absolute"] {
+            let result = ProcessRunner.oomctl([
+                "snapshot", test.path.description, "-o", "\(tree.root)/\(link)/inner/\(link).json",
+            ])
+            #expect(result.status == 0, "\(link): \(result)")
+        }
+        #expect(directoryEntries(tree.root + "/real/inner").sorted() == ["absolute.json", "relative.json"])
+    }
+
     @Test func outputPathsThroughASymlinkedDirectoryAreRefused() throws {
         let test = try TestCgroup()
         defer { test.destroy() }
         let tree = FixtureTree()
         tree.directory("real/inner")
         tree.symlink("link", to: tree.root + "/real")
+        // A directory others may write: a link there could be anyone's (a root-owned one in a directory
+        // only root may write is followed; see the next test).
+        chmod(tree.root, 0o777)
         let absolute = ProcessRunner.oomctl(["snapshot", test.path.description, "-o", tree.root + "/link/inner/s.json"])
         #expect(absolute.status == 73, "\(absolute)")
         #expect(

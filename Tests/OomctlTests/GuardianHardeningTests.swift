@@ -116,6 +116,28 @@ struct GuardianHardeningTests {
         #expect(try !Self.oomControl(test).oomKillDisable)
     }
 
+    /// A guardian that stops reading (SIGSTOP) while watch has much to tell it (400 cgroups adopted
+    /// under --recursive fill the socket): watch's send times out after a second, the guardian is
+    /// killed and a new one is told everything; watch's death then leaves nothing hanging. Before, watch
+    /// blocked in the send for as long as the guardian was stopped, OOMs and deadlines included.
+    @Test func aGuardianThatStopsReadingIsReplaced() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let watch = try RunningWatch([test.path.description, "--recursive", "--delay", "60s", "--no-self-protection"])
+        let first = try #require(Self.guardian(of: watch))
+        kill(first, SIGSTOP)
+        for index in 0..<400 { try test.makeChild("c\(index)") }
+        let replaced = Self.time(.seconds(15)) { Self.guardian(of: watch).map { $0 != first } ?? false }
+        #expect(replaced != nil, "\(watch.output)")
+        let last = try test.makeChild("last", limit: ByteCount(32 << 20))
+        #expect(watch.waitFor { $0.output.contains("watching new cgroup") && $0.output.contains("/last") })
+        let hog = try test.spawnHog("100M", in: last)
+        #expect(watch.waitFor { $0.output.contains("oom in") }, "\(watch.output)")
+        watch.stop(signal: SIGKILL)
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 128 + SIGKILL, "the new guardian restored")
+        kill(first, SIGKILL)
+    }
+
     // MARK: 8. One watch per cgroup
 
     @Test func aSecondWatchOnAnArmedCgroupIsRefusedWith75() throws {

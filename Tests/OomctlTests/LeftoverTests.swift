@@ -150,4 +150,31 @@ struct LeftoverTests {
         #expect(watch.stop() == 0)
         if test.hierarchy.version == .v1 { #expect(try !memory(target).oomControl().oomKillDisable) }
     }
+
+    /// Two targets below one parent that is removed: both are watched again when made anew (the second to
+    /// await the parent replaced the first, which was never watched again).
+    @Test func twoTargetsBelowARemovedParentAreBothWatchedAgain() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let first = try test.makeChild("unit/a")
+        let second = try test.makeChild("unit/b")
+        let watch = try RunningWatch([first.description, second.description, "--no-self-protection", "--json"])
+        let unit = test.directory + "/unit"
+        #expect(rmdir(unit + "/a") == 0 && rmdir(unit + "/b") == 0 && rmdir(unit) == 0)
+        #expect(
+            watch.waitFor {
+                $0.records.filter { $0["message"]?.contains("was removed; it is watched again") == true }.count == 2
+            }, "\(watch.output)")
+        usleep(100_000)
+        try test.makeChild("unit/a")
+        try test.makeChild("unit/b")
+        #expect(
+            watch.waitFor {
+                $0.records.filter { $0["message"]?.contains("made anew and is watched again") == true }.count == 2
+            }, "both watched again: \(watch.output)")
+        if test.hierarchy.version == .v1 {
+            #expect(try memory(first).oomControl().oomKillDisable && memory(second).oomControl().oomKillDisable)
+        }
+        #expect(watch.stop() == 0)
+    }
 }

@@ -133,8 +133,11 @@ check user-high-back grep -qx $((48 * 1048576)) "$UD/app/memory.high"
 lines_with() { grep -c "$2" "$1"; }
 n=$(lines_with $UHOME/w.json 'not locked: may be slow to act under pressure')
 if [ "$n" = 1 ]; then pass user-watch-says-not-locked-once; else fail user-watch-says-not-locked-once "$n lines: $(head -c 600 $UHOME/w.json)"; fi
-n=$(lines_with $UHOME/w.json 'oom_score_adj not lowered')
+# Watch's own line and its guardian's ("the guardian's oom_score_adj not lowered"), once each.
+n=$(grep -v "the guardian's" $UHOME/w.json | grep -c 'oom_score_adj not lowered')
 if [ "$n" = 1 ]; then pass user-watch-says-score-once; else fail user-watch-says-score-once "$n lines"; fi
+n=$(lines_with $UHOME/w.json "the guardian's oom_score_adj not lowered")
+if [ "$n" = 1 ]; then pass user-watch-says-guardian-score-once; else fail user-watch-says-guardian-score-once "$n lines"; fi
 figure user-watch-start-warnings "[$kernel] $(grep -e 'not locked' -e 'oom_score_adj' $UHOME/w.json | jq -r .message 2>/dev/null | tr '\n' '|' | cut -c1-600)"
 
 # On the delegation point itself, its memory.pressure and cgroup.freeze are root's: watch says so once

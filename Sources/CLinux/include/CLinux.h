@@ -41,6 +41,9 @@ int oomctl_pipe_cloexec(int fds[2]);
 /// peer is gone; returns 0 or -1 with errno set.
 int oomctl_seqpacket_pair(int fds[2]);
 
+/// SO_SNDTIMEO: a blocking send on `socket` fails with EAGAIN after `milliseconds`. 0 or -1 with errno.
+int oomctl_set_send_timeout(int socket, int milliseconds);
+
 /// Sends one message on a socket, with `descriptor` attached (SCM_RIGHTS) unless it is negative, and
 /// MSG_NOSIGNAL (a gone peer is EPIPE, not SIGPIPE). Returns the bytes sent or -1 with errno set.
 ssize_t oomctl_send_with_descriptor(int socket, const void *bytes, size_t count, int descriptor);

@@ -341,7 +341,15 @@ public final class OOMWatcher {
             return handler(memory)
         }
         directory.awaited.insert(path.name)
-        awaited[path] = handler
+        // Several may await one path (two targets below one removed parent, or a target that is also a
+        // level above another): each is called.
+        if let earlier = awaited[path] {
+            awaited[path] = {
+                earlier($0); handler($0)
+            }
+        } else {
+            awaited[path] = handler
+        }
         // The parent's removal is seen in the grandparent's directory (its own watch never tells).
         if let grandparent = parentPath.parent, let above = try? directoryWatch(for: grandparent, in: hierarchy) {
             above.awaitingChildren.insert(parentPath.name)

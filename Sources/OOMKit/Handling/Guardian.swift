@@ -25,7 +25,7 @@ package final class GuardianClient {
     private var channel: Int32
     /// A descriptor of the directory of each listed path told with one, kept (a duplicate) so that a
     /// restarted guardian gets it too; closed once the path needs nothing any more.
-    private var directories: [String: Int32] = [:]
+    private var directories: [ByteKey: Int32] = [:]
     private let launch: GuardianLaunch
     /// Everything told so far that still stands: what a restarted guardian is told again.
     package private(set) var state = GuardianState()
@@ -59,6 +59,8 @@ package final class GuardianClient {
                 launch.executable, arguments: launch.arguments, redirections: [(ends[0], 0)], ownProcessGroup: true)
         }
         close(ends[0])
+        // A send waits at most a second for a guardian that does not read (see write(_:)).
+        oomctl_set_send_timeout(ends[1], 1000)
         switch spawned {
         case .success(let pid): return (pid, ends[1])
         case .failure(let error):
@@ -108,7 +110,7 @@ package final class GuardianClient {
     /// Tells the guardian that `path` needs nothing any more (restored, or its cgroup is gone).
     package func forget(_ path: String) {
         send(.forget(path: path))
-        if let descriptor = directories.removeValue(forKey: path) { close(descriptor) }
+        if let descriptor = directories.removeValue(forKey: ByteKey(path)) { close(descriptor) }
     }
 
     /// Keeps a duplicate of the directory descriptor of `cgroup` for `path`. Without one (no descriptor
@@ -116,8 +118,8 @@ package final class GuardianClient {
     private func keepDirectory(of cgroup: Cgroup?, for path: String) {
         guard let cgroup else { return }
         let duplicate = fcntl(cgroup.directoryDescriptor, F_DUPFD_CLOEXEC, 0)
-        if let previous = directories.removeValue(forKey: path) { close(previous) }
-        if duplicate >= 0 { directories[path] = duplicate }
+        if let previous = directories.removeValue(forKey: ByteKey(path)) { close(previous) }
+        if duplicate >= 0 { directories[ByteKey(path)] = duplicate }
     }
 
     /// Tells the guardian that a hook runs in process group `group` (killed if watch dies).
@@ -143,11 +145,26 @@ package final class GuardianClient {
         write(message)
     }
 
-    /// A failed send (EPIPE: the guardian died) loses nothing: the state is told again at the restart.
+    /// A failed send loses nothing: the state is told again at the restart. EPIPE: the guardian died
+    /// (its pidfd tells the service). No room for one more descriptor: the path alone is sent. Anything
+    /// else (the socket full for a second: a stopped or stuck guardian; no memory): a guardian that was
+    /// not told cannot be trusted, so it is killed, and its restart tells a new one everything.
     private func write(_ message: GuardianMessage) {
         let bytes = message.encoded
-        let directory = message.carriesDirectory ? message.path.flatMap { directories[$0] } ?? -1 : -1
-        _ = bytes.withUnsafeBytes { oomctl_send_with_descriptor(channel, $0.baseAddress, $0.count, directory) }
+        var directory = message.carriesDirectory ? message.path.flatMap { directories[ByteKey($0)] } ?? -1 : -1
+        while true {
+            let sent = bytes.withUnsafeBytes {
+                oomctl_send_with_descriptor(channel, $0.baseAddress, $0.count, directory)
+            }
+            if sent >= 0 { return }
+            let code = errno
+            if directory >= 0, code == ETOOMANYREFS || code == EMFILE || code == ENFILE {
+                directory = -1
+                continue
+            }
+            if code != EPIPE && code != ECONNRESET { kill(pid, SIGKILL) }
+            return
+        }
     }
 }
 
@@ -202,19 +219,15 @@ public enum Guardian {
     /// Each file is reached through the directory watch sent with it (`directories`, by listed path) when
     /// there is one, by its path otherwise.
     static func restore(
-        _ state: GuardianState, directories: [String: Int32] = [:], watch: Int32, patience: Duration,
+        _ state: GuardianState, directories: [ByteKey: Int32] = [:], watch: Int32, patience: Duration,
         log: (String) -> Void
     ) -> [String] {
         var restored: [String] = []
         let system = state.killers.isEmpty ? nil : try? CgroupSystem()
         for path in state.killers {
-            // The children made after their parent was armed inherited the flag, watched or not.
-            let memory = system.flatMap { memoryCgroup(of: path, directory: directories[path], in: $0) }
-            for inherited in clearInherited(below: memory, watch: watch) {
-                restored.append(inherited)
-                log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer a child inherited: \(inherited)")
-            }
-            switch writeKiller(path, directory: directories[path]) {
+            let memory = system.flatMap { memoryCgroup(of: path, directory: directories[ByteKey(path)], in: $0) }
+            // The cgroup itself first: a child made meanwhile then inherits the cleared flag.
+            switch writeKiller(path, directory: directories[ByteKey(path)]) {
             case nil:
                 restored.append(path)
                 removeMarker(from: memory, watch: watch)
@@ -226,6 +239,11 @@ public enum Guardian {
                     "oomctl guardian: cannot re-enable the kernel OOM killer: \(path): \(String(cString: strerror(code)))"
                 )
             }
+            // Then the children made after it was armed, which inherited the flag, watched or not.
+            for inherited in clearInherited(below: memory, watch: watch) {
+                restored.append(inherited)
+                log("oomctl guardian: watch is gone; re-enabled the kernel OOM killer a child inherited: \(inherited)")
+            }
         }
         for group in state.hookGroups where kill(-group, SIGKILL) == 0 {
             log("oomctl guardian: watch is gone; killed the process group \(group) of a hook it ran")
@@ -234,11 +252,20 @@ public enum Guardian {
         let deadline = clock.now + patience
         // The cgroups (by a listed file) where a value could not be written back: their grant marker
         // stays, for the next start to finish the restore.
-        var unsettled: Set<String> = []
+        var unsettled: Set<ByteKey> = []
         for entry in state.values {
             while true {
-                let current = (try? read(entry.path, directory: directories[entry.path])).map {
-                    String(decoding: $0, as: UTF8.self)
+                let current: String?
+                do {
+                    current = String(
+                        decoding: try read(entry.path, directory: directories[ByteKey(entry.path)]), as: UTF8.self)
+                } catch  where error.errno == ENOENT {
+                    current = nil  // the cgroup is gone: nothing to restore
+                } catch {
+                    // Not readable (no descriptor left?): not known to be back, so its marker stays.
+                    unsettled.insert(ByteKey(directoryPath(of: entry.path)))
+                    log("oomctl guardian: cannot read \(entry.path) to restore it to \(entry.value): \(error)")
+                    break
                 }
                 let decision = GrantRestore.decide(
                     current: current.flatMap { try? ByteCount(parsing: $0.trimmingASCIIWhitespace()) },
@@ -252,9 +279,9 @@ public enum Guardian {
                         "oomctl guardian: watch is gone; left \(entry.path) at \(value.bytes) (changed since watch set it; not restored to \(entry.value))"
                     )
                 case .writeBack:
-                    let descriptor = openForWriting(entry.path, directory: directories[entry.path])
+                    let descriptor = openForWriting(entry.path, directory: directories[ByteKey(entry.path)])
                     guard descriptor >= 0 else {
-                        unsettled.insert(directoryPath(of: entry.path))
+                        unsettled.insert(ByteKey(directoryPath(of: entry.path)))
                         break
                     }
                     let written = entry.value.withCString { write(descriptor, $0, strlen($0)) }
@@ -267,7 +294,7 @@ public enum Guardian {
                         usleep(UInt32(retryInterval.totalNanoseconds / 1000))
                         continue
                     } else {
-                        unsettled.insert(directoryPath(of: entry.path))
+                        unsettled.insert(ByteKey(directoryPath(of: entry.path)))
                         log(
                             "oomctl guardian: cannot restore \(entry.path) to \(entry.value): \(String(cString: strerror(code)))"
                         )
@@ -285,13 +312,15 @@ public enum Guardian {
     /// through the directories watch sent; a cgroup known by its path only keeps its marker (the next
     /// start sees its limit back and removes it).
     private static func removeGrantMarkers(
-        _ values: [GuardianState.Value], directories: [String: Int32], except unsettled: Set<String>, watch: Int32
+        _ values: [GuardianState.Value], directories: [ByteKey: Int32], except unsettled: Set<ByteKey>, watch: Int32
     ) {
         guard let hierarchy = try? CgroupSystem().memoryHierarchy() else { return }
-        var done: Set<String> = unsettled
+        var done: Set<ByteKey> = unsettled
         for entry in values {
             let directoryPath = directoryPath(of: entry.path)
-            guard done.insert(directoryPath).inserted, let directory = directories[entry.path] else { continue }
+            guard done.insert(ByteKey(directoryPath)).inserted, let directory = directories[ByteKey(entry.path)] else {
+                continue
+            }
             let duplicate = fcntl(directory, F_DUPFD_CLOEXEC, 0)
             guard duplicate >= 0 else { continue }
             let cgroup = Cgroup.adopting(duplicate, as: .root, in: hierarchy)
@@ -384,7 +413,7 @@ final class GuardianSession {
     private let log: (String) -> Void
     private(set) var state = GuardianState()
     /// The directory watch sent with each listed path (SCM_RIGHTS), by that path.
-    private(set) var directories: [String: Int32] = [:]
+    private(set) var directories: [ByteKey: Int32] = [:]
     /// Whether `input` is the socket watch starts a guardian with (else a pipe: no descriptors come).
     private let inputIsSocket: Bool
     private var pendingLine: [UInt8] = []
@@ -437,9 +466,9 @@ final class GuardianSession {
             }
             if let path = message.path {
                 // A path listed again, or done with: the directory sent before is not its any more.
-                if let previous = directories.removeValue(forKey: path) { close(previous) }
+                if let previous = directories.removeValue(forKey: ByteKey(path)) { close(previous) }
                 if message.carriesDirectory, directory >= 0 {
-                    directories[path] = directory
+                    directories[ByteKey(path)] = directory
                     directory = -1
                 }
             }
@@ -468,6 +497,7 @@ final class GuardianSession {
         }
         // A packet is read whole: a path may be longer than any fixed buffer (deeper than PATH_MAX).
         let size = oomctl_next_message_size(input)
+        if size < 0 { return receiveFailed() }
         guard size > 0 else { return nil }
         var buffer = [UInt8](repeating: 0, count: size)
         var directory: Int32 = -1
@@ -475,6 +505,7 @@ final class GuardianSession {
         let count = buffer.withUnsafeMutableBytes {
             oomctl_receive_with_descriptor(input, $0.baseAddress, $0.count, &directory, &truncated)
         }
+        if count < 0 { return receiveFailed() }
         guard count > 0 else { return nil }
         if truncated != 0 {
             log("oomctl guardian: a message came without its directory (no descriptor left?): restores by path")
@@ -482,12 +513,25 @@ final class GuardianSession {
         return (Array(buffer.prefix(count)), directory)
     }
 
+    /// A receive that failed (no memory, say) is not the end of file: while watch lives (still this
+    /// process's parent), nothing is restored; it is tried again a little later.
+    private func receiveFailed() -> (bytes: [UInt8], directory: Int32)? {
+        let code = errno
+        guard getppid() == watch else { return nil }
+        if code != EINTR && code != EAGAIN {
+            log("oomctl guardian: cannot read watch's messages (\(String(cString: strerror(code)))); trying again")
+            usleep(10_000)
+        }
+        return ([], -1)
+    }
+
     // MARK: A stopped watch's OOMs
 
     private func watchOOMs(_ control: String) {
         guard let loop, state.delay != nil else { return }
         if system == nil { system = try? CgroupSystem() }
-        guard let system, let memory = Guardian.memoryCgroup(of: control, directory: directories[control], in: system),
+        guard let system,
+            let memory = Guardian.memoryCgroup(of: control, directory: directories[ByteKey(control)], in: system),
             watched[memory.path] == nil
         else { return }
         if watcher == nil {
@@ -500,7 +544,7 @@ final class GuardianSession {
     }
 
     private func unwatchOOMs(_ control: String) {
-        guard let (path, _) = watched.first(where: { $0.value.control == control }) else { return }
+        guard let (path, _) = watched.first(where: { $0.value.control.isSameBytes(as: control) }) else { return }
         watched[path] = nil
         watcher?.unwatch(path)
         if let timer = held.removeValue(forKey: path) { loop?.remove(timer.descriptor) }
@@ -541,7 +585,7 @@ final class GuardianSession {
         guard let stat, stat.isStopped else { return timer.arm(after: delay + Guardian.stoppedWatchSlack) }
         loop.remove(timer.descriptor)
         held[path] = nil
-        if let code = Guardian.writeKiller(entry.control, directory: directories[entry.control]) {
+        if let code = Guardian.writeKiller(entry.control, directory: directories[ByteKey(entry.control)]) {
             log(
                 "oomctl guardian: cannot hand the OOM back to the kernel: \(entry.control): \(String(cString: strerror(code)))"
             )
@@ -569,6 +613,7 @@ public struct GuardianLostError: OOMKitError, Sendable {
     public var pid: Int32
     /// How it ended.
     public var ended: ChildProcess.Termination
+    /// Why it could not be replaced.
     public var reason: Reason
 
     init(pid: Int32, ended: ChildProcess.Termination, reason: any Error) {

@@ -11,7 +11,9 @@ public enum HandlingStep: Sendable {
     /// The victim's processes were sent the kill's first signal; `.killed` follows once they are gone.
     case victimSignalled(id: Int, cgroup: CgroupPath, pids: [Int32])
     case killed(id: Int, cgroup: CgroupPath, report: KillReport)
-    case fellBack(id: Int, cgroup: CgroupPath, after: Duration)
+    /// The kernel OOM killer is re-enabled: at the deadline, `after` the delay, or at once (nil) when
+    /// nothing more could come from userspace.
+    case fellBack(id: Int, cgroup: CgroupPath, after: Duration?)
     /// The panic action: the snapshot is flushed; file systems are synced and the trigger written next.
     case panicking(id: Int, cgroup: CgroupPath, report: PanicReport)
     /// v1: the cgroup's reserve was granted (its limit raised by the reserve).
@@ -35,12 +37,11 @@ public enum HandlingStep: Sendable {
     case notifiedOfOtherOOM(cgroup: CgroupPath, owner: CgroupPath?, handledThere: Bool)
     case finished(HandlingReport)
 
-    /// What a ``fellBack(id:cgroup:after:)`` says: at the deadline, or at once (`after` zero: a kill
+    /// What a ``fellBack(id:cgroup:after:)`` says: at the deadline, or at once (`after` nil: a kill
     /// that could not be made, no deadline that could be armed).
-    public static func fallbackSummary(after: Duration) -> String {
-        after == .zero
-            ? "nothing more oomctl can do: the kernel OOM killer is re-enabled at once"
-            : "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled"
+    public static func fallbackSummary(after: Duration?) -> String {
+        guard let after else { return "nothing more oomctl can do: the kernel OOM killer is re-enabled at once" }
+        return "not resolved after \(after.compactDescription): the kernel OOM killer is re-enabled"
     }
 }
 
@@ -560,6 +561,7 @@ package final class Handler {
             }
             guard let decision = decide(policy) else {
                 facts.action = .failed
+                handBackUnmadeKill()
                 return pipelineDone()
             }
             report.decision = decision
@@ -570,6 +572,7 @@ package final class Handler {
             }
             guard let victim = decision.victim else {
                 facts.action = .failed
+                handBackUnmadeKill()
                 return pipelineDone()
             }
             release()  // thawed before the kill: a frozen v1 task could not even die
@@ -597,6 +600,7 @@ package final class Handler {
             } catch {
                 fail("kill \(victim.target): \(error.description)")
                 facts.action = .failed
+                handBackUnmadeKill()
                 startPostKillHooks()
             }
         }
@@ -612,6 +616,13 @@ package final class Handler {
                 current = try MemoryCgroup(current.cgroup.child(named: name))
             }
             return current
+        }
+
+        /// The kill asked for cannot be made (no victim, a failed decision, a refused signal): nothing more
+        /// will come from userspace, so a v1 OOM goes to the kernel now, before any post-kill hook, rather
+        /// than at the deadline.
+        private func handBackUnmadeKill() {
+            if isV1OOM && !options.dryRun { fallBack(now: true) }
         }
 
         /// The panic action; its steps are in PanicAction.swift.
@@ -649,7 +660,7 @@ package final class Handler {
                     ownLimit || !options.killTriggeringWhenNoCandidates
                     ? ""
                     : "; \(memory.path.description.visibleControlCharacters) was not at a limit of its own when "
-                        + "notified, so it is not killed itself (the deadline hands the OOM to the kernel)"
+                        + "notified, so it is not killed itself (the kernel gets the OOM)"
                 fail("decide: \(error.description)\(note)")
                 return nil
             }
@@ -667,6 +678,12 @@ package final class Handler {
             case .failure(let error):
                 fail("kill \(target): \(error.description)")
                 facts.action = .failed
+                switch error {
+                // Signalled, still dying (D state, a slow exit): the kernel's killer now could take a second
+                // victim; the deadline stays.
+                case .survivors, .stillPopulated: break
+                default: handBackUnmadeKill()
+                }
             }
             startPostKillHooks()
         }
@@ -702,9 +719,6 @@ package final class Handler {
             guard phase != .finished else { return }
             if isV1OOM && !options.dryRun && !isResolved() {
                 phase = .awaitingResolution
-                // The kill asked for could not be made (no victim, a failed decision or kill): nothing more
-                // will come from userspace, so the kernel gets the OOM now rather than at the deadline.
-                if facts.action == .failed { return fallBack(now: true) }
                 if facts.fellBack || grant != nil { watchForResolution() }
                 return
             }
@@ -759,7 +773,7 @@ package final class Handler {
                 }
                 facts.fellBack = true
                 report.fellBack = true
-                handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: now ? .zero : options.delay))
+                handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: now ? nil : options.delay))
             } catch {
                 fail("fallback: \(error.description)")
             }

@@ -83,9 +83,9 @@ package final class KernelKillerControl {
     }
 
     /// Re-enables the killer on cgroups a crashed `watch` left disabled: those carrying the marker with
-    /// the PID of a process that no longer exists. Returns those whose killer was in fact still disabled;
-    /// a stale marker on a killer that is back (a guardian that restored it but could not remove the
-    /// marker) is removed without a word.
+    /// the PID of a process that no longer exists, and their children that inherited its flag. Returns
+    /// those whose killer was in fact still disabled; a stale marker on a killer that is back (a guardian
+    /// that restored it but could not remove the marker) is removed without a word.
     package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
         var restored: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
@@ -93,6 +93,8 @@ package final class KernelKillerControl {
             else { continue }
             let wasDisabled = (try? memory.oomControl().oomKillDisable) != false
             try? memory.setOOMKillDisabled(false)
+            // And the children that inherited the dead watch's flag (after the cgroup itself, as always).
+            restored += clearInherited(below: memory, formerOwner: marker.pid)
             try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
             if wasDisabled { restored.append(memory.path) }
         }

@@ -95,12 +95,22 @@ package enum AtomicFile {
 
     /// Opens a directory to write in (`O_RDONLY | O_DIRECTORY`), walking `path` one component at a time
     /// from `/` (absolute) or the working directory with `openat(O_NOFOLLOW)`: a component that is a
-    /// symbolic link is refused, never followed (its error has no errno). Components other than the last
-    /// are opened `O_PATH`, which needs only search permission, as a path lookup does.
+    /// symbolic link is refused, never followed (its error has no errno), unless only root could have
+    /// put it there (a link owned by root in a directory owned by root that no one else may write, such
+    /// as /var/run → /run): that one is followed, its target walked the same way. Components other than
+    /// the last are opened `O_PATH`, which needs only search permission, as a path lookup does.
     package static func openDirectory(_ path: String) throws(OutputFileError) -> Int32 {
+        try openDirectory(path, reportingAs: path, links: 0)
+    }
+
+    private static func openDirectory(
+        _ path: String, reportingAs shown: String, links: Int
+    ) throws(OutputFileError)
+        -> Int32
+    {
         let components = path.split(separator: "/").map(String.init)
         var current = open(path.hasPrefix("/") ? "/" : ".", OOMCTL_O_PATH | O_DIRECTORY | O_CLOEXEC)
-        guard current >= 0 else { throw failure(path, errno, "open directory") }
+        guard current >= 0 else { throw failure(shown, errno, "open directory") }
         for (index, component) in components.enumerated() {
             let last = index == components.count - 1
             let next = openat(
@@ -110,14 +120,22 @@ package enum AtomicFile {
                 var info = stat()
                 let isLink =
                     fstatat(current, component, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFLNK
+                let target =
+                    isLink && links < 40 && isRootsOwn(link: info, in: current) ? linkTarget(current, component) : nil
                 close(current)
+                let here = (path.hasPrefix("/") ? "/" : "") + components[..<index].joined(separator: "/")
+                if let target {
+                    let rest = components[(index + 1)...].joined(separator: "/")
+                    let base = target.hasPrefix("/") ? target : here + (here.isEmpty || here == "/" ? "" : "/") + target
+                    return try openDirectory(base + "/" + rest, reportingAs: shown, links: links + 1)
+                }
                 guard !isLink else {
                     let link = (path.hasPrefix("/") ? "/" : "") + components[...index].joined(separator: "/")
                     throw OutputFileError(
-                        path: path,
+                        path: shown,
                         reason: "'\(link)' is a symbolic link; refusing to follow it (give the real directory)")
                 }
-                throw failure(path, code, "open directory")
+                throw failure(shown, code, "open directory")
             }
             close(current)
             current = next
@@ -127,10 +145,27 @@ package enum AtomicFile {
             let directory = openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             let code = errno
             close(current)
-            guard directory >= 0 else { throw failure(path, code, "open directory") }
+            guard directory >= 0 else { throw failure(shown, code, "open directory") }
             return directory
         }
         return current
+    }
+
+    /// Whether only root could have made or changed a link: it is root's, in a directory that is root's
+    /// and that neither its group nor others may write.
+    private static func isRootsOwn(link: stat, in directory: Int32) -> Bool {
+        var parent = stat()
+        guard fstat(directory, &parent) == 0 else { return false }
+        return link.st_uid == 0 && parent.st_uid == 0 && parent.st_mode & (S_IWGRP | S_IWOTH) == 0
+    }
+
+    /// What a link says (its bytes, losslessly), or nil.
+    private static func linkTarget(_ directory: Int32, _ name: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let capacity = buffer.count
+        let count = LosslessText.withCString(name) { readlinkat(directory, $0, &buffer, capacity) }
+        guard count > 0, count < capacity else { return nil }
+        return LosslessText.decode(buffer.prefix(count).map { UInt8(bitPattern: $0) })
     }
 
     /// The error for a failed `operation` on the way to writing `path`, keeping its errno.
