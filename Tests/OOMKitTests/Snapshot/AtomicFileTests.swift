@@ -151,6 +151,10 @@ import Testing
         tree.directory("real/deeper")
         tree.symlink("link", to: tree.root + "/real")
         tree.symlink("real/up", to: tree.root + "/real/deeper")
+        // Directories others may write: their links could be anyone's (one only root could have made is
+        // followed: see followsALinkOnlyRootCouldHaveMade).
+        chmod(tree.root, 0o777)
+        chmod(tree.root + "/real", 0o777)
         for (path, link) in [
             (tree.root + "/link/out.json", tree.root + "/link"),
             (tree.root + "/link/deeper/out.json", tree.root + "/link"),
@@ -170,12 +174,36 @@ import Testing
         #expect(entries(tree.root + "/real/deeper") == ["out.json"])
     }
 
+    /// A link only root could have made (root's, in a directory only root may write) is followed, and
+    /// its target walked the same way: a link in the target's directories anyone could write is still
+    /// refused.
+    @Test func followsALinkOnlyRootCouldHaveMade() throws {
+        guard getuid() == 0 else { return }
+        let tree = FixtureTree()
+        tree.directory("real/open/deeper")
+        chmod(tree.root, 0o755)
+        chmod(tree.root + "/real", 0o755)
+        chmod(tree.root + "/real/open", 0o777)
+        tree.symlink("trusted", to: "real")
+        tree.symlink("real/open/untrusted", to: tree.root + "/real/open/deeper")
+        try AtomicFile.write([1], to: tree.root + "/trusted/out.json")
+        #expect(entries(tree.root + "/real").sorted() == ["open", "out.json"])
+        let error = #expect(throws: OutputFileError.self) {
+            try AtomicFile.write([1], to: tree.root + "/trusted/open/untrusted/out.json")
+        }
+        #expect(
+            error?.description.contains("is a symbolic link; refusing to follow it") == true,
+            "\(String(describing: error))")
+        #expect(entries(tree.root + "/real/open/deeper").isEmpty)
+    }
+
     /// A directory alone is opened the same way (watch --snapshot-dir checks its directory at start-up).
     @Test func opensADirectoryOnlyWithoutLinks() throws {
         let tree = FixtureTree()
         tree.directory("real")
         tree.file("file", "x")
         tree.symlink("link", to: tree.root + "/real")
+        chmod(tree.root, 0o777)  // a link anyone could have made
         let link = #expect(throws: OutputFileError.self) { try AtomicFile.openDirectory(tree.root + "/link") }
         #expect(link?.code == nil)
         let file = #expect(throws: OutputFileError.self) { try AtomicFile.openDirectory(tree.root + "/file") }
