@@ -100,7 +100,10 @@ public struct PressureTrigger: Sendable, Hashable, CustomStringConvertible {
         let window = self.window.totalNanoseconds
         guard window % twoSeconds != 0 else { return nil }
         let rounded = (window / twoSeconds + 1) * twoSeconds
-        let stall = self.stall.totalNanoseconds * rounded / window
+        // stall × rounded reaches 1.2e20 ns² (above Int64.max) for a stall of seconds: a full-width
+        // product, whose quotient fits again since stall ≤ window.
+        let product = self.stall.totalNanoseconds.multipliedFullWidth(by: rounded)
+        let stall = window.dividingFullWidth(product).quotient
         return PressureTrigger(full: full, stall: .nanoseconds(stall), window: .nanoseconds(rounded))
     }
 

@@ -45,6 +45,23 @@ import Testing
         #expect(try PressureTrigger(parsing: "full  100ms   2s").full)
     }
 
+    /// Without CAP_SYS_RESOURCE the kernel takes only windows that are multiples of 2 s: the window is
+    /// rounded up and the stall scaled with it, also for a stall of seconds (whose product with the
+    /// window in nanoseconds is above Int64.max; the fuzzer found "some 4.33s 5s" trapping).
+    @Test(arguments: [
+        ("some 150ms 1s", "some 300000 2000000"), ("full 4.33s 5s", "full 5196000 6000000"),
+        ("some 9.9s 9.9s", "some 10000000 10000000"), ("some 1s 3s", "some 1333333 4000000"),
+    ])
+    func theUnprivilegedEquivalentRoundsTheWindowUp(text: String, kernelText: String) throws {
+        let trigger = try PressureTrigger(parsing: text)
+        #expect(trigger.unprivilegedEquivalent?.kernelText == kernelText)
+    }
+
+    @Test func aWindowOfWholeTwoSecondsNeedsNoEquivalent() throws {
+        #expect(try PressureTrigger(parsing: "some 1s 2s").unprivilegedEquivalent == nil)
+        #expect(try PressureTrigger(parsing: "full 10s 10s").unprivilegedEquivalent == nil)
+    }
+
     @Test(arguments: ["", "some", "partial 1ms 1s", "some 2s 1s", "some 1ms 20s", "some 0ms 1s", "some x 1s"])
     func rejects(text: String) {
         #expect(throws: ParseError.self) { try PressureTrigger(parsing: text) }
