@@ -193,6 +193,82 @@ struct GuardianHardeningTests {
         print("a stopped watch's OOM (--delay 1s) was handed back after \(times)")
     }
 
+    /// A watch stuck in a write to its output (a pipe nobody reads, as a paused `watch | less`) holds no
+    /// OOM past its deadline either: the guardian keeps a deadline of its own, whatever watch's state.
+    @Test func aWatchStuckWritingItsOutputHoldsNoOOMPastItsDeadline() throws {
+        var times: [Duration] = []
+        for trial in 0..<3 {
+            let test = try TestCgroup(limit: ByteCount(32 << 20))
+            defer { test.destroy() }
+            let fifo = ProcessRunner.temporaryPath("watch.fifo")
+            let errorPath = ProcessRunner.temporaryPath("watch.err")
+            try #require(mkfifo(fifo, 0o600) == 0)
+            defer {
+                unlink(fifo)
+                unlink(errorPath)
+            }
+            // The reader that reads only when told (opened first, so that watch's open does not wait).
+            let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+            try #require(reader >= 0)
+            defer { close(reader) }
+            var output: [UInt8] = []
+            func drain() {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while case let count = read(reader, &buffer, buffer.count), count > 0 { output += buffer[..<count] }
+            }
+            let pid = try #require(
+                ProcessRunner.spawn(
+                    ProcessRunner.oomctlPath,
+                    ["watch", test.path.description, "--delay", "1s", "--no-self-protection"],
+                    standardOutput: fifo, standardError: errorPath))
+            var status: Int32?
+            defer {
+                if status == nil {
+                    kill(pid, SIGKILL)
+                    drain()
+                    _ = ProcessRunner.wait(for: pid, timeout: .seconds(5))
+                }
+            }
+            // Armed and its start-up line out; then the pipe is filled, so that its next write blocks.
+            #expect(
+                Self.time(.seconds(10)) {
+                    drain(); return String(decoding: output, as: UTF8.self).contains("watching ")
+                } != nil)
+            #expect(try Self.oomControl(test).oomKillDisable)
+            let filler = open(fifo, O_WRONLY | O_NONBLOCK)
+            try #require(filler >= 0)
+            let block = [UInt8](repeating: UInt8(ascii: "."), count: 4096)
+            while write(filler, block, block.count) > 0 {}
+            close(filler)
+
+            let clock = ContinuousClock()
+            let start = clock.now
+            let hog = try test.spawnHog("100M")
+            #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 128 + SIGKILL, "trial \(trial)")
+            let took = clock.now - start
+            times.append(took)
+            #expect(took >= .seconds(1), "not before the deadline")
+            #expect(took < .milliseconds(2500), "the deadline and the slack, not until someone reads")
+            let errors = ProcessRunner.readText(errorPath)
+            // Where it waits: pipe_write, or anon_pipe_write on newer kernels.
+            #expect(errors.contains("is not responding (state S, waiting in "), "\(errors)")
+            #expect(errors.contains("pipe_write) and held the OOM"), "\(errors)")
+            // Read at last, watch goes on: it disables the killer again and stops cleanly.
+            #expect(
+                Self.time(.seconds(10)) {
+                    drain(); return (try? Self.oomControl(test).oomKillDisable) == true
+                } != nil)
+            kill(pid, SIGTERM)
+            #expect(
+                Self.time(.seconds(10)) {
+                    drain(); status = ProcessRunner.wait(for: pid, timeout: .milliseconds(10)); return status != nil
+                } != nil)
+            #expect(status == 0)
+            #expect(String(decoding: output, as: UTF8.self).contains("not by watch"))
+        }
+        print("a watch stuck writing to a full pipe (--delay 1s): its OOM was handed back after \(times)")
+    }
+
     // MARK: 5. Limits a dead watch left raised
 
     @Test func theNextWatchRestoresALimitOnceUsageFitsRetrying() throws {

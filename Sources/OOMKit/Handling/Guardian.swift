@@ -9,7 +9,8 @@ import Glibc
 /// `watch` holds one end of a socket pair (SOCK_SEQPACKET: one message a packet) whose other end is the
 /// guardian's stdin, and tells it what to undo (``GuardianMessage``: `+PATH` when it disables the killer
 /// on PATH, `=PATH VALUE EXPECTED` when it raised a limit, `%PGID` when a hook starts, `~MS` its
-/// `--delay`; `-PATH`, `-%PGID` once that needs nothing any more). `+` and `=` carry the cgroup's open
+/// `--delay`, `!PATH` when a handling of an OOM begins; `-PATH`, `-%PGID` once that needs nothing any
+/// more). `+` and `=` carry the cgroup's open
 /// directory (SCM_RIGHTS): the guardian writes through it, so a cgroup renamed since, or a path longer
 /// than PATH_MAX, is restored all the same; PATH names it in messages (and is the fallback of a
 /// guardian that got no descriptor). When `watch` dies, the kernel closes its end: the guardian reads
@@ -90,8 +91,13 @@ package final class GuardianClient {
         for message in state.messages { write(message) }
     }
 
-    /// Tells the guardian watch's `--delay`: how long an OOM may be held while watch is stopped.
+    /// Tells the guardian watch's `--delay`: how long an OOM may be held from the start of its handling.
     package func tellDelay(_ delay: Duration) { send(.delay(delay)) }
+
+    /// Tells the guardian that a handling of an OOM through this memory.oom_control file begins: the
+    /// guardian's deadline for it starts again with watch's own. Sent before anything of the handling
+    /// that could block (output), so that a watch stuck from then on is covered.
+    package func handlingBegins(_ oomControlPath: String) { send(.handling(path: oomControlPath)) }
 
     /// Tells the guardian that the killer is disabled on this memory.oom_control file of `cgroup` (whose
     /// directory it gets, to write through).
@@ -188,9 +194,11 @@ public enum Guardian {
     /// How often a value the kernel refuses with EBUSY is tried again.
     static let retryInterval = Duration.milliseconds(50)
 
-    /// How long past watch's `--delay` an OOM may stay held in a listed cgroup while watch is stopped
-    /// (SIGSTOP, a debugger) before the guardian hands it to the kernel killer.
-    public static let stoppedWatchSlack = Duration.milliseconds(250)
+    /// How long past watch's `--delay` an OOM may stay held in a listed cgroup, from the start of its
+    /// handling, before the guardian hands it to the kernel killer: watch did not, at its deadline (it is
+    /// stopped by SIGSTOP or a debugger, or stuck: a write to a terminal or pipe nobody reads, a journal
+    /// that takes nothing, a bug).
+    public static let deadlineSlack = Duration.milliseconds(250)
 
     /// Reads ``GuardianMessage`` lines from `input` until end of file (watch is gone), then writes the
     /// kernel killers still listed back first, kills the hooks' process groups still listed, and then
@@ -199,8 +207,9 @@ public enum Guardian {
     /// Returns the paths it restored.
     ///
     /// Meanwhile, once told watch's `--delay`, it is woken by every listed cgroup's OOM (its own eventfd,
-    /// nothing polled): an OOM still held `--delay` + ``stoppedWatchSlack`` later while watch is stopped
-    /// (state T or t) is handed to the kernel killer, as watch would have at its deadline.
+    /// nothing polled) and by each `!PATH` (a handling begins): an OOM still held `--delay` +
+    /// ``deadlineSlack`` after the later of the two, whatever watch is doing (stopped, stuck in a write),
+    /// is handed to the kernel killer, as watch would have at its deadline.
     @discardableResult
     public static func run(
         input: Int32 = 0, patience: Duration = .seconds(60), log: @escaping (String) -> Void = { _ in }
@@ -405,7 +414,7 @@ public enum Guardian {
 
 /// The guardian while watch lives: its socket read into a ``GuardianState``, and, once the `--delay` is
 /// known, the listed cgroups' OOMs watched (an eventfd each, the same ``OOMWatcher`` watch uses) so that
-/// an OOM a stopped watch holds past its deadline is handed to the kernel killer. One thread, one epoll
+/// an OOM that watch holds past its deadline (stopped, or stuck) is handed to the kernel killer. One thread, one epoll
 /// set: no wake-up at all while nothing happens, one per OOM and one at its deadline while it does.
 final class GuardianSession {
     private let input: Int32
@@ -477,6 +486,7 @@ final class GuardianSession {
             case .delay: for control in state.killers { watchOOMs(control) }
             case .killerDisabled(let control): watchOOMs(control)
             case .forget(let path): unwatchOOMs(path)
+            case .handling(let control): handlingBegins(control)
             default: break
             }
         }
@@ -525,7 +535,7 @@ final class GuardianSession {
         return ([], -1)
     }
 
-    // MARK: A stopped watch's OOMs
+    // MARK: OOMs watch does not hand back
 
     private func watchOOMs(_ control: String) {
         guard let loop, state.delay != nil else { return }
@@ -538,7 +548,7 @@ final class GuardianSession {
             watcher = try? OOMWatcher(loop: loop) { [unowned self] event in oom(event) }
         }
         guard let watcher, (try? watcher.watch(memory, for: [.oom])) != nil else {
-            return log("oomctl guardian: cannot watch the OOMs of \(control): a stopped watch may hold them")
+            return log("oomctl guardian: cannot watch the OOMs of \(control): a stopped or stuck watch may hold them")
         }
         watched[memory.path] = (control, memory)
     }
@@ -556,9 +566,26 @@ final class GuardianSession {
             if let entry = watched[event.cgroup] { unwatchOOMs(entry.control) }
             return
         }
-        guard watched[event.cgroup] != nil, held[event.cgroup] == nil, let timer = try? DeadlineTimer() else { return }
-        held[event.cgroup] = timer
-        let path = event.cgroup
+        guard watched[event.cgroup] != nil, held[event.cgroup] == nil else { return }
+        hold(event.cgroup, for: delay)
+    }
+
+    /// watch begins a handling through `control`: the deadlines of that cgroup and of the held ones below
+    /// it (the kernel marks a whole hierarchy under OOM) start again, as watch's own does.
+    private func handlingBegins(_ control: String) {
+        guard let delay = state.delay,
+            let (path, _) = watched.first(where: { $0.value.control.isSameBytes(as: control) })
+        else { return }
+        for (heldPath, timer) in held where heldPath == path || heldPath.isDescendant(of: path) {
+            timer.arm(after: delay + Guardian.deadlineSlack)
+        }
+        if held[path] == nil { hold(path, for: delay) }
+    }
+
+    /// Starts the guardian's deadline for an OOM in `path`.
+    private func hold(_ path: CgroupPath, for delay: Duration) {
+        guard let loop, let timer = try? DeadlineTimer() else { return }
+        held[path] = timer
         do {
             try loop.add(timer.descriptor) { [unowned self] _ in
                 timer.acknowledge()
@@ -568,33 +595,38 @@ final class GuardianSession {
             held[path] = nil
             return
         }
-        timer.arm(after: delay + Guardian.stoppedWatchSlack)
+        timer.arm(after: delay + Guardian.deadlineSlack)
     }
 
-    /// An OOM's deadline (plus the slack) passed: over, or handed back by watch → nothing; still held by
-    /// a stopped watch → handed to the kernel killer; held by a running watch → it acts itself (a new OOM
-    /// after its re-arm), looked at again one delay later.
+    /// An OOM's deadline (plus the slack) passed since its handling began: over, or handed back by watch
+    /// → nothing; still held with the killer disabled → watch did not hand it back (stopped, or stuck in
+    /// a write; a running watch whose next handling began would have said `!`), so the guardian does.
     private func deadlinePassed(_ path: CgroupPath) {
         guard let loop, let timer = held[path], let entry = watched[path], let delay = state.delay else { return }
-        guard let control = try? entry.memory.oomControl(), control.underOOM, control.oomKillDisable else {
-            loop.remove(timer.descriptor)
-            held[path] = nil
-            return
-        }
-        let stat = try? ProcFS().process(watch).stat()
-        guard let stat, stat.isStopped else { return timer.arm(after: delay + Guardian.stoppedWatchSlack) }
         loop.remove(timer.descriptor)
         held[path] = nil
+        guard let control = try? entry.memory.oomControl(), control.underOOM, control.oomKillDisable else { return }
         if let code = Guardian.writeKiller(entry.control, directory: directories[ByteKey(entry.control)]) {
             log(
                 "oomctl guardian: cannot hand the OOM back to the kernel: \(entry.control): \(String(cString: strerror(code)))"
             )
         } else {
             log(
-                "oomctl guardian: watch (pid \(watch)) is stopped (state \(stat.state)) and held the OOM in "
+                "oomctl guardian: watch (pid \(watch)) \(Self.whatHolds(watch)) and held the OOM in "
                     + "\(path.description.visibleControlCharacters) past its --delay \(delay.compactDescription): "
                     + "re-enabled the kernel OOM killer there (watch disables it again once the OOM is over)")
         }
+    }
+
+    /// What keeps watch from acting, as far as /proc tells: "is stopped (state T)", or "is not responding
+    /// (state S, waiting in pipe_write)" — a write to a pipe or terminal nobody reads, typically.
+    static func whatHolds(_ watch: Int32) -> String {
+        let process = ProcFS().process(watch)
+        guard let stat = try? process.stat() else { return "is not responding" }
+        if stat.isStopped { return "is stopped (state \(stat.state))" }
+        let channel = (try? FileIO.readText(path: "/proc/\(watch)/wchan")) ?? ""
+        let waiting = channel.isEmpty || channel == "0" ? "" : ", waiting in \(channel)"
+        return "is not responding (state \(stat.state)\(waiting))"
     }
 }
 

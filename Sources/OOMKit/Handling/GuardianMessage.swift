@@ -10,7 +10,11 @@
 /// - `%PGID`: a hook runs in process group PGID; the guardian kills the group if watch dies.
 /// - `-%PGID`: that hook has exited.
 /// - `~MILLISECONDS`: watch's `--delay`. An OOM held in a listed cgroup longer than that (and
-///   ``Guardian/stoppedWatchSlack``) while watch is stopped is handed to the kernel killer.
+///   ``Guardian/deadlineSlack``) since its handling began is handed to the kernel killer: watch did not
+///   hand it back at its deadline (stopped, or stuck in a write to a terminal nobody reads).
+/// - `!PATH`: watch begins handling an OOM through PATH (a listed memory.oom_control): its deadline,
+///   and the guardian's, start again now — for that cgroup and the listed ones below it. Transient:
+///   not part of a ``GuardianState``.
 ///
 /// Paths cannot hold a newline (the kernel refuses one in a cgroup name) and always start with `/`; the
 /// file a PATH names (its last component) has no space, so the values are the words after it.
@@ -21,12 +25,13 @@ package enum GuardianMessage: Sendable, Equatable {
     case hookGroup(Int32)
     case hookEnded(Int32)
     case delay(Duration)
+    case handling(path: String)
 
-    /// The file a message is about, for `+`, `=` and `-`.
+    /// The file a message lists or unlists, for `+`, `=` and `-` (not `!`, which changes no listing).
     package var path: String? {
         switch self {
         case .killerDisabled(let path), .restoreOnExit(let path, _, _), .forget(let path): path
-        case .hookGroup, .hookEnded, .delay: nil
+        case .hookGroup, .hookEnded, .delay, .handling: nil
         }
     }
 
@@ -34,7 +39,7 @@ package enum GuardianMessage: Sendable, Equatable {
     package var carriesDirectory: Bool {
         switch self {
         case .killerDisabled, .restoreOnExit: true
-        case .forget, .hookGroup, .hookEnded, .delay: false
+        case .forget, .hookGroup, .hookEnded, .delay, .handling: false
         }
     }
 
@@ -49,6 +54,7 @@ package enum GuardianMessage: Sendable, Equatable {
             case .hookGroup(let group): "%" + String(group)
             case .hookEnded(let group): "-%" + String(group)
             case .delay(let delay): "~" + String(max(0, delay.totalMilliseconds))
+            case .handling(let path): "!" + path
             }
         return Array(line.utf8) + [UInt8(ascii: "\n")]
     }
@@ -60,6 +66,7 @@ package enum GuardianMessage: Sendable, Equatable {
         guard !rest.isEmpty, !rest.contains(0) else { return nil }
         switch first {
         case UInt8(ascii: "+"): self = .killerDisabled(path: String(decoding: rest, as: UTF8.self))
+        case UInt8(ascii: "!"): self = .handling(path: String(decoding: rest, as: UTF8.self))
         case UInt8(ascii: "-"):
             if rest.first == UInt8(ascii: "%") {
                 guard let group = Self.group(rest.dropFirst()) else { return nil }
@@ -146,6 +153,8 @@ package struct GuardianState: Sendable, Equatable {
             hookGroups.removeAll { $0 == group }
         case .delay(let delay):
             self.delay = delay
+        case .handling:
+            break
         }
     }
 

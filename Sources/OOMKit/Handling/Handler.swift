@@ -105,6 +105,8 @@ package final class Handler {
     /// ancestor's OOM goes to that ancestor only then (``OOMOwner``), else nothing is done. None when not
     /// set: an ancestor's OOM is never handled by a handler that was not told it may.
     package var handlesOOMs: (CgroupPath) -> Bool = { _ in false }
+    /// Told when a v1 handling begins, so that its own deadline covers a watch stuck from then on.
+    fileprivate let guardian: GuardianClient?
 
     package init(
         system: CgroupSystem, loop: EventLoop, options: HandlingOptions, reserves: ReserveGrants? = nil,
@@ -116,6 +118,7 @@ package final class Handler {
         self.system = system
         self.loop = loop
         self.hooks = HookRunner(loop: loop, guardian: guardian)
+        self.guardian = guardian
         self.options = options
         self.rearm = rearm
         self.onStep = onStep
@@ -374,6 +377,8 @@ package final class Handler {
         // MARK: 1. Detect
 
         func begin() {
+            // First, before any output that could block: from here the guardian's deadline runs too.
+            if isV1OOM && !options.dryRun { handler.guardian?.handlingBegins(KernelKillerControl.controlPath(memory)) }
             report.usage = try? memory.usage()
             report.limit = try? memory.limit()
             if isV2Distress { lastSample = try? handler.gate.sample(memory) }
@@ -862,7 +867,7 @@ package final class Handler {
             stopRechecking()
             if let deadline { handler.loop.remove(deadline.descriptor) }
             // The killer found enabled without a fallback of ours: the guardian handed the OOM to the
-            // kernel while watch was stopped past --delay (or someone wrote memory.oom_control).
+            // kernel while watch was stopped or stuck past --delay (or someone wrote memory.oom_control).
             if isV1OOM && !options.dryRun && !facts.fellBack && memory.cgroup.isAlive,
                 (try? memory.oomControl().oomKillDisable) == false
             {
@@ -870,7 +875,7 @@ package final class Handler {
                 report.fellBack = true
                 fail(
                     "the kernel OOM killer was re-enabled during this OOM, not by watch (its guardian does so "
-                        + "when watch is stopped past --delay); disabled again now that the OOM is over")
+                        + "when watch is stopped or stuck past --delay); disabled again now that the OOM is over")
             }
             // After a fallback the kernel killer is enabled: disabled again, for the next OOM.
             if facts.fellBack && !keepsKernelKiller && memory.cgroup.isAlive { handler.rearm(memory) }

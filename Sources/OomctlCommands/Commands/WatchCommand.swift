@@ -18,7 +18,7 @@ struct WatchCommand: ParsableCommand {
             (memory.oom_control), so tasks that hit the limit stall until the handler acts; if the OOM is \
             not resolved by --delay it re-enables the kernel killer. It restores memory.oom_control on \
             exit, and a guardian process restores it at once if watch itself is killed (and kills its \
-            hooks), or is stopped past --delay. One watch per cgroup: another watch on a cgroup already \
+            hooks), or is stopped or stuck past --delay. One watch per cgroup: another watch on a cgroup already \
             armed is refused (exit 75). On cgroup \
             v2 the kernel does not wait: watch acts on memory.high / memory.max events and PSI before the \
             limit, and reports oom-kill events after the fact.

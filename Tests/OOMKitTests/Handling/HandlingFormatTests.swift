@@ -17,7 +17,7 @@ import Testing
 
     @Test(arguments: paths) func roundTripsEveryCase(path: String) {
         for message: GuardianMessage in [
-            .killerDisabled(path: path), .forget(path: path),
+            .killerDisabled(path: path), .forget(path: path), .handling(path: path),
         ]
             // A value is written to an interface file, whose name has no space (the cgroup's may).
             + (path.split(separator: "/").last?.contains(" ") == true
@@ -47,6 +47,20 @@ import Testing
         #expect(GuardianMessage.hookGroup(123).encoded == Array("%123\n".utf8))
         #expect(GuardianMessage.hookEnded(123).encoded == Array("-%123\n".utf8))
         #expect(GuardianMessage.delay(.seconds(2)).encoded == Array("~2000\n".utf8))
+        #expect(GuardianMessage.handling(path: "/a").encoded == Array("!/a\n".utf8))
+    }
+
+    /// `!PATH` says a handling begins: it lists nothing, carries no directory, and leaves the state as
+    /// it was (a restarted guardian is not told it again).
+    @Test func aHandlingsStartChangesNoListing() {
+        var state = GuardianState()
+        state.apply(.killerDisabled(path: "/a/memory.oom_control"))
+        let before = state
+        state.apply(.handling(path: "/a/memory.oom_control"))
+        #expect(state == before)
+        #expect(GuardianMessage.handling(path: "/a").path == nil)
+        #expect(!GuardianMessage.handling(path: "/a").carriesDirectory)
+        #expect(GuardianMessage(line: Array("!".utf8)) == nil)
     }
 
     @Test func newKindsRoundTrip() {
