@@ -27,13 +27,17 @@ public enum ProcessRunner {
     }
 
     /// Runs oomctl with arguments and waits for it.
-    public static func oomctl(_ arguments: [String], environment: [String: String] = [:]) -> CommandResult {
-        run(oomctlPath, arguments, environment: environment)
+    /// `timeout`: for a command that must end by itself (a `watch` that must be refused): killed after
+    /// it, status -1, so that a regression fails the test instead of hanging it.
+    public static func oomctl(
+        _ arguments: [String], environment: [String: String] = [:], timeout: Duration? = nil
+    ) -> CommandResult {
+        run(oomctlPath, arguments, environment: environment, timeout: timeout)
     }
 
-    /// Runs a program and waits for it.
+    /// Runs a program and waits for it (up to `timeout`, if given: then it is killed, status -1).
     public static func run(
-        _ path: String, _ arguments: [String], environment: [String: String] = [:]
+        _ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration? = nil
     )
         -> CommandResult
     {
@@ -49,9 +53,22 @@ public enum ProcessRunner {
         else {
             return CommandResult(status: 127, standardOutput: "", standardError: "cannot spawn \(path): \(errno)")
         }
-        let status = wait(for: pid)
+        var status: Int32
+        var note = ""
+        if let timeout {
+            if let ended = wait(for: pid, timeout: timeout) {
+                status = ended
+            } else {
+                kill(pid, SIGKILL)
+                _ = wait(for: pid)
+                status = -1
+                note = "\n(still running after \(timeout): killed)"
+            }
+        } else {
+            status = wait(for: pid)
+        }
         return CommandResult(
-            status: status, standardOutput: readText(outputPath), standardError: readText(errorPath))
+            status: status, standardOutput: readText(outputPath), standardError: readText(errorPath) + note)
     }
 
     /// Starts a program without waiting; its output goes to the given files (or /dev/null).

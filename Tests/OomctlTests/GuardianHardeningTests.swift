@@ -140,13 +140,56 @@ struct GuardianHardeningTests {
 
     // MARK: 8. One watch per cgroup
 
+    /// Two watches started at the same moment on one cgroup: the marker is set exclusively (XATTR_CREATE),
+    /// so exactly one of them arms it and the other is refused with 75 — the check at start-up alone left
+    /// a window in which both armed it, each then undoing the other's arming at its exit.
+    @Test func ofTwoWatchesStartedAtOnceOneArms() throws {
+        var bothRan = 0
+        for trial in 0..<10 {
+            let test = try TestCgroup(limit: ByteCount(32 << 20))
+            defer { test.destroy() }
+            let outputs = (0..<2).map { ProcessRunner.temporaryPath("race\($0).out") }
+            defer { for path in outputs { unlink(path) } }
+            let pids = try outputs.map { output in
+                try #require(
+                    ProcessRunner.spawn(
+                        ProcessRunner.oomctlPath, ["watch", test.path.description, "--no-self-protection"],
+                        standardOutput: output, standardError: output))
+            }
+            // Each either runs (its start-up line) or exits; wait until both have said which.
+            var statuses: [Int32?] = [nil, nil]
+            _ = Self.time(.seconds(10)) {
+                for index in 0..<2 where statuses[index] == nil {
+                    statuses[index] = ProcessRunner.wait(for: pids[index], timeout: .milliseconds(1))
+                }
+                return (0..<2).allSatisfy {
+                    statuses[$0] != nil || ProcessRunner.readText(outputs[$0]).contains("watching ")
+                }
+            }
+            let running = (0..<2).filter { statuses[$0] == nil }
+            if running.count == 2 { bothRan += 1 }
+            #expect(running.count == 1, "trial \(trial): \(outputs.map(ProcessRunner.readText))")
+            for index in 0..<2 where statuses[index] != nil {
+                #expect(statuses[index] == 75, "the other is refused: \(ProcessRunner.readText(outputs[index]))")
+            }
+            #expect(try Self.memory(test.path).oomControl().oomKillDisable, "armed by the one that runs")
+            for index in running {
+                kill(pids[index], SIGTERM)
+                #expect(ProcessRunner.wait(for: pids[index], timeout: .seconds(10)) == 0)
+            }
+            #expect(try !Self.memory(test.path).oomControl().oomKillDisable, "and given back at its exit")
+        }
+        print("two watches started at once on one cgroup, 10 trials: both ran in \(bothRan)")
+    }
+
     @Test func aSecondWatchOnAnArmedCgroupIsRefusedWith75() throws {
         let parent = try TestCgroup(limit: ByteCount(64 << 20))
         defer { parent.destroy() }
         let child = try parent.makeChild("armed", limit: ByteCount(32 << 20))
         let test = (path: child, parent: parent)
         let first = try RunningWatch([test.path.description, "--no-self-protection"])
-        let second = ProcessRunner.oomctl(["watch", test.path.description, "--no-self-protection"])
+        let second = ProcessRunner.oomctl(
+            ["watch", test.path.description, "--no-self-protection"], timeout: .seconds(20))
         #expect(second.status == 75, "\(second)")
         #expect(second.standardError.contains("another oomctl watch (pid \(first.pid))"), "\(second)")
         #expect(try Self.memory(child).oomControl().oomKillDisable, "the first watch's arming stands")

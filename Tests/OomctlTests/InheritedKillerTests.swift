@@ -76,7 +76,7 @@ struct InheritedKillerTests {
         // Another live watch's subtree (PID 1 stands for it) is its own.
         let other = try test.makeChild("theirs")
         try MemoryCgroup.open(other, in: test.system).cgroup.setExtendedAttribute(
-            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: 1).encoded)
+            KillerDisabledMarker.attribute, KillerDisabledMarker(owner: MarkerOwner(pid: 1)).encoded)
         #expect(try killerDisabled(test, child) && killerDisabled(test, grandchild), "inherited at mkdir")
         kill(watch.pid, signal)
         kill(watch.pid, SIGCONT)

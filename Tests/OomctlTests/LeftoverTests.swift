@@ -40,6 +40,88 @@ struct LeftoverTests {
         #expect(try markerNames(test.path).isEmpty)
     }
 
+    /// A marker names its watch by PID, start time and PID namespace: the PID of a dead watch used again
+    /// by another process does not pass for that watch — the next watch restores the killer it left
+    /// disabled, where it once refused as if that process were a watch and left the cgroup armed with no
+    /// one to hand its OOMs back. The same PID with its own start time is a live watch: refused.
+    @Test(.enabled(if: memoryHierarchyIsV1, "the kernel killer is held back on v1 only"))
+    func aDeadWatchsPIDUsedAgainIsNotTakenForIt() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let standIn = try #require(ProcessRunner.spawn("/bin/sleep", ["30"]), "the process that got the PID")
+        defer {
+            kill(standIn, SIGKILL)
+            _ = ProcessRunner.wait(for: standIn)
+        }
+        let start = try #require(try ProcFS().process(standIn).stat().startTime)
+        let namespace = try #require(MarkerOwner.current.namespace)
+        let memory = try memory(test.path)
+        func arm(as owner: MarkerOwner) throws {
+            try memory.setOOMKillDisabled(true)
+            try memory.cgroup.setExtendedAttribute(
+                KillerDisabledMarker.attribute, KillerDisabledMarker(owner: owner).encoded)
+        }
+        defer {
+            try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
+            try? memory.setOOMKillDisabled(false)
+        }
+
+        try arm(as: MarkerOwner(pid: standIn, startTime: start + 1, namespace: namespace))
+        let watch = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(watch.output.contains("watching 1 cgroup"), "\(watch.output)")
+        #expect(watch.output.contains("left disabled"), "the leftover is restored: \(watch.output)")
+        #expect(watch.stop() == 0)
+        #expect(try !memory.oomControl().oomKillDisable)
+
+        try arm(as: MarkerOwner(pid: standIn, startTime: start, namespace: namespace))
+        let refused = ProcessRunner.oomctl(
+            ["watch", test.path.description, "--no-self-protection"], timeout: .seconds(20))
+        #expect(refused.status == 75, "\(refused)")
+        #expect(refused.standardError.contains("another oomctl watch (pid \(standIn))"), "\(refused)")
+    }
+
+    /// A watch in a PID namespace of its own (a container: it is PID 1 there) is recognised from the host
+    /// by its namespace and start time: a second watch is refused while it runs, naming its namespace;
+    /// once it died with its guardian, the next watch restores what it left — where a bare "1" once
+    /// passed for the host's init, alive for ever, and the cgroup stayed armed.
+    @Test(.enabled(if: memoryHierarchyIsV1 && access("/usr/bin/unshare", X_OK) == 0, "v1, and unshare(1)"))
+    func aWatchOfAnotherPIDNamespaceIsToldApart() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let memory = try memory(test.path)
+        let inner = try RunningWatch(
+            [test.path.description, "--no-self-protection"],
+            launcher: ["/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
+        #expect(inner.output.contains("watching 1 cgroup"), "\(inner.output)")
+        let marker = try #require(KillerDisabledMarker.read(from: memory.cgroup))
+        #expect(marker.pid == 1, "PID 1 of its namespace")
+        #expect(marker.owner.namespace != MarkerOwner.current.namespace)
+        #expect(marker.owner.liveness == .alive)
+
+        let refused = ProcessRunner.oomctl(
+            ["watch", test.path.description, "--no-self-protection"], timeout: .seconds(20))
+        #expect(refused.status == 75, "\(refused)")
+        #expect(refused.standardError.contains("(pid 1 in another PID namespace, pid:["), "\(refused)")
+
+        // watch (the namespace's init, unshare's child) and its guardian die together, the guardian
+        // stopped first so that it restores nothing: the marker is a leftover of a namespace now gone.
+        let namespaceInit = try #require(GuardianHardeningTests.children(of: inner.pid).first)
+        let guardian = try #require(GuardianHardeningTests.children(of: namespaceInit).first)
+        kill(guardian, SIGSTOP)
+        inner.stop(signal: SIGKILL)
+        let gone = GuardianHardeningTests.time(.seconds(5)) { kill(guardian, 0) != 0 && kill(namespaceInit, 0) != 0 }
+        #expect(gone != nil)
+        #expect(try memory.oomControl().oomKillDisable, "left armed, with its marker")
+        #expect(KillerDisabledMarker.read(from: memory.cgroup)?.owner.isLeftover == true)
+
+        let next = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(next.output.contains("watching 1 cgroup"), "\(next.output)")
+        #expect(next.output.contains("left disabled"), "\(next.output)")
+        #expect(next.stop() == 0)
+        #expect(try !memory.oomControl().oomKillDisable)
+        #expect(KillerDisabledMarker.read(from: memory.cgroup) == nil)
+    }
+
     /// `watch /` and `watch --pid` of a kernel thread (whose cgroup is the root) are refused before
     /// anything is changed: no marker on the root, no killer touched.
     @Test func theRootIsRefusedUpFront() throws {

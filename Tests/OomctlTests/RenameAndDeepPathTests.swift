@@ -87,9 +87,9 @@ struct RenameAndDeepPathTests {
         #expect(watch.stop() == 0)
     }
 
-    /// A kill that cannot be made (here: the victim process's cgroup is not the one decided on, since
-    /// the cgroup was renamed) hands the OOM to the kernel at once, not at the end of --delay.
-    @Test func aKillThatCannotBeMadeHandsTheOOMBackAtOnce() throws {
+    /// Renamed, then an OOM with a process kill asked for: the victim's cgroup is checked where it is now
+    /// (through the same directory), so the kill is made — it was refused as "no longer in" the old path.
+    @Test func watchKillsAProcessInARenamedCgroup() throws {
         let test = try TestCgroup()
         defer { test.destroy() }
         let watched = try test.makeChild("watched", limit: ByteCount(32 << 20))
@@ -97,9 +97,26 @@ struct RenameAndDeepPathTests {
             watched.description, "--kill", "largest", "--process", "--delay", "60s", "--json", "--no-self-protection",
         ])
         #expect(Self.rename(in: test, "watched", to: "moved"))
+        let hog = try test.spawnHog("100M", in: test.path.appending("moved"))
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(5)) == 128 + SIGKILL, "\(watch.output)")
+        #expect(watch.waitFor(.seconds(5)) { $0.records.contains { $0["outcome"] == "killed" } }, "\(watch.output)")
+        #expect(!watch.output.contains("no longer in"), "\(watch.output)")
+        #expect(watch.stop() == 0)
+    }
+
+    /// A kill that cannot be made (here: nothing may be picked, the cgroup is protected) hands the OOM to
+    /// the kernel at once, not at the end of --delay.
+    @Test func aKillThatCannotBeMadeHandsTheOOMBackAtOnce() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let watched = try test.makeChild("watched", limit: ByteCount(32 << 20))
+        let watch = try RunningWatch([
+            watched.description, "--kill", "largest", "--process", "--protect-cgroup", watched.description,
+            "--delay", "60s", "--json", "--no-self-protection",
+        ])
         let clock = ContinuousClock()
         let start = clock.now
-        let hog = try test.spawnHog("100M", in: test.path.appending("moved"))
+        let hog = try test.spawnHog("100M", in: watched)
         #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 128 + SIGKILL, "\(watch.output)")
         #expect(clock.now - start < .seconds(5), "handed back at once, not after 60 s")
         #expect(watch.waitFor(.seconds(5)) { $0.records.contains { $0["outcome"] != nil } }, "\(watch.output)")

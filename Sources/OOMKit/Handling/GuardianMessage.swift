@@ -109,10 +109,12 @@ package enum GuardianMessage: Sendable, Equatable {
         return value
     }
 
+    /// `max`, or a number as watch writes it (no leading zero; up to UInt64's 20 digits).
     private static func isValue(_ bytes: ArraySlice<UInt8>) -> Bool {
         guard !bytes.isEmpty else { return false }
         return Array(bytes) == Array("max".utf8)
-            || bytes.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+            || (bytes.count <= 20 && (bytes.count == 1 || bytes.first != UInt8(ascii: "0"))
+                && bytes.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
     }
 }
 

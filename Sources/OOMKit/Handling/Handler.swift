@@ -586,7 +586,11 @@ package final class Handler {
                 switch victim.target {
                 case .cgroup(let path):
                     do { target = .cgroup(try openInSubtree(path)) } catch { throw .cgroup(error) }
-                case .process(let pid, _, let cgroup): target = .process(pid, expectedCgroup: cgroup)
+                case .process(let pid, _, let cgroup):
+                    // Where the victim is now, by the same directory: a rename since the decision is no
+                    // reason to refuse the kill (a PID used again by another cgroup's process still is).
+                    let now = (try? openInSubtree(cgroup))?.cgroup.currentPath
+                    target = .process(pid, expectedCgroup: now ?? cgroup)
                 }
                 // A graceful kill (--signal TERM --grace 2s): SIGKILL after the grace only if the OOM (or
                 // the distress) lasts.

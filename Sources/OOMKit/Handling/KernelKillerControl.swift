@@ -20,8 +20,10 @@ package final class KernelKillerControl {
         // The guardian learns of it first: if we die between the two steps it restores a killer that
         // was still enabled, which is harmless.
         guardian?.protect(Self.controlPath(memory), of: memory.cgroup)
-        try? memory.cgroup.setExtendedAttribute(
-            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: getpid()).encoded)
+        if let other = Self.claim(memory) {
+            guardian?.forget(Self.controlPath(memory))
+            throw .armedByAnotherWatch(memory.path, owner: other.phrase)
+        }
         do {
             try memory.setOOMKillDisabled(true)
         } catch {
@@ -31,6 +33,29 @@ package final class KernelKillerControl {
             throw error
         }
         disabled[memory.path] = memory
+    }
+
+    /// Sets this process's marker, exclusively (XATTR_CREATE): of two watches starting at once on one
+    /// cgroup, one owns it and the other is refused (the check at start-up alone leaves a window). A
+    /// marker of this process stays (a re-arm); a leftover or unreadable one is replaced. Returns the
+    /// other watch that owns it, or nil — also where no marker can be set (no trusted.* attributes
+    /// without CAP_SYS_ADMIN: then, as ever, only the guardian restores).
+    private static func claim(_ memory: MemoryCgroup) -> MarkerOwner? {
+        let mine = KillerDisabledMarker()
+        for _ in 0..<3 {
+            do {
+                try memory.cgroup.setExtendedAttribute(KillerDisabledMarker.attribute, mine.encoded, exclusively: true)
+                return nil
+            } catch {
+                guard case .system(let failure) = error, failure.code == .fileExists else { return nil }
+            }
+            if let marker = KillerDisabledMarker.read(from: memory.cgroup) {
+                if marker.owner == mine.owner { return nil }
+                guard marker.owner.isLeftover else { return marker.owner }
+            }
+            try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
+        }
+        return nil
     }
 
     /// Re-enables the kernel killer on a cgroup this process disabled.
@@ -64,7 +89,7 @@ package final class KernelKillerControl {
     @discardableResult
     package static func clearInherited(at memory: MemoryCgroup, formerOwner: Int32? = nil) -> [CgroupPath] {
         if let marker = KillerDisabledMarker.read(from: memory.cgroup), marker.pid != formerOwner,
-            !MarkerFields.isLeftover(marker.pid)
+            !marker.owner.isLeftover
         {
             return []
         }
@@ -89,7 +114,7 @@ package final class KernelKillerControl {
     package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [CgroupPath] {
         var restored: [CgroupPath] = []
         for memory in memories where memory.version == .v1 {
-            guard let marker = KillerDisabledMarker.read(from: memory.cgroup), MarkerFields.isLeftover(marker.pid)
+            guard let marker = KillerDisabledMarker.read(from: memory.cgroup), marker.owner.isLeftover
             else { continue }
             let wasDisabled = (try? memory.oomControl().oomKillDisable) != false
             try? memory.setOOMKillDisabled(false)
@@ -101,12 +126,13 @@ package final class KernelKillerControl {
         return restored
     }
 
-    /// The PID of another `watch`, still running, that disabled the killer on `memory` (its marker), or nil.
-    package static func otherWatch(armed memory: MemoryCgroup) -> Int32? {
+    /// Another `watch` that disabled the killer on `memory` (its marker) and still runs — or may: one of
+    /// a PID namespace not visible from here counts — or nil.
+    package static func otherWatch(armed memory: MemoryCgroup) -> MarkerOwner? {
         guard memory.version == .v1, let marker = KillerDisabledMarker.read(from: memory.cgroup),
-            !MarkerFields.isLeftover(marker.pid)
+            !marker.owner.isLeftover
         else { return nil }
-        return marker.pid
+        return marker.owner
     }
 
     static func controlPath(_ memory: MemoryCgroup) -> String {

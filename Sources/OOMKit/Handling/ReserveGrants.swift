@@ -96,7 +96,7 @@ package final class ReserveGrants {
         // The guardian and the marker first: if we die between the steps, what they restore is harmless.
         tellGuardian(grant, memory)
         try? memory.cgroup.setExtendedAttribute(
-            ReserveGrantMarker.attribute, ReserveGrantMarker(pid: getpid(), grant: grant).encoded)
+            ReserveGrantMarker.attribute, ReserveGrantMarker(grant: grant).encoded)
         do {
             // memsw must stay at or above the memory limit: raise it first.
             if let raised = grant.raisedMemsw { try memory.setMemswLimit(raised) }
@@ -123,7 +123,7 @@ package final class ReserveGrants {
             cgroup: memory.path, bytes: reserve, originalLimit: high, raisedLimit: max, originalMemsw: nil)
         tellGuardian(grant, memory)
         try? memory.cgroup.setExtendedAttribute(
-            ReserveGrantMarker.attribute, ReserveGrantMarker(pid: getpid(), grant: grant).encoded)
+            ReserveGrantMarker.attribute, ReserveGrantMarker(grant: grant).encoded)
         do {
             try memory.setHigh(max)
         } catch {
@@ -290,7 +290,7 @@ package final class ReserveGrants {
     /// that no longer exists), where they still hold what that watch wrote; one try each.
     package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [(CgroupPath, LeftoverOutcome)] {
         memories.compactMap { memory in
-            guard let marker = ReserveGrantMarker.read(from: memory.cgroup), MarkerFields.isLeftover(marker.pid)
+            guard let marker = ReserveGrantMarker.read(from: memory.cgroup), marker.owner.isLeftover
             else { return nil }
             return (memory.path, restoreLeftover(memory, marker))
         }
@@ -343,7 +343,7 @@ package final class ReserveGrants {
                 raisedMemsw: marker.originalMemsw == nil ? nil : (marker.raisedMemsw ?? (try? memory.memswLimit())))
             tellGuardian(grant, memory)
             try? memory.cgroup.setExtendedAttribute(
-                ReserveGrantMarker.attribute, ReserveGrantMarker(pid: getpid(), grant: grant).encoded)
+                ReserveGrantMarker.attribute, ReserveGrantMarker(grant: grant).encoded)
             granted[path] = (grant, memory)
             restore(path) { _, problem in
                 done(path, problem.map { .failed($0) } ?? .restored)
@@ -354,7 +354,7 @@ package final class ReserveGrants {
     /// Whether a cgroup's reserve is granted now by a live `watch` (from the marker attribute), and the
     /// original limit.
     package static func grantedNow(_ memory: MemoryCgroup) -> (pid: Int32, originalLimit: ByteCount)? {
-        guard let marker = ReserveGrantMarker.read(from: memory.cgroup), !MarkerFields.ownerIsGone(marker.pid)
+        guard let marker = ReserveGrantMarker.read(from: memory.cgroup), !marker.owner.isGone
         else { return nil }
         return (marker.pid, marker.originalLimit)
     }

@@ -231,11 +231,11 @@ public final class WatchService {
     }
 
     /// Refuses a cgroup whose kernel killer another watch that is still running disabled (its marker
-    /// names it): two watches on one cgroup would each undo the other's arming (``CgroupError/armedByAnotherWatch(_:pid:)``,
+    /// names it): two watches on one cgroup would each undo the other's arming (``CgroupError/armedByAnotherWatch(_:owner:)``,
     /// exit 75). A marker whose watch is gone is a leftover, restored as such.
     private func requireNotArmedByAnother(_ memory: MemoryCgroup) throws(CgroupError) {
         guard let other = KernelKillerControl.otherWatch(armed: memory) else { return }
-        throw .armedByAnotherWatch(memory.path, pid: other)
+        throw .armedByAnotherWatch(memory.path, owner: other.phrase)
     }
 
     /// Re-enables kernel killers that a watch that died (with its guardian) left disabled.

@@ -32,6 +32,24 @@ public final class Cgroup: Sendable {
         "/proc/self/fd/\(directoryDescriptor)" + (file.map { "/" + $0 } ?? "")
     }
 
+    /// Its path now, as the kernel names the open directory: it differs from ``path`` once the cgroup or
+    /// an ancestor was renamed. nil where that cannot be told (a path beyond PATH_MAX, a removed
+    /// directory, a directory the kernel names outside the mount point).
+    public var currentPath: CgroupPath? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let count = readlink(descriptorPath(), &buffer, buffer.count)
+        guard count > 0, count < buffer.count else { return nil }
+        let target = buffer.prefix(count).map { UInt8(bitPattern: $0) }
+        let mount = Array(hierarchy.mountPoint.utf8)
+        guard target.starts(with: mount), !target.reversed().starts(with: Array(" (deleted)".utf8).reversed()) else {
+            return nil
+        }
+        let rest = target.dropFirst(mount.count)
+        if rest.isEmpty { return .root }
+        guard rest.first == UInt8(ascii: "/") else { return nil }
+        return try? CgroupPath(LosslessText.decode(Array(rest)))
+    }
+
     /// A handle on the cgroup directory `descriptor` is open on (one received from another process: the
     /// guardian's from watch), known as `path` in `hierarchy` for messages. It takes the descriptor over.
     /// Every file is reached through the descriptor, so a rename since, or a path too long to open,
@@ -214,9 +232,11 @@ public final class Cgroup: Sendable {
         }
     }
 
-    /// Sets an extended attribute on the cgroup directory.
-    public func setExtendedAttribute(_ name: String, _ value: [UInt8]) throws(CgroupError) {
-        let result = value.withUnsafeBytes { fsetxattr(directoryDescriptor, name, $0.baseAddress, $0.count, 0) }
+    /// Sets an extended attribute on the cgroup directory. `exclusively`: only if it is not set yet
+    /// (XATTR_CREATE; EEXIST otherwise), so that of two processes setting it at once one wins.
+    public func setExtendedAttribute(_ name: String, _ value: [UInt8], exclusively: Bool = false) throws(CgroupError) {
+        let flags = exclusively ? Int32(XATTR_CREATE) : 0
+        let result = value.withUnsafeBytes { fsetxattr(directoryDescriptor, name, $0.baseAddress, $0.count, flags) }
         guard result == 0 else {
             throw .system(SystemCallError("set attribute \(name) on", path: filesystemPath, errno: errno))
         }

@@ -33,7 +33,8 @@ public enum CgroupError: OOMKitError, Equatable {
     /// v1: another `oomctl watch`, still running (PID), has disabled the kernel OOM killer on the cgroup
     /// (its marker attribute names it): a second watch there would undo its arming. EX_TEMPFAIL: it can
     /// start once the first one has stopped.
-    case armedByAnotherWatch(CgroupPath, pid: Int32)
+    /// `owner`: which watch, as its marker names it ("pid 1234", or a PID of another namespace).
+    case armedByAnotherWatch(CgroupPath, owner: String)
     /// A system call failed.
     case system(SystemCallError)
     /// A kernel file did not parse.
@@ -103,8 +104,8 @@ public enum CgroupError: OOMKitError, Equatable {
                 + "(EOPNOTSUPP): PREEMPT_RT kernels do, and the v1 memory controller is deprecated (optional since "
                 + "Linux 6.11); use cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1, or mount cgroup2 with "
                 + "the memory controller), where watch needs no eventfd"
-        case .armedByAnotherWatch(let path, let pid):
-            return "\(path.description.visibleControlCharacters) is watched by another oomctl watch (pid \(pid)), "
+        case .armedByAnotherWatch(let path, let owner):
+            return "\(path.description.visibleControlCharacters) is watched by another oomctl watch (\(owner)), "
                 + "which has disabled its kernel OOM killer: stop that watch first, or watch another cgroup (one "
                 + "watch per cgroup; a marker whose watch is gone is restored at the next start)"
         case .system(let error):

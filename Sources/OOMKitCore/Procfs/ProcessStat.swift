@@ -16,13 +16,17 @@ public struct ProcessStat: Sendable, Hashable, Codable {
     public var parentPid: Int32
     /// Field 9: the kernel's `PF_*` flags.
     public var flags: UInt64
+    /// Field 22: when the process started, in clock ticks after boot (nil where the line is shorter).
+    /// With the PID, it names one process: a PID used again has another start time.
+    public var startTime: UInt64?
 
-    public init(pid: Int32, comm: String, state: String, parentPid: Int32, flags: UInt64) {
+    public init(pid: Int32, comm: String, state: String, parentPid: Int32, flags: UInt64, startTime: UInt64? = nil) {
         self.pid = pid
         self.comm = comm
         self.state = state
         self.parentPid = parentPid
         self.flags = flags
+        self.startTime = startTime
     }
 
     /// Whether the flags mark a kernel thread.
@@ -46,6 +50,8 @@ public struct ProcessStat: Sendable, Hashable, Codable {
             throw ParseError("/proc/PID/stat", input: text, reason: "expected 'PID (comm) STATE PPID … FLAGS …'")
         }
         let comm = text[text.index(after: open)..<close]
-        self.init(pid: pid, comm: String(comm), state: String(tail[0]), parentPid: parentPid, flags: flags)
+        self.init(
+            pid: pid, comm: String(comm), state: String(tail[0]), parentPid: parentPid, flags: flags,
+            startTime: tail.count > 19 ? ProcfsText.decimal(tail[19]) : nil)
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 @testable import OOMKit
@@ -77,6 +78,8 @@ import Testing
                     path: "/x 12/memory.high", value: "5", expected: nil))
         for garbage in [
             "%", "%1", "%0", "%-5", "%12a", "-%", "-%x", "~", "~1.5", "~-1", "~1s", "=/a/f 1 2 3", "=/a/f 1 x",
+            "=/a/f 01", "=/a/f 1 007",
+            "=/a/f 123456789012345678901",
         ] {
             #expect(GuardianMessage(line: Array(garbage.utf8)) == nil, "\(garbage)")
         }
@@ -146,32 +149,78 @@ import Testing
 
 @Suite struct HandlerMarkerTests {
     @Test(arguments: [Int32(1), 2, 4242, Int32.max]) func killerDisabledRoundTrips(pid: Int32) {
-        let marker = KillerDisabledMarker(pid: pid)
+        let marker = KillerDisabledMarker(owner: MarkerOwner(pid: pid))
         #expect(marker.encoded == Array(String(pid).utf8))
         #expect(KillerDisabledMarker(bytes: marker.encoded) == marker)
     }
 
     @Test(arguments: [
         "", "0", "-1", "+1", " 1", "1 ", "1\n", "12a", "0x10", "1.0", "2147483648", "99999999999999999999",
-        "999999999999999999999", "18446744073709551616", "1 2", "-",
+        "999999999999999999999", "18446744073709551616", "1 2", "-", "1:2", "1:2:3:4", "1::3", ":2:3", "1:2:",
+        "0:2:3", "1:-2:3", "1:2:x",
     ])
     func killerDisabledRejectsGarbage(text: String) {
         #expect(KillerDisabledMarker(bytes: Array(text.utf8)) == nil, "\(text.debugDescription)")
     }
 
+    /// An owner is written with its start time and PID namespace, so that a PID used again is not taken for
+    /// it; the bare PID of earlier versions still reads.
+    @Test func anOwnerNamesItsStartTimeAndNamespace() throws {
+        let me = MarkerOwner.current
+        let start = try #require(me.startTime)
+        let namespace = try #require(me.namespace)
+        #expect(KillerDisabledMarker().encoded == Array("\(getpid()):\(start):\(namespace)".utf8))
+        #expect(KillerDisabledMarker(bytes: KillerDisabledMarker().encoded)?.owner == me)
+        let grant = ReserveGrantMarker(owner: me, originalLimit: ByteCount(4096), originalMemsw: nil)
+        #expect(grant.encoded == Array("\(getpid()):\(start):\(namespace) 4096 -".utf8))
+        #expect(ReserveGrantMarker(bytes: grant.encoded) == grant)
+    }
+
+    /// Who still runs: this process; PID 1 (bare, or with its real start time); not PID 1 with another
+    /// start time (a PID used again), not a free PID; and a namespace no process is in, seen from the
+    /// initial one, is gone.
+    @Test func livenessTellsAPIDUsedAgainApart() throws {
+        let me = MarkerOwner.current
+        let namespace = try #require(me.namespace)
+        #expect(me.liveness == .thisProcess)
+        #expect(!me.isLeftover)
+        #expect(MarkerOwner(pid: getpid()).isLeftover, "a bare PID equal to ours: a restart in a PID namespace")
+        let initStart = try #require(try ProcFS().process(1).stat().startTime)
+        #expect(MarkerOwner(pid: 1).liveness == .alive)
+        #expect(MarkerOwner(pid: 1, startTime: initStart, namespace: namespace).liveness == .alive)
+        #expect(MarkerOwner(pid: 1, startTime: initStart + 1, namespace: namespace).liveness == .gone)
+        #expect(MarkerOwner(pid: getpid(), startTime: (me.startTime ?? 0) + 1, namespace: namespace).isLeftover)
+        var child: pid_t = 0
+        try #require(posix_spawn(&child, "/bin/true", nil, nil, [strdup("true"), nil], nil) == 0)
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+        #expect(MarkerOwner(pid: child).liveness == .gone, "a PID just freed")
+        let singleNamespace =
+            (try FileIO.readText(path: "/proc/self/status")).split(separator: "\n").first { $0.hasPrefix("NSpid:") }?
+            .split(separator: "\t").count == 2
+        if singleNamespace {
+            #expect(MarkerOwner(pid: 1, startTime: initStart, namespace: 1).liveness == .gone)
+        }
+    }
+
     @Test func reserveGrantRoundTrips() {
         for marker in [
-            ReserveGrantMarker(pid: 17, originalLimit: ByteCount(64 << 20), originalMemsw: nil),
-            ReserveGrantMarker(pid: 17, originalLimit: ByteCount(64 << 20), originalMemsw: ByteCount(96 << 20)),
-            ReserveGrantMarker(pid: Int32.max, originalLimit: .zero, originalMemsw: .zero),
-            ReserveGrantMarker(pid: 1, originalLimit: ByteCount(UInt64.max - 1), originalMemsw: nil),
+            ReserveGrantMarker(owner: MarkerOwner(pid: 17), originalLimit: ByteCount(64 << 20), originalMemsw: nil),
+            ReserveGrantMarker(
+                owner: MarkerOwner(pid: 17), originalLimit: ByteCount(64 << 20), originalMemsw: ByteCount(96 << 20)),
+            ReserveGrantMarker(owner: MarkerOwner(pid: Int32.max), originalLimit: .zero, originalMemsw: .zero),
+            ReserveGrantMarker(
+                owner: MarkerOwner(pid: 1), originalLimit: ByteCount(UInt64.max - 1), originalMemsw: nil),
         ] {
             #expect(ReserveGrantMarker(bytes: marker.encoded) == marker, "\(marker)")
         }
-        let encoded = ReserveGrantMarker(pid: 17, originalLimit: ByteCount(4096), originalMemsw: nil).encoded
+        let encoded = ReserveGrantMarker(
+            owner: MarkerOwner(pid: 17), originalLimit: ByteCount(4096), originalMemsw: nil
+        ).encoded
         #expect(encoded == Array("17 4096 -".utf8))
         let full = ReserveGrantMarker(
-            pid: 17, originalLimit: ByteCount(4096), originalMemsw: ByteCount(8192), raisedLimit: ByteCount(12288),
+            owner: MarkerOwner(pid: 17), originalLimit: ByteCount(4096), originalMemsw: ByteCount(8192),
+            raisedLimit: ByteCount(12288),
             raisedMemsw: ByteCount(16384))
         #expect(full.encoded == Array("17 4096 8192 12288 16384".utf8))
         #expect(ReserveGrantMarker(bytes: full.encoded) == full)

@@ -53,7 +53,7 @@ import Testing
         #expect(ProcessRunner.readText(tree.root + "/" + file) == "1" + original.dropFirst())
         #expect(control.disabledCgroups == [cgroupPath("/job")])
         if markers {
-            #expect(KillerDisabledMarker.read(from: memory.cgroup) == KillerDisabledMarker(pid: getpid()))
+            #expect(KillerDisabledMarker.read(from: memory.cgroup) == KillerDisabledMarker())
         } else {
             #expect(KillerDisabledMarker.read(from: memory.cgroup) == nil, "no trusted.* attributes here")
         }
@@ -124,7 +124,7 @@ import Testing
         let job = try Self.open(tree)
         guard trustedAttributesWork(on: job.cgroup) else { return }
         try job.cgroup.setExtendedAttribute(
-            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: deadPID()).encoded)
+            KillerDisabledMarker.attribute, KillerDisabledMarker(owner: MarkerOwner(pid: deadPID())).encoded)
         #expect(KernelKillerControl.restoreLeftovers([job]).isEmpty)
         #expect(KillerDisabledMarker.read(from: job.cgroup) == nil, "the stale marker is removed")
         #expect(ProcessRunner.readText(file).hasPrefix("0"))
@@ -148,9 +148,10 @@ import Testing
         }
         guard trustedAttributesWork(on: job.cgroup) else { return }
         try job.cgroup.setExtendedAttribute(
-            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: deadPID()).encoded)
+            KillerDisabledMarker.attribute, KillerDisabledMarker(owner: MarkerOwner(pid: deadPID())).encoded)
         // A live owner (PID 1 stands for another watch): left alone.
-        try mine.cgroup.setExtendedAttribute(KillerDisabledMarker.attribute, KillerDisabledMarker(pid: 1).encoded)
+        try mine.cgroup.setExtendedAttribute(
+            KillerDisabledMarker.attribute, KillerDisabledMarker(owner: MarkerOwner(pid: 1)).encoded)
         try plain.cgroup.setExtendedAttribute(KillerDisabledMarker.attribute, Array("garbage".utf8))
         #expect(KernelKillerControl.restoreLeftovers([job, mine, plain]) == [cgroupPath("/job")])
         #expect(ProcessRunner.readText(tree.root + "/" + Self.directory + file) == "0" + disabledText.dropFirst())
@@ -160,7 +161,7 @@ import Testing
         // A marker with this very PID, found at start-up, is a leftover: a restart in a PID namespace
         // gets the same PID again.
         try mine.cgroup.setExtendedAttribute(
-            KillerDisabledMarker.attribute, KillerDisabledMarker(pid: getpid()).encoded)
+            KillerDisabledMarker.attribute, KillerDisabledMarker(owner: MarkerOwner(pid: getpid())).encoded)
         #expect(KernelKillerControl.restoreLeftovers([mine]) == [cgroupPath("/mine")])
     }
 
@@ -190,7 +191,7 @@ import Testing
             #expect(
                 ReserveGrantMarker.read(from: memory.cgroup)
                     == ReserveGrantMarker(
-                        pid: getpid(), originalLimit: grant.originalLimit, originalMemsw: grant.originalMemsw,
+                        owner: .current, originalLimit: grant.originalLimit, originalMemsw: grant.originalMemsw,
                         raisedLimit: ByteCount(80 << 20), raisedMemsw: ByteCount(112 << 20)))
             #expect(ReserveGrants.grantedNow(memory)?.originalLimit == ByteCount(Self.limit))
         }
@@ -283,11 +284,13 @@ import Testing
         #expect(ProcessRunner.readText(limitFile) == "\(80 << 20)\n")
         guard trustedAttributesWork(on: memory.cgroup) else { return }
         // A live owner (PID 1 stands for another watch): left alone, and granted now.
-        let live = ReserveGrantMarker(pid: 1, originalLimit: ByteCount(Self.limit), originalMemsw: nil)
+        let live = ReserveGrantMarker(
+            owner: MarkerOwner(pid: 1), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, live.encoded)
         #expect(ReserveGrants.restoreLeftovers([memory]).isEmpty, "its owner is alive")
         #expect(ReserveGrants.grantedNow(memory)?.pid == 1)
-        let dead = ReserveGrantMarker(pid: try deadPID(), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
+        let dead = ReserveGrantMarker(
+            owner: MarkerOwner(pid: try deadPID()), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, dead.encoded)
         #expect(ReserveGrants.grantedNow(memory) == nil)
         let result = ReserveGrants.restoreLeftovers([memory])
@@ -297,7 +300,7 @@ import Testing
         // A marker saying what was written (80M) where someone wrote 96M since: theirs, left; the marker goes.
         tree.file(Self.directory + "/memory.limit_in_bytes", "\(96 << 20)\n")
         let changed = ReserveGrantMarker(
-            pid: try deadPID(), originalLimit: ByteCount(Self.limit), originalMemsw: nil,
+            owner: MarkerOwner(pid: try deadPID()), originalLimit: ByteCount(Self.limit), originalMemsw: nil,
             raisedLimit: ByteCount(80 << 20))
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, changed.encoded)
         let left = ReserveGrants.restoreLeftovers([memory])

@@ -97,7 +97,10 @@ import Testing
 @Suite struct ProcfsProcessStatTests {
     @Test func parsesRealSamples() throws {
         let user = try ProcessStat(parsing: ProcfsFixtures.text("5019/stat"))
-        #expect(user == ProcessStat(pid: 5019, comm: "sleep", state: "S", parentPid: 5005, flags: 4_194_304))
+        #expect(
+            user
+                == ProcessStat(
+                    pid: 5019, comm: "sleep", state: "S", parentPid: 5005, flags: 4_194_304, startTime: 32963))
         #expect(!user.isKernelThread)
         let kthread = try ProcessStat(parsing: ProcfsFixtures.text("2/stat"))
         #expect(kthread.comm == "kthreadd")
