@@ -46,7 +46,7 @@ public final class ServiceManagerNotifier {
     /// The notifier the environment asks for, or nil when no manager listens (NOTIFY_SOCKET unset or
     /// empty). Removes NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from the environment in any case.
     /// Throws when NOTIFY_SOCKET is not an AF_UNIX address (e.g. `vsock:…`) or no socket can be opened.
-    public static func fromEnvironment() throws(SystemCallError) -> ServiceManagerNotifier? {
+    public static func fromEnvironment() throws(NotifySocketError) -> ServiceManagerNotifier? {
         let socket = takeVariable("NOTIFY_SOCKET")
         let microseconds = takeVariable("WATCHDOG_USEC").flatMap { UInt64($0) }
         let watchdogPID = takeVariable("WATCHDOG_PID")
@@ -59,25 +59,30 @@ public final class ServiceManagerNotifier {
     }
 
     /// A notifier for the datagram socket at `socket` (a path, or `@name` in the abstract namespace).
-    public init(socket: String, watchdogInterval: Duration? = nil) throws(SystemCallError) {
-        let what = "the service manager's socket NOTIFY_SOCKET=\(socket.visibleControlCharacters)"
+    public init(socket: String, watchdogInterval: Duration? = nil) throws(NotifySocketError) {
         var bytes = LosslessText.encode(socket)
         guard bytes.first == UInt8(ascii: "/") || (bytes.first == UInt8(ascii: "@") && bytes.count > 1) else {
             // systemd also knows vsock:CID:PORT (a manager outside a VM): not for a handler inside one.
-            throw SystemCallError(
-                "use (an absolute path or @abstract name is supported)", path: what, errno: EAFNOSUPPORT)
+            throw NotifySocketError(
+                address: socket, reason: "not an absolute path or an @name in the abstract namespace",
+                errno: EAFNOSUPPORT)
         }
         let isAbstract = bytes[0] == UInt8(ascii: "@")
         if isAbstract { bytes[0] = 0 }
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw SystemCallError("use", path: what, errno: ENAMETOOLONG)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            throw NotifySocketError(
+                address: socket, reason: "longer than a socket address (\(capacity - 1) bytes)", errno: ENAMETOOLONG)
         }
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         // An abstract name is exactly its bytes; a path ends at its NUL.
         addressLength = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (isAbstract ? 0 : 1))
         descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw SystemCallError("open a socket for", path: what, errno: errno) }
+        guard descriptor >= 0 else {
+            let code = errno
+            throw NotifySocketError(address: socket, reason: String(cString: strerror(code)), errno: code)
+        }
         self.socketAddress = socket
         self.watchdogInterval = watchdogInterval
     }
@@ -131,8 +136,9 @@ public final class ServiceManagerNotifier {
         notify("READY=1\nSTATUS=\(line)" + (watchdogInterval == nil ? "" : "\nWATCHDOG=1"))
     }
 
-    /// What the status line shows changed: it is sent at once, or when ``statusInterval`` has passed since
-    /// the last one (changes meanwhile are folded into that one). Costs nothing before
+    /// What the status line shows changed: it is sent in the loop's next round, or once
+    /// ``statusInterval`` has passed since the last one (changes meanwhile are folded into that one), if
+    /// it differs from the last one sent. Costs nothing before
     /// ``announceReady(on:status:)`` or after ``announceStopping()``.
     public func statusChanged() {
         guard let statusTimer, !statusPending else { return }
@@ -146,7 +152,7 @@ public final class ServiceManagerNotifier {
     public func announceStopping() {
         guard loop != nil else { return }
         detach()
-        notify("STOPPING=1\nSTATUS=stopping: restoring what watch changed")
+        notify("STOPPING=1\nSTATUS=stopping")
     }
 
     private func sendStatus() {
@@ -178,5 +184,20 @@ public final class ServiceManagerNotifier {
         let text = LosslessText.decode(cString: value)
         unsetenv(name)
         return text
+    }
+}
+
+/// NOTIFY_SOCKET names nothing this process can notify: watch runs without telling the service
+/// manager, whose Type=notify start then times out.
+public struct NotifySocketError: OOMKitError, Hashable {
+    /// NOTIFY_SOCKET's value.
+    public var address: String
+    public var reason: String
+    /// The error code: EAFNOSUPPORT for an address that is no AF_UNIX one, ENAMETOOLONG, or socket(2)'s.
+    public var errno: Int32
+
+    public var kind: FailureKind { .unavailable }
+    public var description: String {
+        "cannot notify the service manager at NOTIFY_SOCKET=\(address.visibleControlCharacters): \(reason)"
     }
 }

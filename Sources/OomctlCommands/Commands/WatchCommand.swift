@@ -228,7 +228,7 @@ struct WatchCommand: ParsableCommand {
             return try ServiceManagerNotifier.fromEnvironment()
         } catch {
             Logger(label: "oomctl.watch").warning(
-                "\(error.description): the service manager is not told that watch is ready (a Type=notify unit times out)"
+                "\(error.description); watch runs without telling it that it is ready (a Type=notify unit's start times out)"
             )
             return nil
         }

@@ -30,8 +30,9 @@ import Testing
         #expect {
             _ = try ServiceManagerNotifier(socket: address)
         } throws: { error in
-            guard let error = error as? SystemCallError else { return false }
-            return error.errno == code && error.description.contains("NOTIFY_SOCKET=")
+            guard let error = error as? NotifySocketError else { return false }
+            return error.errno == code
+                && error.description.hasPrefix("cannot notify the service manager at NOTIFY_SOCKET=")
         }
     }
 
