@@ -11,6 +11,9 @@ enum Contrib {
         .joined(separator: "/")
     static let unit = root + "/contrib/systemd/oomctl-watch.service"
     static let defaults = root + "/contrib/systemd/oomctl-watch.default"
+    /// The template (one watch per tree) and the example of its per-instance environment file.
+    static let template = root + "/contrib/systemd/oomctl-watch@.service"
+    static let example = root + "/contrib/systemd/watch-example.conf"
     static let catalog = root + "/contrib/oomctl.catalog"
     static let install = root + "/scripts/install"
     /// Where the shipped unit and environment file expect the hooks (the default PREFIX).
@@ -288,8 +291,12 @@ struct ServiceSandbox {
     /// Self-protection needs the limits; without them watch would only warn that it is not protected.
     var selfProtection: [String] { Self.canApplyLimits ? [] : ["--no-self-protection"] }
 
-    func watch(_ arguments: [String], capabilities: [String]) throws -> RunningWatch {
-        try RunningWatch(arguments + ["--json"] + selfProtection, launcher: launcher(capabilities: capabilities))
+    func watch(
+        _ arguments: [String], capabilities: [String], environment: [String: String] = [:]
+    ) throws -> RunningWatch {
+        try RunningWatch(
+            arguments + ["--json"] + selfProtection, environment: environment,
+            launcher: launcher(capabilities: capabilities))
     }
 
     /// The capability set the launcher really gives, as setpriv reports it.
@@ -316,6 +323,8 @@ struct KillOutcome {
     var effective: String?
     var bounding: String?
     var launcherBounding: String?
+    /// What watch told the unit's notification socket first (Type=notify).
+    var ready: NotifySocket.Message?
 }
 
 /// Whether a reserve recorded by the administrator (`oomctl reserve`, full root) was granted by watch.
@@ -332,8 +341,11 @@ enum Scenario {
         let test = try TestCgroup(limit: ByteCount(32 << 20))
         defer { test.destroy() }
         // --delay 30s: only watch can kill within the patience; the kernel killer waits.
+        let notifications = try NotifySocket()
         let watch = try sandbox.watch(
-            [test.path.description, "--kill", "triggering", "--delay", "30s"], capabilities: capabilities)
+            [test.path.description, "--kill", "triggering", "--delay", "30s"], capabilities: capabilities,
+            environment: ["NOTIFY_SOCKET": notifications.address])
+        let ready = notifications.receive(timeout: .seconds(5))
         let status = ProcessRunner.readText("/proc/\(watch.pid)/status")
         let launched = sandbox.launcher(capabilities: capabilities) + ["/bin/cat", "/proc/self/status"]
         let launcherStatus = ProcessRunner.run(launched[0], Array(launched.dropFirst())).standardOutput
@@ -350,7 +362,7 @@ enum Scenario {
             killed: killed, output: output, stopStatus: stopStatus, killerRestored: restored,
             effective: Capabilities.mask("CapEff", inStatus: status),
             bounding: Capabilities.mask("CapBnd", inStatus: status),
-            launcherBounding: Capabilities.mask("CapBnd", inStatus: launcherStatus))
+            launcherBounding: Capabilities.mask("CapBnd", inStatus: launcherStatus), ready: ready)
     }
 
     /// Limit 32M, reserve 16M, a 40M hog: with the reserve granted the hog gets its memory and exits 0;
@@ -387,6 +399,29 @@ enum Scenario {
             "a capability added to or dropped from the unit needs a test showing what it is for")
     }
 
+    /// Type=notify: only watch itself may say READY=1 or STOPPING=1; a watchdog kill is a SIGKILL, which
+    /// a stuck loop cannot leave pending; instances share /run/oomctl, so none removes it.
+    @Test(arguments: [Contrib.unit, Contrib.template])
+    func theUnitsAreTypeNotifyAndOnlyWatchSpeaksForThem(path: String) {
+        let unit = UnitSettings(path: path)
+        #expect(unit.value("Type") == "notify" && unit.value("NotifyAccess") == "main")
+        #expect(unit.value("WatchdogSignal") == "SIGKILL" && unit.value("Restart") == "on-failure")
+        #expect(unit.value("RuntimeDirectory") == "oomctl" && unit.value("RuntimeDirectoryPreserve") == "yes")
+        #expect(unit.value("RuntimeDirectoryMode") == nil, "one mode for the shared directory (the default)")
+    }
+
+    /// The template is the unit, but for what makes an instance: its description and its own file.
+    @Test func theTemplateHasEverySettingOfTheUnitButItsInstancesConfiguration() {
+        let perInstance: Set = ["Description", "EnvironmentFile"]
+        let unit = UnitSettings(path: Contrib.unit).entries.filter { !perInstance.contains($0.key) }
+        let template = UnitSettings(path: Contrib.template)
+        #expect(
+            template.entries.filter { !perInstance.contains($0.key) }.map { "\($0.key)=\($0.value)" }
+                == unit.map { "\($0.key)=\($0.value)" })
+        #expect(template.value("EnvironmentFile") == "/etc/oomctl/watch-%i.conf", "required: a typo fails the start")
+        #expect(template.value("Description")?.hasSuffix("(oomctl watch, %i)") == true)
+    }
+
     @Test func theUnitNeverMakesTheCgroupFileSystemReadOnly() {
         let unit = UnitSettings(path: Contrib.unit)
         #expect(unit.value("ProtectControlGroups") == nil)
@@ -413,6 +448,9 @@ struct ServiceCapabilityTests {
         #expect(outcome.bounding == outcome.launcherBounding, "watch ran with only the unit's capabilities")
         #expect(outcome.stopStatus == 0, "\(outcome.output)")
         #expect(outcome.killerRestored, "memory.oom_control restored on SIGTERM")
+        #expect(
+            outcome.ready?.assignments["READY"] == "1",
+            "Type=notify works bounded: \(String(describing: outcome.ready))")
         if ServiceSandbox.canApplyLimits {
             #expect(outcome.output.contains("memory locked") && outcome.output.contains("oom_score_adj -1000"))
             #expect(!outcome.output.contains("not locked"))
@@ -494,22 +532,27 @@ func systemdWords(_ value: String) -> [String] {
 }
 
 @Suite struct ServiceDefaultsTests {
-    /// Every OOMCTL_WATCH_ARGS value in the file, commented out or not, as arguments.
-    static let examples: [[String]] = ProcessRunner.readText(Contrib.defaults).split(separator: "\n").compactMap {
-        line in
-        let assignment = line.drop { $0 == "#" }
-        guard assignment.hasPrefix("OOMCTL_WATCH_ARGS=") else { return nil }
-        var value = assignment.dropFirst("OOMCTL_WATCH_ARGS=".count)
-        if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 { value = value.dropFirst().dropLast() }
-        return value.isEmpty ? nil : systemdWords(String(value))
-    }
+    /// Every OOMCTL_WATCH_ARGS value in the two environment files, commented out or not, as arguments.
+    static let examples: [[String]] =
+        (ProcessRunner.readText(Contrib.defaults)
+        + ProcessRunner.readText(
+            Contrib.example)).split(separator: "\n").compactMap {
+            line in
+            let assignment = line.drop { $0 == "#" }
+            guard assignment.hasPrefix("OOMCTL_WATCH_ARGS=") else { return nil }
+            var value = assignment.dropFirst("OOMCTL_WATCH_ARGS=".count)
+            if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 {
+                value = value.dropFirst().dropLast()
+            }
+            return value.isEmpty ? nil : systemdWords(String(value))
+        }
 
     @Test func splittingKeepsQuotedHookCommandsWhole() {
         #expect(
             systemdWords(#"/a --hook 'logger -t x OOM now' --x "b c" d\ e"#) == [
                 "/a", "--hook", "logger -t x OOM now", "--x", "b c", "d e",
             ])
-        #expect(Self.examples.count >= 5, "\(Self.examples)")
+        #expect(Self.examples.count >= 8, "\(Self.examples)")
     }
 
     /// Parsed (and validated: hook programs exist, the snapshot directory exists) as watch would parse
@@ -554,9 +597,11 @@ func installedFiles(_ root: String, under relative: String = "") -> [String: mod
             "/usr/local/share/zsh/site-functions/_oomctl": 0o644,
             "/usr/local/share/fish/vendor_completions.d/oomctl.fish": 0o644,
             "/usr/local/lib/systemd/system/oomctl-watch.service": 0o644,
+            "/usr/local/lib/systemd/system/oomctl-watch@.service": 0o644,
             "/usr/local/lib/systemd/user/oomctl-watch.service": 0o644,
             "/usr/local/lib/systemd/catalog/oomctl.catalog": 0o644,
             "/etc/default/oomctl-watch": 0o644,
+            "/etc/oomctl/watch-example.conf": 0o644,
         ]
         for hook in directoryEntries(Contrib.root + "/contrib/hooks") {
             files["/usr/local/libexec/oomctl/hooks/" + hook] = 0o755
@@ -581,6 +626,12 @@ func installedFiles(_ root: String, under relative: String = "") -> [String: mod
         let unit = UnitSettings(path: destination.root + "/usr/local/lib/systemd/system/oomctl-watch.service")
         #expect(unit.value("ExecStart") == "/usr/local/bin/oomctl watch $OOMCTL_WATCH_ARGS")
         #expect(unit.value("EnvironmentFile") == "-/etc/default/oomctl-watch")
+        let template = UnitSettings(path: destination.root + "/usr/local/lib/systemd/system/oomctl-watch@.service")
+        #expect(template.value("ExecStart") == "/usr/local/bin/oomctl watch $OOMCTL_WATCH_ARGS")
+        #expect(template.value("EnvironmentFile") == "/etc/oomctl/watch-%i.conf")
+        #expect(
+            ProcessRunner.readText(destination.root + "/etc/oomctl/watch-example.conf")
+                == ProcessRunner.readText(Contrib.example))
         #expect(
             ProcessRunner.run("/usr/bin/cmp", [Self.binary, destination.root + "/usr/local/bin/oomctl"]).status == 0)
         for hook in directoryEntries(Contrib.root + "/contrib/hooks") {
@@ -593,16 +644,24 @@ func installedFiles(_ root: String, under relative: String = "") -> [String: mod
         let defaults = destination.root + "/etc/default/oomctl-watch"
         let edited = ProcessRunner.readText(defaults) + "OOMCTL_WATCH_ARGS=\"--system\"\n"
         destination.file("etc/default/oomctl-watch", edited)
+        let example = destination.root + "/etc/oomctl/watch-example.conf"
+        let editedExample = ProcessRunner.readText(example) + "OOMCTL_WATCH_ARGS=/batch.slice\n"
+        destination.file("etc/oomctl/watch-example.conf", editedExample)
         let second = install(destination: destination.root)
         #expect(second.status == 0, "\(second)")
         #expect(installedFiles(destination.root) == Self.expectedTree)
-        #expect(ProcessRunner.readText(defaults) == edited)
+        #expect(ProcessRunner.readText(defaults) == edited && ProcessRunner.readText(example) == editedExample)
         #expect(second.standardOutput.contains("kept \(defaults) (it exists"), "\(second)")
+        #expect(second.standardOutput.contains("kept \(example) (it exists"), "\(second)")
 
         let removal = install(["--uninstall"], destination: destination.root)
         #expect(removal.status == 0, "\(removal)")
-        #expect(installedFiles(destination.root) == ["/etc/default/oomctl-watch": 0o644], "only the edited file")
+        #expect(
+            installedFiles(destination.root)
+                == ["/etc/default/oomctl-watch": 0o644, "/etc/oomctl/watch-example.conf": 0o644],
+            "only the edited files")
         #expect(removal.standardOutput.contains("kept \(defaults) (changed since it was installed)"))
+        #expect(removal.standardOutput.contains("kept \(example) (changed since it was installed)"))
         #expect(access(destination.root + "/usr/local/libexec/oomctl", F_OK) != 0, "its own directories go too")
     }
 
@@ -654,6 +713,28 @@ func installedFiles(_ root: String, under relative: String = "") -> [String: mod
         #expect(verify.status == 0 && verify.standardOutput.isEmpty && verify.standardError.isEmpty, "\(verify)")
     }
 
+    /// The template is installed naming the installed binary and SYSCONFDIR/oomctl/watch-%i.conf, the
+    /// example beside where instances find their files; systemd-analyze verify finds nothing to
+    /// complain about, in the template and in an instance of it.
+    @Test(.enabled(if: access("/usr/bin/systemd-analyze", X_OK) == 0, "systemd-analyze is not installed"))
+    func theInstalledTemplateAndAnInstanceVerifyClean() {
+        let prefix = installUnderPrefix()
+        let directory = prefix.root + "/lib/systemd/system"
+        let unit = UnitSettings(path: directory + "/oomctl-watch@.service")
+        #expect(unit.value("ExecStart") == prefix.root + "/bin/oomctl watch $OOMCTL_WATCH_ARGS")
+        #expect(unit.value("EnvironmentFile") == prefix.root + "/etc/oomctl/watch-%i.conf")
+        let example = ProcessRunner.readText(prefix.root + "/etc/oomctl/watch-example.conf")
+        #expect(example.contains(prefix.root + "/libexec/oomctl/hooks/log-vm-statistics"))
+        #expect(example.contains(prefix.root + "/etc/oomctl/watch-NAME.conf"))
+        prefix.symlink("lib/systemd/system/oomctl-watch@batch.service", to: "oomctl-watch@.service")
+        for name in ["oomctl-watch@.service", "oomctl-watch@batch.service"] {
+            let verify = ProcessRunner.run("/usr/bin/systemd-analyze", ["verify", "--man=no", directory + "/" + name])
+            #expect(
+                verify.status == 0 && verify.standardOutput.isEmpty && verify.standardError.isEmpty, "\(name) \(verify)"
+            )
+        }
+    }
+
     /// The user unit (systemctl --user) is installed naming the installed binary, and a user manager's
     /// systemd-analyze verify finds nothing to complain about (it needs a runtime directory, as a
     /// user's session has: a private one here).
@@ -665,6 +746,7 @@ func installedFiles(_ root: String, under relative: String = "") -> [String: mod
         #expect(unit.value("ExecStart") == prefix.root + "/bin/oomctl watch ${OOMCTL_WATCH_CGROUP} $OOMCTL_WATCH_ARGS")
         #expect(unit.value("RestartPreventExitStatus") == "64 69 77")
         #expect(unit.value("NoNewPrivileges") == "yes")
+        #expect(unit.value("Type") == "notify" && unit.value("NotifyAccess") == "main")
         let runtime = prefix.root + "/run-user"
         #expect(mkdir(runtime, 0o700) == 0)
         let verify = ProcessRunner.run(

@@ -14,8 +14,11 @@ final class RunningWatch {
     private var stopped = false
 
     /// `launcher`: a command that execs its arguments (e.g. setpriv with options and `--`), so that `pid`
-    /// is watch's own PID.
-    init(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = []) throws {
+    /// is watch's own PID. `awaitingStart` false: returns at once, without waiting for the start-up line.
+    init(
+        _ arguments: [String], environment: [String: String] = [:], launcher: [String] = [],
+        awaitingStart: Bool = true
+    ) throws {
         let command = launcher + [ProcessRunner.oomctlPath, "watch"] + arguments
         guard
             let pid = ProcessRunner.spawn(
@@ -24,7 +27,7 @@ final class RunningWatch {
         else { throw SystemCallError("spawn", path: "oomctl watch", errno: errno) }
         self.pid = pid
         // Ready once the start-up line is out (the killer is disabled and the eventfds are registered).
-        for _ in 0..<1000 where !output.contains("watching ") {
+        for _ in 0..<1000 where awaitingStart && !output.contains("watching ") {
             if ProcessRunner.wait(for: pid, timeout: .milliseconds(10)) != nil { break }
         }
     }

@@ -44,6 +44,10 @@ public final class WatchService {
     /// Why the service stopped by itself, if it did (its guardian died and could not be started again):
     /// a caller exits non-zero with it.
     public private(set) var failure: (any OOMKitError)?
+    /// The service manager to tell (sd_notify(3)) that the service is ready, once ``start()`` has armed
+    /// every target and started the guardian; what it watches (STATUS=, at most once a second); that it
+    /// stops; and, with a watchdog, that its loop runs. Set before ``start()``.
+    public var serviceManager: ServiceManagerNotifier?
 
     /// The signals that stop the service with its clean-up (with ``WatchConfiguration/handlesSignals``):
     /// TERM, INT and HUP, and the other catchable ones whose default would end it without one (QUIT, USR1,
@@ -69,6 +73,8 @@ public final class WatchService {
     private enum State { case idle, running, stopped }
     private var state = State.idle
     private var pressureAdjustmentReported = false
+    /// Handlings finished since the start, for the service manager's status line.
+    private var handlingsFinished = 0
     private var running: Bool { state == .running }
 
     /// Prepares the loop (and, with ``WatchConfiguration/handlesSignals``, blocks SIGTERM, SIGINT and
@@ -101,6 +107,7 @@ public final class WatchService {
             case .cgroups(let targets, let recursive): try startWatching(targets, recursive: recursive)
             case .system(let scope): try startWatchingSystem(scope)
             }
+            try serviceManager?.announceReady(on: loop) { [unowned self] in serviceStatus }
         } catch {
             stop()
             throw error
@@ -119,6 +126,7 @@ public final class WatchService {
     public func stop() {
         guard running else { return }
         state = .stopped
+        serviceManager?.announceStopping()
         handler?.cancelAll()
         systemWatch?.stop()
         // Its descriptors leave the loop: no OOM, removal or new cgroup is reported any more.
@@ -417,6 +425,7 @@ public final class WatchService {
                 do throws(CgroupError) {
                     try add(memory, recursive: recursive)
                     onNotice(.targetWatchedAgain(memory.path))
+                    serviceManager?.statusChanged()
                 } catch {
                     onNotice(.cannotWatchNewCgroup(memory.path, reason: error.description))
                     return
@@ -424,6 +433,7 @@ public final class WatchService {
                 if recursive { for descendant in watchableDescendants(of: memory) { adopt(descendant) } }
             }
             onNotice(.targetAwaited(path))
+            serviceManager?.statusChanged()
         } catch {
             // No watch could be set up (a parent that went too is awaited in turn: not an error).
             onNotice(.cannotWatchNewCgroup(path, reason: error.description))
@@ -436,6 +446,7 @@ public final class WatchService {
         do {
             try add(child, recursive: true)
             onNotice(.watchingNewCgroup(child.path))
+            serviceManager?.statusChanged()
         } catch {
             onNotice(.cannotWatchNewCgroup(child.path, reason: error.description))
             return
@@ -467,7 +478,30 @@ public final class WatchService {
             killers.forget(cgroup)
             reserves?.forget(cgroup)
         }
+        if case .finished = step { handlingsFinished += 1 }
+        serviceManager?.statusChanged()
         onStep(step)
+    }
+
+    /// The service manager's status line: what is watched, and the handlings so far.
+    private var serviceStatus: String {
+        var handlings = "\(handlingsFinished) handling\(handlingsFinished == 1 ? "" : "s")"
+        if activeHandlings > 0 { handlings += ", \(activeHandlings) in progress" }
+        if configuration.handling.dryRun { handlings += " (dry run)" }
+        switch configuration.scope {
+        case .system(let scope):
+            return "watching system memory (act below \(scope.thresholds.actAvailable) available); \(handlings)"
+        case .cgroups(let targets, _):
+            let watched = watcher?.watched.count ?? 0
+            let mount = (try? system.memoryHierarchy().mountPoint) ?? ""
+            let places = targets.prefix(2).map { mount + ($0.isRoot ? "" : $0.description.visibleControlCharacters) }
+            var line = "watching \(watched) cgroup\(watched == 1 ? "" : "s") under " + places.joined(separator: ", ")
+            if targets.count > 2 { line += " and \(targets.count - 2) more" }
+            line += "; " + handlings
+            let awaited = targets.filter { !$0.isRoot && watcher?.isWatching($0) == false }.count
+            if awaited > 0 { line += "; \(awaited) removed target\(awaited == 1 ? "" : "s") awaited" }
+            return line
+        }
     }
 
     // MARK: The system scope
@@ -476,7 +510,7 @@ public final class WatchService {
         let watch = try SystemMemoryWatch(
             system: system, scope: scope, loop: loop, onNotice: { [unowned self] in onNotice($0) })
         systemWatch = watch
-        try watch.start(options: configuration.handling, onStep: { [unowned self] in onStep($0) })
+        try watch.start(options: configuration.handling, onStep: { [unowned self] in report($0) })
         try listenForSignals()
         warmUp(below: try? MemoryCgroup.open(watch.root, in: system))
         let protection = protectSelf()

@@ -212,10 +212,25 @@ struct WatchCommand: ParsableCommand {
             let notices = NoticeReporter(configuration: configuration, procPath: system.procPath)
             service.onStep = { steps.report($0) }
             service.onNotice = { notices.report($0) }
+            service.serviceManager = serviceManagerNotifier()
             try service.start()
             service.run()
             // Stopped by itself (its guardian died for good): everything is restored; exit non-zero.
             if let failure = service.failure { throw failure }
+        }
+    }
+
+    /// Under a service manager (Type=notify): its notifier, with NOTIFY_SOCKET and WATCHDOG_* taken out
+    /// of the environment before the guardian or a hook is started. A socket that cannot be used is
+    /// said, and watch runs without it.
+    private func serviceManagerNotifier() -> ServiceManagerNotifier? {
+        do {
+            return try ServiceManagerNotifier.fromEnvironment()
+        } catch {
+            Logger(label: "oomctl.watch").warning(
+                "\(error.description); watch runs without telling it that it is ready (a Type=notify unit's start times out)"
+            )
+            return nil
         }
     }
 
