@@ -39,6 +39,8 @@ public final class WatchService {
     public var onStep: (HandlingStep) -> Void = { _ in }
     /// Everything else worth telling (see ``WatchNotice``).
     public var onNotice: (WatchNotice) -> Void = { _ in }
+    /// What the service records, with ``WatchConfiguration/metricsCgroupLimit`` (nil: nothing is).
+    public let metrics: WatchMetrics?
     /// The signal that stopped the service, if one did.
     public private(set) var stoppedBySignal: Int32?
     /// Why the service stopped by itself, if it did (its guardian died and could not be started again):
@@ -79,6 +81,7 @@ public final class WatchService {
         self.configuration = configuration
         SelfProtection.raiseFileLimit()
         loop = try EventLoop()
+        metrics = configuration.metricsCgroupLimit.map { WatchMetrics(cgroupLimit: $0, procfs: system.procfs) }
         signals = configuration.handlesSignals ? try SignalSource(signals: Self.stopSignals) : nil
     }
 
@@ -105,6 +108,7 @@ public final class WatchService {
             stop()
             throw error
         }
+        updateMetricGauges()
     }
 
     /// Runs the loop until the service stops (``stop()`` or a signal); returns at once if it has already.
@@ -184,6 +188,7 @@ public final class WatchService {
         }
         let targetPaths = Set(targets)
         watcher.onEvent = { [unowned self] event in
+            metrics?.record(event)
             handler.handle(event)
             if event.kind == .removed, targetPaths.contains(event.cgroup), running {
                 awaitTarget(event.cgroup, recursive: recursive)
@@ -192,6 +197,7 @@ public final class WatchService {
         watcher.onChildCreated = { [unowned self] child in
             guard running else { return }
             if recursive { adopt(child) } else { releaseInherited(child) }
+            updateMetricGauges()
         }
         for memory in all { try add(memory, recursive: recursive) }
         try listenForSignals()
@@ -417,6 +423,7 @@ public final class WatchService {
                 do throws(CgroupError) {
                     try add(memory, recursive: recursive)
                     onNotice(.targetWatchedAgain(memory.path))
+                    updateMetricGauges()
                 } catch {
                     onNotice(.cannotWatchNewCgroup(memory.path, reason: error.description))
                     return
@@ -467,7 +474,20 @@ public final class WatchService {
             killers.forget(cgroup)
             reserves?.forget(cgroup)
         }
+        if let metrics {
+            metrics.record(step)
+            updateMetricGauges()
+        }
         onStep(step)
+    }
+
+    /// The gauges of ``metrics``, as they are now.
+    private func updateMetricGauges() {
+        guard let metrics, running else { return }
+        metrics.update(
+            WatchMetrics.Gauges(
+                watchedCgroups: watcher?.watched.count ?? 0, handlingsInProgress: activeHandlings,
+                armedCgroups: killers.disabledCgroups.count))
     }
 
     // MARK: The system scope
@@ -476,7 +496,7 @@ public final class WatchService {
         let watch = try SystemMemoryWatch(
             system: system, scope: scope, loop: loop, onNotice: { [unowned self] in onNotice($0) })
         systemWatch = watch
-        try watch.start(options: configuration.handling, onStep: { [unowned self] in onStep($0) })
+        try watch.start(options: configuration.handling, onStep: { [unowned self] in report($0) })
         try listenForSignals()
         warmUp(below: try? MemoryCgroup.open(watch.root, in: system))
         let protection = protectSelf()
