@@ -27,6 +27,14 @@ private func statusField(_ pid: pid_t, _ field: String) -> Int? {
     return nil
 }
 
+/// /proc/PID/schedstat: nanoseconds run on a CPU and the times it was put on one. Both stay the same
+/// while a process sleeps, whether its wake-ups would have been voluntary (a timer) or not (a spin).
+private func schedulerStatistics(_ pid: pid_t) -> [UInt64] {
+    ProcessRunner.readText("/proc/\(pid)/schedstat").split(separator: " ").prefix(3).compactMap {
+        UInt64($0.filter(\.isNumber))
+    }
+}
+
 /// `oomctl watch --metrics-file` on the real v1 hierarchy.
 @Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
 struct MetricsFileTests {
@@ -83,11 +91,15 @@ struct MetricsFileTests {
 
         // Idle: no write, and no wake-up of the watch at all.
         let switches = try #require(statusField(watch.pid, "voluntary_ctxt_switches"))
+        let scheduled = schedulerStatistics(watch.pid)
+        #expect(scheduled.count == 3)
         let text = ProcessRunner.readText(file)
         usleep(2_000_000)
         #expect(fileStatus(file)?.st_ino == replaced.st_ino, "not rewritten while idle")
         #expect(ProcessRunner.readText(file) == text)
         #expect(statusField(watch.pid, "voluntary_ctxt_switches") == switches, "not woken while idle")
+        let idle = schedulerStatistics(watch.pid)
+        #expect(idle[0] == scheduled[0] && idle[2] == scheduled[2], "never on a CPU while idle: \(scheduled) → \(idle)")
         #expect(watch.stop() == 0)
     }
 
