@@ -476,7 +476,11 @@ public final class WatchService {
         }
         if let metrics {
             metrics.record(step)
-            updateMetricGauges()
+            // The steps that change a gauge (not every step: the watch's own memory is read then).
+            switch step {
+            case .detected, .finished, .removed, .fellBack: updateMetricGauges()
+            default: break
+            }
         }
         onStep(step)
     }
