@@ -16,6 +16,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        // Metrics: OOMKit records through CoreMetrics (not the Metrics product, which imports Foundation);
+        // the CLI renders with swift-prometheus (no Foundation either).
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-system", exact: "1.8.1"),
     ],
     targets: [
@@ -44,7 +48,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Events, Handling, Actions, Reserve, Sandbox, Service; re-exports OOMKitCore and OOMKitJournal.
+        // Events, Handling, Actions, Reserve, Sandbox, Service (and its metrics, through CoreMetrics);
+        // re-exports OOMKitCore and OOMKitJournal.
         .target(
             name: "OOMKit",
             dependencies: [
@@ -53,6 +58,7 @@ let package = Package(
                 "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .target(
@@ -61,6 +67,8 @@ let package = Package(
                 "OOMKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(name: "oomctl", dependencies: ["OomctlCommands", "OOMKitCore"]),
@@ -80,6 +88,8 @@ let package = Package(
             dependencies: [
                 "OomctlCommands", "OOMKit", "OOMTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
     ],

@@ -96,11 +96,14 @@ public struct WatchConfiguration: Sendable {
     /// Whether SIGTERM, SIGINT and SIGHUP stop the service (through a signalfd in its loop; the signals
     /// are blocked in the calling thread from ``WatchService/init(system:configuration:)`` on).
     public var handlesSignals: Bool
+    /// Metrics (``WatchMetrics``) into the bootstrapped swift-metrics backend, with per-cgroup series for at
+    /// most this many cgroups (``WatchMetrics/defaultCgroupLimit``); nil: none are recorded.
+    public var metricsCgroupLimit: Int?
 
     public init(
         scope: Scope, events: Events = .default, pressure: PressureTrigger? = nil,
         handling: HandlingOptions = HandlingOptions(), selfProtection: SelfProtectionOptions? = .init(),
-        guardian: GuardianLaunch = .thisProgram(), handlesSignals: Bool = true
+        guardian: GuardianLaunch = .thisProgram(), handlesSignals: Bool = true, metricsCgroupLimit: Int? = nil
     ) {
         self.scope = scope
         self.events = events
@@ -109,6 +112,7 @@ public struct WatchConfiguration: Sendable {
         self.selfProtection = selfProtection
         self.guardian = guardian
         self.handlesSignals = handlesSignals
+        self.metricsCgroupLimit = metricsCgroupLimit
     }
 }
 

@@ -39,6 +39,8 @@ public final class WatchService {
     public var onStep: (HandlingStep) -> Void = { _ in }
     /// Everything else worth telling (see ``WatchNotice``).
     public var onNotice: (WatchNotice) -> Void = { _ in }
+    /// What the service records, with ``WatchConfiguration/metricsCgroupLimit`` (nil: nothing is).
+    public let metrics: WatchMetrics?
     /// The signal that stopped the service, if one did.
     public private(set) var stoppedBySignal: Int32?
     /// Why the service stopped by itself, if it did (its guardian died and could not be started again):
@@ -85,6 +87,7 @@ public final class WatchService {
         self.configuration = configuration
         SelfProtection.raiseFileLimit()
         loop = try EventLoop()
+        metrics = configuration.metricsCgroupLimit.map { WatchMetrics(cgroupLimit: $0, procfs: system.procfs) }
         signals = configuration.handlesSignals ? try SignalSource(signals: Self.stopSignals) : nil
     }
 
@@ -112,6 +115,7 @@ public final class WatchService {
             stop()
             throw error
         }
+        updateMetricGauges()
     }
 
     /// Runs the loop until the service stops (``stop()`` or a signal); returns at once if it has already.
@@ -192,6 +196,7 @@ public final class WatchService {
         }
         let targetPaths = Set(targets)
         watcher.onEvent = { [unowned self] event in
+            metrics?.record(event)
             handler.handle(event)
             if event.kind == .removed, targetPaths.contains(event.cgroup), running {
                 awaitTarget(event.cgroup, recursive: recursive)
@@ -200,6 +205,7 @@ public final class WatchService {
         watcher.onChildCreated = { [unowned self] child in
             guard running else { return }
             if recursive { adopt(child) } else { releaseInherited(child) }
+            updateMetricGauges()
         }
         for memory in all { try add(memory, recursive: recursive) }
         try listenForSignals()
@@ -426,6 +432,7 @@ public final class WatchService {
                     try add(memory, recursive: recursive)
                     onNotice(.targetWatchedAgain(memory.path))
                     serviceManager?.statusChanged()
+                    updateMetricGauges()
                 } catch {
                     onNotice(.cannotWatchNewCgroup(memory.path, reason: error.description))
                     return
@@ -480,6 +487,14 @@ public final class WatchService {
         }
         if case .finished = step { handlingsFinished += 1 }
         serviceManager?.statusChanged()
+        if let metrics {
+            metrics.record(step)
+            // The steps that change a gauge (not every step: the watch's own memory is read then).
+            switch step {
+            case .detected, .finished, .removed, .fellBack: updateMetricGauges()
+            default: break
+            }
+        }
         onStep(step)
     }
 
@@ -502,6 +517,15 @@ public final class WatchService {
             if awaited > 0 { line += "; \(awaited) removed target\(awaited == 1 ? "" : "s") awaited" }
             return line
         }
+    }
+
+    /// The gauges of ``metrics``, as they are now.
+    private func updateMetricGauges() {
+        guard let metrics, running else { return }
+        metrics.update(
+            WatchMetrics.Gauges(
+                watchedCgroups: watcher?.watched.count ?? 0, handlingsInProgress: activeHandlings,
+                armedCgroups: killers.disabledCgroups.count))
     }
 
     // MARK: The system scope

@@ -35,8 +35,12 @@ package struct OutputFileError: OOMKitError, Hashable {
 /// can swap a directory of the path for a link redirects the file elsewhere. On any failure (a full
 /// disk, EACCES) the temporary file is removed and an existing target is untouched.
 package enum AtomicFile {
-    /// Writes `bytes` to `path` atomically with the given permission bits.
-    package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(OutputFileError) {
+    /// Writes `bytes` to `path` atomically with the given permission bits. Not `durable`: no fsync (the
+    /// rename is still atomic for readers; after a crash the file may be empty), for a file rewritten
+    /// often whose writer must not wait for the disk (the metrics file, from the handler's loop).
+    package static func write(
+        _ bytes: [UInt8], to path: String, mode: mode_t = 0o600, durable: Bool = true
+    ) throws(OutputFileError) {
         let (directoryPath, name) = split(path)
         guard !name.isEmpty, name != ".", name != ".." else {
             throw OutputFileError(path: path, reason: "not a file name")
@@ -68,7 +72,7 @@ package enum AtomicFile {
             let code = FileIO.writeAll(bytes, to: file)
             if code != 0 { error = failure(path, code, "write") }
         }
-        if error == nil, fsync(file) != 0 { error = failure(path, errno, "flush") }
+        if error == nil, durable, fsync(file) != 0 { error = failure(path, errno, "flush") }
         if close(file) != 0, error == nil { error = failure(path, errno, "close") }
         if error == nil, renameat(directory, temporaryName, directory, name) != 0 {
             error = failure(path, errno, "rename into place")
@@ -77,7 +81,7 @@ package enum AtomicFile {
             unlinkat(directory, temporaryName, 0)
             throw error
         }
-        fsync(directory)
+        if durable { fsync(directory) }
     }
 
     /// The longest file name the kernel takes (NAME_MAX).

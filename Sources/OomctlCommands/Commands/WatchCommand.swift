@@ -116,6 +116,8 @@ struct WatchCommand: ParsableCommand {
 
     @OptionGroup(title: "Handling") var handling: HandlingArguments
 
+    @OptionGroup(title: "Metrics") var metrics: MetricsArguments
+
     @Flag(help: "Print one JSON object per line instead of readable lines.")
     var json = false
 
@@ -207,14 +209,21 @@ struct WatchCommand: ParsableCommand {
                 LogSelection.resolve(requested: json ? .json : log), level: verbose ? .debug : .info)
             try checkPanicEvidence()
             let configuration = try watchConfiguration(in: system)
+            if configuration.metricsCgroupLimit != nil { MetricsExposition.bootstrap() }
             let service = try WatchService(system: system, configuration: configuration)
+            let metricsFile = try metrics.file(for: service)
             let steps = StepReporter()
             let notices = NoticeReporter(configuration: configuration, procPath: system.procPath)
             service.onStep = { steps.report($0) }
             service.onNotice = { notices.report($0) }
             service.serviceManager = serviceManagerNotifier()
             try service.start()
+            try metricsFile?.writeIfChanged()
             service.run()
+            // The final figures (a failure here was said by the last write that failed, or is said now).
+            do throws(OutputFileError) { try metricsFile?.writeIfChanged() } catch {
+                Logger(label: "oomctl.watch").warning("metrics not written: \(error.description)")
+            }
             // Stopped by itself (its guardian died for good): everything is restored; exit non-zero.
             if let failure = service.failure { throw failure }
         }
@@ -304,7 +313,8 @@ struct WatchCommand: ParsableCommand {
             pressure: handling.pressureTrigger(),
             handling: try handling.resolvedHandlingOptions(in: system, defaultPolicy: defaultPolicy, live: true),
             selfProtection: noSelfProtection
-                ? nil : WatchConfiguration.SelfProtectionOptions(reserve: selfReserve, protectOwnCgroup: protectSelf))
+                ? nil : WatchConfiguration.SelfProtectionOptions(reserve: selfReserve, protectOwnCgroup: protectSelf),
+            metricsCgroupLimit: metrics.cgroupLimit)
     }
 }
 
