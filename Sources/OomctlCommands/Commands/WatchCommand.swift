@@ -212,6 +212,7 @@ struct WatchCommand: ParsableCommand {
             let notices = NoticeReporter(configuration: configuration, procPath: system.procPath)
             service.onStep = { steps.report($0) }
             service.onNotice = { notices.report($0) }
+            service.controlSocket = ControlSocketOptions(version: Oomctl.version)
             try service.start()
             service.run()
             // Stopped by itself (its guardian died for good): everything is restored; exit non-zero.
