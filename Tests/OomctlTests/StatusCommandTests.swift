@@ -218,7 +218,8 @@ struct StatusCommandTests {
             }
             #expect(watch.waitFor { $0.records.filter { $0["outcome"] == "killed" }.count > before }, "\(watch.output)")
             let finished = watch.records.filter { $0["outcome"] != nil }
-            return Int64(finished.last?["duration_usec"] ?? "") ?? -1
+            guard finished.count > before, let last = finished.last else { return -1 }
+            return Int64(last["duration_usec"] ?? "") ?? -1
         }
         var quiet: [Int64] = []
         var hostile: [Int64] = []

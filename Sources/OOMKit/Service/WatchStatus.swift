@@ -107,8 +107,6 @@ public struct WatchStatus: Sendable, Codable, Equatable {
     }
 }
 
-extension HandlingOutcome: Equatable {}
-
 /// Follows the steps of every handling, for ``WatchStatus``: the ones in progress and their phase, the
 /// last ones finished. Costs a dictionary entry per running handling and a ring of
 /// ``recentLimit`` reports.
