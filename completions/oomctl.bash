@@ -173,13 +173,13 @@ _oomctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    watch|snapshot|kill|reserve|simulate|help)
+    watch|status|snapshot|kill|reserve|simulate|help)
         # Offer subcommand argument completions
         "_oomctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'watch snapshot kill reserve simulate help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'watch status snapshot kill reserve simulate help' -- "${cur}"))
         ;;
     esac
 }
@@ -309,6 +309,21 @@ _oomctl_watch() {
     case "${positional_number}" in
     *)
         __oomctl_add_completions -W "$(__oomctl_custom_complete ---completion watch -- positional@0 "${COMP_CWORD}" "$(__oomctl_cursor_index_in_current_word)")"
+        return
+        ;;
+    esac
+}
+
+_oomctl_status() {
+    repeating_flags=()
+    non_repeating_flags=(--json --metrics --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--pid)
+    __oomctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--pid')
         return
         ;;
     esac

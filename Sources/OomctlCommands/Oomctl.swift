@@ -28,7 +28,8 @@ public struct Oomctl: ParsableCommand {
             """,
         version: version,
         subcommands: [
-            WatchCommand.self, SnapshotCommand.self, KillCommand.self, ReserveCommand.self, SimulateCommand.self,
+            WatchCommand.self, StatusCommand.self, SnapshotCommand.self, KillCommand.self, ReserveCommand.self,
+            SimulateCommand.self,
             HogCommand.self,
             GuardianCommand.self,
         ]

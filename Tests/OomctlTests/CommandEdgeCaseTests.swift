@@ -36,7 +36,7 @@ let outputLost = "oomctl: error: cannot write standard output: No space left on 
     @Test(arguments: [
         (
             ["help", "bogus"],
-            "oomctl has no subcommand 'bogus'; help is there for: watch, snapshot, kill, reserve, simulate"
+            "oomctl has no subcommand 'bogus'; help is there for: watch, status, snapshot, kill, reserve, simulate"
         ),
         (["help", "kill", "bogus"], "oomctl kill has no subcommand 'bogus'"),
         // Durations need a unit, everywhere: a bare 1.5 could be seconds or milliseconds.

@@ -57,6 +57,23 @@ ssize_t oomctl_receive_with_descriptor(int socket, void *bytes, size_t count, in
 /// of file, or -1 with errno set.
 ssize_t oomctl_next_message_size(int socket);
 
+/// A non-blocking UNIX stream socket (close-on-exec) bound to `path` and listening with `backlog`.
+/// Returns the socket or -1 with errno set (ENAMETOOLONG for a path that does not fit sockaddr_un).
+int oomctl_unix_listen(const char *path, int backlog);
+
+/// A blocking UNIX stream socket (close-on-exec) connected to `path`, whose sends and receives fail
+/// with EAGAIN after `timeout_ms`. Returns the socket or -1 with errno set.
+int oomctl_unix_connect(const char *path, int timeout_ms);
+
+/// accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); the socket or -1 with errno set.
+int oomctl_unix_accept(int listener);
+
+/// SO_PEERCRED: the peer's uid and pid; 0 or -1 with errno set.
+int oomctl_peer_credentials(int socket, uid_t *uid, pid_t *pid);
+
+/// send(socket, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL): the bytes sent or -1 with errno set.
+ssize_t oomctl_send_nonblocking(int socket, const void *bytes, size_t count);
+
 /// Arms a timerfd to fire once after the given nanoseconds (0 disarms).
 int oomctl_timerfd_arm(int fd, int64_t nanoseconds);
 

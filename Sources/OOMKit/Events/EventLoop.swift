@@ -13,6 +13,7 @@ public final class EventLoop {
         public let raw: UInt32
         public var isReadable: Bool { raw & UInt32(EPOLLIN.rawValue) != 0 }
         public var isPriority: Bool { raw & UInt32(EPOLLPRI.rawValue) != 0 }
+        public var isWritable: Bool { raw & UInt32(EPOLLOUT.rawValue) != 0 }
         public var isHangUp: Bool { raw & UInt32(EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 }
     }
 
@@ -36,13 +37,15 @@ public final class EventLoop {
 
     deinit { close(epoll) }
 
-    /// Watches `descriptor` for readability (and priority data with `priority`); replaces any earlier
-    /// registration of the same descriptor.
-    public func add(_ descriptor: Int32, priority: Bool = false, handler: @escaping Handler) throws(SystemCallError) {
+    /// Watches `descriptor` for readability (priority data with `priority`, room to write with
+    /// `writable`); replaces any earlier registration of the same descriptor.
+    public func add(
+        _ descriptor: Int32, priority: Bool = false, writable: Bool = false, handler: @escaping Handler
+    ) throws(SystemCallError) {
         remove(descriptor)
         let token = nextToken
         nextToken += 1
-        let events = UInt32(priority ? EPOLLPRI.rawValue : EPOLLIN.rawValue)
+        let events = UInt32(writable ? EPOLLOUT.rawValue : priority ? EPOLLPRI.rawValue : EPOLLIN.rawValue)
         guard oomctl_epoll_control(epoll, EPOLL_CTL_ADD, descriptor, events, token) == 0 else {
             throw SystemCallError("watch", path: "descriptor \(descriptor)", errno: errno)
         }

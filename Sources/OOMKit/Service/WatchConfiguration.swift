@@ -196,6 +196,8 @@ public enum WatchNotice: Sendable {
     case reserveLeftToGuardian(CgroupPath)
     /// Stopped by a signal; everything the service changed is restored.
     case stopped(signal: Int32)
+    /// No control socket: `oomctl status` does not see this watch (it runs on regardless).
+    case controlSocketUnavailable(reason: String)
 }
 
 /// Why the handler's own cgroup could not be given memory.min.

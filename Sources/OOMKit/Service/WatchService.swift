@@ -50,6 +50,11 @@ public final class WatchService {
     /// every target and started the guardian; what it watches (STATUS=, at most once a second); that it
     /// stops; and, with a watchdog, that its loop runs. Set before ``start()``.
     public var serviceManager: ServiceManagerNotifier?
+    /// Serve `oomctl status` on a control socket from ``start()`` to ``stop()`` (``ControlServer``);
+    /// nil (the default): no socket. Set it before ``start()``.
+    public var controlSocket: ControlSocketOptions?
+    /// The reply to a control socket's `metrics` request (nil: "metrics not enabled").
+    public var metricsProvider: (() -> String)?
 
     /// The signals that stop the service with its clean-up (with ``WatchConfiguration/handlesSignals``):
     /// TERM, INT and HUP, and the other catchable ones whose default would end it without one (QUIT, USR1,
@@ -78,6 +83,9 @@ public final class WatchService {
     /// Handlings finished since the start, for the service manager's status line.
     private var handlingsFinished = 0
     private var running: Bool { state == .running }
+    private var control: ControlServer?
+    private let statusRecorder = StatusRecorder()
+    private let startedAt = (wall: SnapshotCollector.timestamp(), monotonic: ContinuousClock().now)
 
     /// Prepares the loop (and, with ``WatchConfiguration/handlesSignals``, blocks SIGTERM, SIGINT and
     /// SIGHUP into a signalfd, so that from here on a signal ends in a clean stop). Nothing is watched
@@ -105,6 +113,7 @@ public final class WatchService {
     public func start() throws {
         precondition(state == .idle, "a WatchService starts once")
         state = .running
+        openControlSocket()
         do {
             switch configuration.scope {
             case .cgroups(let targets, let recursive): try startWatching(targets, recursive: recursive)
@@ -131,6 +140,8 @@ public final class WatchService {
         guard running else { return }
         state = .stopped
         serviceManager?.announceStopping()
+        control?.shutDown()
+        control = nil
         handler?.cancelAll()
         systemWatch?.stop()
         // Its descriptors leave the loop: no OOM, removal or new cgroup is reported any more.
@@ -481,6 +492,7 @@ public final class WatchService {
     }
 
     private func report(_ step: HandlingStep) {
+        statusRecorder.record(step)
         if case .removed(let cgroup) = step {
             killers.forget(cgroup)
             reserves?.forget(cgroup)
@@ -645,6 +657,82 @@ public final class WatchService {
             if let decision = try? PolicyEngine.decide(in: snapshot, under: leaf.path, options: options) {
                 _ = JSONOutput.encode(decision)
             }
+        }
+    }
+}
+
+// MARK: Status (`oomctl status`)
+
+extension WatchService {
+    /// What the service is doing now: see ``WatchStatus``.
+    public func status() -> WatchStatus {
+        let options = configuration.handling
+        var targets: [CgroupPath] = []
+        var recursive = false
+        var scope = "system"
+        if case .cgroups(let paths, let isRecursive) = configuration.scope {
+            (targets, recursive, scope) = (paths, isRecursive, "cgroups")
+        }
+        let watched = watcher?.watched ?? []
+        let version = (try? system.memoryHierarchy())?.version ?? .v1
+        let armed = Set(killers.disabledCgroups)
+        let cgroups = watched.prefix(WatchStatus.listedCgroupLimit).map { path in
+            WatchStatus.WatchedCgroup(
+                path: path, version: version, armed: armed.contains(path),
+                reserveGranted: reserves?.grant(for: path)?.bytes)
+        }
+        let kinds = { (kinds: Set<OOMEvent.Kind>) in kinds.sorted { $0.rawValue < $1.rawValue } }
+        return WatchStatus(
+            pid: getpid(), uid: geteuid(), version: controlSocket?.version ?? "", startedAt: startedAt.wall,
+            uptimeMilliseconds: (ContinuousClock().now - startedAt.monotonic).totalMilliseconds,
+            options: WatchStatus.Options(
+                scope: scope, targets: targets, recursive: recursive,
+                events: ["\(version.rawValue)": kinds(configuration.events.kinds(for: version))],
+                action: options.actionDescription, delayMilliseconds: options.delay.totalMilliseconds,
+                hookTimeoutMilliseconds: options.hookTimeout.totalMilliseconds, hooks: options.hooks,
+                postKillHooks: options.postKillHooks, hold: options.hold.rawValue, dryRun: options.dryRun,
+                snapshotDirectory: options.snapshotDirectory,
+                minimumIntervalMilliseconds: options.minimumInterval.totalMilliseconds,
+                selfProtection: configuration.selfProtection != nil, selfReserve: configuration.selfProtection?.reserve),
+            cgroups: Array(cgroups), cgroupCount: watched.count, handlings: statusRecorder.inProgress,
+            recent: statusRecorder.recent, finishedCount: statusRecorder.finishedCount,
+            guardian: guardian.map {
+                WatchStatus.GuardianStatus(pid: $0.pid, alive: guardianHandle != nil, restarts: guardianRestarts)
+            },
+            metricsEnabled: metricsProvider != nil)
+    }
+
+    /// Listens on the control socket, when ``controlSocket`` asks for one; a socket that cannot be made
+    /// is told (``WatchNotice/controlSocketUnavailable(reason:)``), and the watch runs on without it.
+    private func openControlSocket() {
+        guard let options = controlSocket else { return }
+        guard let directory = options.directory ?? ControlSocketDirectory.own()
+        else {
+            return onNotice(
+                .controlSocketUnavailable(
+                    reason: "XDG_RUNTIME_DIR is not set for this unprivileged watch (root's go to "
+                        + "\(ControlSocketDirectory.system))"))
+        }
+        do {
+            control = try ControlServer(directory: directory, loop: loop) { [unowned self] request in
+                answer(request)
+            }
+        } catch {
+            onNotice(.controlSocketUnavailable(reason: error.description))
+        }
+    }
+
+    /// One request of the control socket.
+    private func answer(_ request: String) -> ControlReply {
+        switch request {
+        case "status": return .ok(JSONOutput.encode(status(), pretty: false))
+        case "metrics":
+            guard let metricsProvider else {
+                return .error("unavailable", "metrics not enabled in this watch")
+            }
+            return .ok(Array(metricsProvider().utf8))
+        default:
+            return .error("unknown", "requests are 'status' and 'metrics'")
         }
     }
 }

@@ -227,7 +227,7 @@ public struct SnapshotCollector: Sendable {
     }
 
     /// The current time as RFC 3339 UTC with milliseconds.
-    static func timestamp() -> String {
+    package static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec

@@ -217,6 +217,7 @@ struct WatchCommand: ParsableCommand {
             service.onStep = { steps.report($0) }
             service.onNotice = { notices.report($0) }
             service.serviceManager = serviceManagerNotifier()
+            service.controlSocket = ControlSocketOptions(version: Oomctl.version)
             try service.start()
             try metricsFile?.writeIfChanged()
             service.run()

@@ -104,6 +104,8 @@ struct NoticeReporter {
             log.log(
                 .warning, "usage is still above the original limit; the guardian restores it once usage allows",
                 metadata: ["cgroup": .string(path.description)])
+        case .controlSocketUnavailable(let reason):
+            log.log(.warning, "no control socket, oomctl status will not see this watch: \(reason)")
         case .stopped(let signal):
             let restored =
                 if case .system = configuration.scope { "" } else { "; the kernel OOM killer is restored everywhere" }

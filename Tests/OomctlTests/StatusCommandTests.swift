@@ -1,0 +1,267 @@
+import Glibc
+import OOMKit
+import OOMTestSupport
+import Testing
+
+@testable import OomctlCommands
+
+/// `oomctl status` against real watches on real v1 test cgroups: the control socket, what it reports
+/// in each phase, who it answers, and hostile clients that must not delay a handling.
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .serialized)
+struct StatusCommandTests {
+    /// `oomctl status --pid PID --json`, decoded.
+    private func status(of watch: RunningWatch) throws -> WatchStatus {
+        let result = ProcessRunner.oomctl(["status", "--pid", "\(watch.pid)", "--json"])
+        try #require(result.status == 0, "\(result)")
+        let statuses = try JSONOutput.decode([WatchStatus].self, from: Array(result.standardOutput.utf8)).get()
+        try #require(statuses.count == 1, "\(result)")
+        return statuses[0]
+    }
+
+    private func socketPath(_ pid: pid_t) -> String {
+        ControlSocketDirectory.system + "/" + ControlSocketDirectory.socketName(pid: pid)
+    }
+
+    @Test func anIdleWatchReportsItsCgroupsOptionsAndGuardianOnASocketOnlyRootMayUse() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch(
+            [test.path.description, "--kill", "largest", "--delay", "3s", "--hook", "true", "--no-self-protection"])
+        var socket = stat()
+        try #require(lstat(socketPath(watch.pid), &socket) == 0, "the socket is there: \(watch.output)")
+        #expect(socket.st_mode & S_IFMT == S_IFSOCK)
+        #expect(socket.st_mode & 0o777 == 0o600)
+        #expect(socket.st_uid == 0)
+
+        let status = try status(of: watch)
+        #expect(status.pid == watch.pid)
+        #expect(status.uid == 0)
+        #expect(status.version == Oomctl.version)
+        #expect(status.options.targets == [test.path])
+        #expect(status.options.action == "kill largest cgroup")
+        #expect(status.options.delayMilliseconds == 3000)
+        #expect(status.options.hooks == ["true"])
+        #expect(status.options.events == ["1": [.oom]])
+        #expect(status.cgroupCount == 1)
+        #expect(status.cgroups.map(\.path) == [test.path])
+        #expect(status.cgroups.map(\.version) == [.v1] && status.cgroups.map(\.armed) == [true])
+        #expect(status.cgroups.map(\.reserveGranted) == [nil])
+        #expect(status.handlings.isEmpty && status.recent.isEmpty)
+        let guardian = try #require(status.guardian)
+        #expect(guardian.alive && guardian.restarts == 0 && kill(guardian.pid, 0) == 0)
+
+        let human = ProcessRunner.oomctl(["status", "--pid", "\(watch.pid)"])
+        #expect(human.status == 0)
+        #expect(human.standardOutput.hasPrefix("● oomctl watch, pid \(watch.pid), uid 0"), "\(human)")
+        #expect(human.standardOutput.contains("Guardian: pid \(guardian.pid), alive"), "\(human)")
+        #expect(human.standardOutput.contains("Cgroups: 1 watched, 1 armed"), "\(human)")
+    }
+
+    @Test func aHandlingShowsItsPhaseWhileItRunsAndItsOutcomeAfter() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch(
+            [
+                test.path.description, "--hook", "sleep 1.5", "--kill", "largest", "--delay", "5s",
+                "--no-self-protection",
+            ])
+        let hog = try test.spawnHog("100M")
+        var during: WatchStatus.HandlingInProgress?
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while during == nil && clock.now < deadline {
+            during = try status(of: watch).handlings.first { $0.phase == "hook" }
+            if during == nil { usleep(20_000) }
+        }
+        let handling = try #require(during, "a handling in its hook phase: \(watch.output)")
+        #expect(handling.cgroup == test.path)
+        #expect(handling.event == .oom)
+        #expect(handling.detail == "sleep 1.5")
+        #expect(handling.ageMilliseconds >= 0 && handling.ageMilliseconds < 1500)
+        #expect(ProcessRunner.wait(for: hog, timeout: .seconds(15)) == 128 + SIGKILL)
+
+        var after = try status(of: watch)
+        for _ in 0..<100 where after.recent.isEmpty {
+            usleep(20_000)
+            after = try status(of: watch)
+        }
+        let finished = try #require(after.recent.first, "\(watch.output)")
+        #expect(finished.id == handling.id)
+        #expect(finished.outcome == .killed)
+        #expect(finished.durationMilliseconds >= 1500)
+        #expect(finished.killed?.hasPrefix("1 process in \(test.path)") == true, "\(finished)")
+        #expect(after.handlings.isEmpty && after.finishedCount == 1)
+        let human = ProcessRunner.oomctl(["status", "--pid", "\(watch.pid)"]).standardOutput
+        #expect(human.contains("Last handlings:") && human.contains("killed: 1 process in \(test.path)"), "\(human)")
+    }
+
+    @Test func noWatchIsUnavailableWithHowToStartOne() throws {
+        // This test process runs no watch: its PID names none.
+        let result = ProcessRunner.oomctl(["status", "--pid", "\(getpid())"])
+        #expect(result.status == ExitStatus.unavailable.rawValue, "\(result)")
+        #expect(result.standardOutput.isEmpty)
+        #expect(result.standardError.contains("no oomctl watch with PID \(getpid()) is running"), "\(result)")
+        #expect(result.standardError.contains("start one with 'oomctl watch CGROUP'"), "\(result)")
+        let json = ProcessRunner.oomctl(["status", "--pid", "\(getpid())", "--json"])
+        #expect(json.status == ExitStatus.unavailable.rawValue)
+        #expect(json.standardOutput == "[\n\n]\n" || json.standardOutput == "[]\n", "\(json)")
+        #expect(ProcessRunner.oomctl(["status", "--json", "--metrics"]).status == ExitStatus.usage.rawValue)
+    }
+
+    @Test func anotherUserIsRefusedByTheSocketMode() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch([test.path.description, "--no-self-protection"])
+        let result = ProcessRunner.run(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", ProcessRunner.oomctlPath, "status", "--pid",
+                "\(watch.pid)",
+            ])
+        #expect(result.status == ExitStatus.noPermission.rawValue, "\(result)")
+        #expect(result.standardError.contains("permission denied"), "\(result)")
+        #expect(result.standardError.contains("run oomctl status as root or as the user the watch runs as"))
+    }
+
+    /// The second lock: a socket another user can reach (its mode widened here on purpose) still answers
+    /// only root and the watch's own user (SO_PEERCRED).
+    @Test func anotherUserIsRefusedByThePeerCredentialsEvenWhenTheModeLetsThemIn() throws {
+        let base = ProcessRunner.temporaryPath("runtime")
+        #expect(mkdir(base, 0o755) == 0)
+        defer {
+            _ = unlink(base + "/oomctl/" + ControlSocketDirectory.socketName(pid: getpid()))
+            _ = rmdir(base + "/oomctl")
+            _ = rmdir(base)
+        }
+        let loop = try EventLoop()
+        let server = try ControlServer(directory: base + "/oomctl", loop: loop) { _ in .ok(Array("{}".utf8)) }
+        defer { server.shutDown() }
+        #expect(chmod(base + "/oomctl", 0o755) == 0 && chmod(server.path, 0o666) == 0)
+        let output = ProcessRunner.temporaryPath("refused.out")
+        let errors = ProcessRunner.temporaryPath("refused.err")
+        defer {
+            unlink(output)
+            unlink(errors)
+        }
+        let child = try #require(
+            ProcessRunner.spawn(
+                "/usr/bin/setpriv",
+                [
+                    "--reuid=65534", "--regid=65534", "--clear-groups", ProcessRunner.oomctlPath, "status", "--pid",
+                    "\(getpid())",
+                ],
+                environment: ["XDG_RUNTIME_DIR": base], standardOutput: output, standardError: errors))
+        var status: Int32?
+        for _ in 0..<500 where status == nil {
+            loop.runOnce(timeout: .milliseconds(10))
+            status = ProcessRunner.wait(for: child, timeout: .milliseconds(1))
+        }
+        let stderr = ProcessRunner.readText(errors)
+        #expect(status == ExitStatus.noPermission.rawValue, "\(stderr)")
+        #expect(stderr.contains("only root and uid 0 may ask this watch"), "\(stderr)")
+        #expect(server.clientCount == 0)
+        #expect(ControlServer.mayServe(peer: 0, own: 1000) && ControlServer.mayServe(peer: 1000, own: 1000))
+        #expect(!ControlServer.mayServe(peer: 65534, own: 1000))
+    }
+
+    @Test func theSocketGoesWithTheWatchAndAKilledWatchsSocketIsSkippedThenCleaned() throws {
+        let first = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { first.destroy() }
+        let stopped = try RunningWatch([first.path.description, "--no-self-protection"])
+        let stoppedSocket = socketPath(stopped.pid)
+        #expect(access(stoppedSocket, F_OK) == 0)
+        #expect(stopped.stop() == 0)
+        #expect(access(stoppedSocket, F_OK) != 0, "SIGTERM removes the socket")
+
+        let killed = try RunningWatch([first.path.description, "--no-self-protection"])
+        let killedSocket = socketPath(killed.pid)
+        #expect(access(killedSocket, F_OK) == 0)
+        killed.stop(signal: SIGKILL)
+        #expect(access(killedSocket, F_OK) == 0, "SIGKILL leaves it behind")
+        let skipped = ProcessRunner.oomctl(["status", "--pid", "\(killed.pid)"])
+        #expect(skipped.status == ExitStatus.unavailable.rawValue, "\(skipped)")
+        #expect(skipped.standardError.contains("no oomctl watch with PID \(killed.pid) is running"))
+
+        // The guardian of the killed watch restores its cgroup; the next watch removes the stale socket.
+        let second = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { second.destroy() }
+        let next = try RunningWatch([second.path.description, "--no-self-protection"])
+        #expect(next.output.contains("watching "), "\(next.output)")
+        #expect(access(killedSocket, F_OK) != 0, "the next watch removed the stale socket")
+        #expect(try status(of: next).pid == next.pid)
+    }
+
+    /// Connections that never read, never send, send garbage or a huge line, and more of them than are
+    /// served: a real OOM is handled as fast as without them.
+    @Test func hostileClientsDoNotDelayAHandling() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch(
+            [test.path.description, "--kill", "largest", "--process", "--json", "--no-self-protection"])
+        let socket = socketPath(watch.pid)
+        var connected = 0
+        func handle(hostile: Bool) throws -> Int64 {
+            let before = watch.records.filter { $0["outcome"] != nil }.count
+            var clients: [Int32] = []
+            defer {
+                connected += clients.count
+                clients.forEach { close($0) }
+            }
+            // More than are served at once, before the OOM, and more coming while it is handled.
+            if hostile { for _ in 0..<3 { clients += Self.hostileClients(socket) } }
+            let hog = try test.spawnHog("100M")
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(15)
+            while clock.now < deadline && ProcessRunner.wait(for: hog, timeout: .milliseconds(1)) == nil {
+                if hostile && clients.count < 200 { clients += Self.hostileClients(socket) }
+                usleep(1000)
+            }
+            #expect(watch.waitFor { $0.records.filter { $0["outcome"] == "killed" }.count > before }, "\(watch.output)")
+            let finished = watch.records.filter { $0["outcome"] != nil }
+            guard finished.count > before, let last = finished.last else { return -1 }
+            return Int64(last["duration_usec"] ?? "") ?? -1
+        }
+        var quiet: [Int64] = []
+        var hostile: [Int64] = []
+        for _ in 0..<3 {
+            quiet.append(try handle(hostile: false))
+            usleep(300_000)
+            hostile.append(try handle(hostile: true))
+            usleep(300_000)
+        }
+        print("handling time, µs: without hostile clients \(quiet), with \(connected) of them \(hostile)")
+        #expect(connected >= 3 * 4, "the hostile clients did connect")
+        #expect(quiet.allSatisfy { $0 > 0 } && hostile.allSatisfy { $0 > 0 })
+        // A loop blocked on one client would wait at least its time-out (2 s) before the kill.
+        let slowestQuiet = quiet.max() ?? 0
+        #expect(hostile.allSatisfy { $0 < slowestQuiet + 500_000 }, "quiet \(quiet), hostile \(hostile)")
+        // And the watch still answers afterwards (every hostile client was dropped).
+        usleep(2_200_000)
+        #expect(try status(of: watch).recent.count == 6)
+    }
+
+    /// One of each: connects and sends nothing; asks and never reads (its receive buffer shrunk);
+    /// sends garbage without a newline; sends a huge line.
+    private static func hostileClients(_ socket: String) -> [Int32] {
+        var clients: [Int32] = []
+        for kind in 0..<4 {
+            let descriptor = ControlClient.connect(socket, timeout: .milliseconds(50))
+            guard descriptor >= 0 else { continue }
+            clients.append(descriptor)
+            switch kind {
+            case 1:
+                var size: Int32 = 1
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+                _ = send(descriptor, "status\n", 7, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            case 2:
+                let garbage = (0..<4096).map { _ in UInt8.random(in: 0...255) }.filter { $0 != 10 }
+                _ = send(descriptor, garbage, garbage.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            case 3:
+                let huge = [UInt8](repeating: UInt8(ascii: "s"), count: 1 << 20) + [10]
+                _ = send(descriptor, huge, huge.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            default: break
+            }
+        }
+        return clients
+    }
+}
