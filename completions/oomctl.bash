@@ -186,7 +186,7 @@ _oomctl() {
 
 _oomctl_watch() {
     repeating_flags=()
-    non_repeating_flags=(--recursive --system --process --confirm-panic --dry-run --json --verbose -v --no-self-protection --protect-self --version -h --help)
+    non_repeating_flags=(--recursive --system --process --confirm-panic --dry-run --no-metrics --json --verbose -v --no-self-protection --protect-self --version -h --help)
     repeating_options=(--pid --under --hook --post-kill --prefer --avoid --protect --protect-cgroup --priority)
     non_repeating_options=(--min-available --min-swap-free --cooldown --max-check-interval --on --pressure --hook-timeout --kill --signal --grace --hold --panic --delay --snapshot-dir --min-interval --distress-unreclaimable --distress-full-stall --distress-thrashing --distress-window --settle --metrics-file --metrics-interval --metrics-cgroup-limit --log --self-reserve)
     __oomctl_offer_flags_options -1

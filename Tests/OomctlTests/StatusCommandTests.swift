@@ -93,6 +93,31 @@ struct StatusCommandTests {
         #expect(after.handlings.isEmpty && after.finishedCount == 1)
         let human = ProcessRunner.oomctl(["status", "--pid", "\(watch.pid)"]).standardOutput
         #expect(human.contains("Last handlings:") && human.contains("killed: 1 process in \(test.path)"), "\(human)")
+
+        // The same watch's metrics, as --metrics-file would write them (recorded unless --no-metrics).
+        let metrics = ProcessRunner.oomctl(["status", "--pid", "\(watch.pid)", "--metrics"])
+        #expect(metrics.status == 0, "\(metrics)")
+        let samples = try ExpositionText.parse(metrics.standardOutput)
+        let cgroup = test.path.description
+        #expect(samples.value("oomctl_handlings_total", ["cgroup": cgroup, "outcome": "killed"]) == 1, "\(metrics)")
+        #expect(samples.value("oomctl_kills_total", ["cgroup": cgroup]) == 1)
+        #expect(samples.value("oomctl_hook_runs_total", ["cgroup": cgroup, "status": "exit_0"]) == 1)
+    }
+
+    /// `--no-metrics`: nothing recorded, and `status --metrics` says why (exit 69, nothing on stdout).
+    @Test func aWatchWithoutMetricsSaysSo() throws {
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch([test.path.description, "--no-metrics", "--no-self-protection"])
+        let metrics = ProcessRunner.oomctl(["status", "--pid", "\(watch.pid)", "--metrics"])
+        #expect(metrics.status == 69, "\(metrics)")
+        #expect(metrics.standardError.contains("records no metrics (it runs with --no-metrics)"), "\(metrics)")
+        #expect(metrics.standardOutput.isEmpty)
+        #expect(watch.stop() == 0)
+        let refused = ProcessRunner.oomctl(
+            ["watch", test.path.description, "--no-metrics", "--metrics-file", "/tmp/x.prom"], timeout: .seconds(20))
+        #expect(refused.status == 64, "\(refused)")
+        #expect(refused.standardError.contains("--metrics-file needs metrics: drop it or --no-metrics"), "\(refused)")
     }
 
     @Test func noWatchIsUnavailableWithHowToStartOne() throws {

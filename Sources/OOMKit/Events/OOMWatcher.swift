@@ -216,6 +216,9 @@ public final class OOMWatcher {
     /// The cgroups being watched.
     public var watched: [CgroupPath] { watches.keys.sorted() }
 
+    /// How many cgroups are watched (without sorting them: asked on every adoption).
+    public var watchedCount: Int { watches.count }
+
     /// Whether a cgroup is watched.
     public func isWatching(_ path: CgroupPath) -> Bool { watches[path] != nil }
 

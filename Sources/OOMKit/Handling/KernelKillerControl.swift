@@ -14,6 +14,9 @@ package final class KernelKillerControl {
     /// The cgroups whose killer is currently disabled by this process.
     package var disabledCgroups: [CgroupPath] { disabled.keys.sorted() }
 
+    /// How many (without sorting them).
+    package var disabledCount: Int { disabled.count }
+
     /// Disables the kernel killer on a v1 cgroup (no-op on v2, where the kernel never waits).
     package func disable(_ memory: MemoryCgroup) throws(CgroupError) {
         guard memory.version == .v1 else { return }

@@ -227,7 +227,7 @@ public final class WatchService {
         onNotice(
             .started(
                 WatchStartReport(
-                    cgroups: watcher.watched.count, hierarchy: hierarchy,
+                    cgroups: watcher.watchedCount, hierarchy: hierarchy,
                     kinds: hierarchy.map { configuration.events.kinds(for: $0.version) } ?? [],
                     protection: protection, protectedCgroup: protectedCgroupReport, guardianPID: guardian?.pid)))
     }
@@ -519,7 +519,7 @@ public final class WatchService {
         case .system(let scope):
             return "watching system memory (act below \(scope.thresholds.actAvailable) available); \(handlings)"
         case .cgroups(let targets, _):
-            let watched = watcher?.watched.count ?? 0
+            let watched = watcher?.watchedCount ?? 0
             let mount = (try? system.memoryHierarchy().mountPoint) ?? ""
             let places = targets.prefix(2).map { mount + ($0.isRoot ? "" : $0.description.visibleControlCharacters) }
             var line = "watching \(watched) cgroup\(watched == 1 ? "" : "s") under " + places.joined(separator: ", ")
@@ -536,8 +536,8 @@ public final class WatchService {
         guard let metrics, running else { return }
         metrics.update(
             WatchMetrics.Gauges(
-                watchedCgroups: watcher?.watched.count ?? 0, handlingsInProgress: activeHandlings,
-                armedCgroups: killers.disabledCgroups.count))
+                watchedCgroups: watcher?.watchedCount ?? 0, handlingsInProgress: activeHandlings,
+                armedCgroups: killers.disabledCount))
     }
 
     // MARK: The system scope
@@ -728,7 +728,7 @@ extension WatchService {
         case "status": return .ok(JSONOutput.encode(status(), pretty: false))
         case "metrics":
             guard let metricsProvider else {
-                return .error("unavailable", "metrics not enabled in this watch")
+                return .error("unavailable", "this watch records no metrics (it runs with --no-metrics)")
             }
             return .ok(Array(metricsProvider().utf8))
         default:

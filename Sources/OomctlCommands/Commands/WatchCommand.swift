@@ -218,6 +218,7 @@ struct WatchCommand: ParsableCommand {
             service.onNotice = { notices.report($0) }
             service.serviceManager = serviceManagerNotifier()
             service.controlSocket = ControlSocketOptions(version: Oomctl.version)
+            if configuration.metricsCgroupLimit != nil { service.metricsProvider = { MetricsExposition.currentText() } }
             try service.start()
             try metricsFile?.writeIfChanged()
             service.run()

@@ -1,7 +1,8 @@
 import ArgumentParser
 import OOMKit
 
-/// `watch --metrics-file` and its companions: Prometheus metrics for node_exporter's textfile collector.
+/// `watch`'s metrics: recorded by default (for `oomctl status --metrics`), written with `--metrics-file`
+/// for node_exporter's textfile collector, or not recorded at all with `--no-metrics`.
 struct MetricsArguments: ParsableArguments {
     /// The shortest time between two writes of the file when --metrics-interval is not given.
     static let defaultInterval = Duration.seconds(1)
@@ -23,15 +24,27 @@ struct MetricsArguments: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "With --metrics-file: this many cgroups get series of their own (default: "
+            "This many cgroups get series of their own (default: "
                 + "\(WatchMetrics.defaultCgroupLimit)); the rest are counted as cgroup=\"\(WatchMetrics.otherCgroups)\".",
             valueName: "N"))
     var metricsCgroupLimit: Int?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Record no metrics: the least memory for the handler; `oomctl status --metrics` then has none."))
+    var noMetrics = false
+
     func validate() throws {
-        if metricsFile == nil {
-            if metricsInterval != nil { throw ValidationError("--metrics-interval goes with --metrics-file") }
-            if metricsCgroupLimit != nil { throw ValidationError("--metrics-cgroup-limit goes with --metrics-file") }
+        if noMetrics {
+            for (given, option) in [
+                (metricsFile != nil, "--metrics-file"), (metricsInterval != nil, "--metrics-interval"),
+                (metricsCgroupLimit != nil, "--metrics-cgroup-limit"),
+            ] where given {
+                throw ValidationError("\(option) needs metrics: drop it or --no-metrics")
+            }
+        }
+        if metricsFile == nil, metricsInterval != nil {
+            throw ValidationError("--metrics-interval goes with --metrics-file")
         }
         if let metricsCgroupLimit, metricsCgroupLimit < 0 {
             throw ValidationError("--metrics-cgroup-limit must be 0 or more, not \(metricsCgroupLimit)")
@@ -39,8 +52,8 @@ struct MetricsArguments: ParsableArguments {
         if metricsFile == "" { throw ValidationError("--metrics-file needs a file name") }
     }
 
-    /// ``WatchConfiguration/metricsCgroupLimit``: nil when no metrics are asked for.
-    var cgroupLimit: Int? { metricsFile == nil ? nil : metricsCgroupLimit ?? WatchMetrics.defaultCgroupLimit }
+    /// ``WatchConfiguration/metricsCgroupLimit``: nil with --no-metrics.
+    var cgroupLimit: Int? { noMetrics ? nil : metricsCgroupLimit ?? WatchMetrics.defaultCgroupLimit }
 
     /// The file's writer in `service`'s loop, fed by its metrics; nil without --metrics-file. The metrics
     /// backend must have been bootstrapped (``MetricsExposition/bootstrap()``) before the service was made.

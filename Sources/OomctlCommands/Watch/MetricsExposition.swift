@@ -4,8 +4,8 @@ import Prometheus
 
 /// The Prometheus text exposition of what this process records through swift-metrics (the
 /// ``WatchMetrics`` of a watch): swift-prometheus's registry, bootstrapped as the process's metrics
-/// backend only when a command asks for metrics (`watch --metrics-file`), so that without it every
-/// figure goes to swift-metrics' no-op.
+/// backend only when a command records metrics (`watch`, unless `--no-metrics`), so that without it
+/// every figure goes to swift-metrics' no-op.
 package enum MetricsExposition {
     /// The registry; the first use bootstraps `MetricsSystem` with it (once per process, as swift-metrics
     /// requires).
