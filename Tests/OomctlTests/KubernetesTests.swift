@@ -178,27 +178,13 @@ struct KubernetesSchemaTests {
             ])
     }
 
-    /// The manifest's options are parsed and validated by watch's own parser, so they cannot drift from
-    /// the CLI. `--metrics-file` comes with the metrics work of issue 15 (item 1), which this branch does
-    /// not have: until it is merged, the parser's refusal of it is a known issue and the other options
-    /// are checked without it; once the parser knows it, the whole list is checked.
+    /// The manifest's options, `--metrics-file` included, are parsed and validated by watch's own parser,
+    /// so they cannot drift from the CLI.
     @Test func everyWatchOptionOfTheManifestIsAcceptedByWatch() throws {
         try #require(fields.failure == nil, "\(fields.failure ?? "")")
         let arguments = localizedWatchArguments
-        let knowsMetricsFile = (try? Oomctl.parseAsRoot(["watch", "/x", "--metrics-file", "/tmp/x.prom"])) != nil
-        if knowsMetricsFile {
-            _ = try Oomctl.parseAsRoot(arguments)
-        } else {
-            try withKnownIssue("--metrics-file is not in this build's watch (issue 15, item 1)") {
-                _ = try Oomctl.parseAsRoot(arguments)
-            } matching: { issue in
-                issue.error.map { "\($0)".contains("unknownOption") && "\($0)".contains("metrics-file") } ?? false
-            }
-            var without = arguments
-            let index = try #require(without.firstIndex(of: "--metrics-file"))
-            without.removeSubrange(index...(index + 1))
-            _ = try Oomctl.parseAsRoot(without)
-        }
+        #expect(arguments.contains("--metrics-file"))
+        _ = try Oomctl.parseAsRoot(arguments)
     }
 
     /// The check above fails on an option watch does not have.

@@ -104,6 +104,35 @@ struct StatusCommandTests {
         #expect(samples.value("oomctl_hook_runs_total", ["cgroup": cgroup, "status": "exit_0"]) == 1)
     }
 
+    /// `--unit`: the watch whose cgroup is the unit's, as systemd names a template instance's cgroup
+    /// (here one of the test's own, with a second watch elsewhere that must not answer).
+    @Test func aWatchIsFoundByTheUnitItRunsIn() throws {
+        let test = try TestCgroup(limit: ByteCount(64 << 20))
+        defer { test.destroy() }
+        let watched = try test.makeChild("watched", limit: ByteCount(32 << 20))
+        let elsewhere = try test.makeChild("elsewhere", limit: ByteCount(32 << 20))
+        let unit = "oomctl-watch@t\(getpid())"
+        let unitCgroup = try test.makeChild(unit + ".service")
+        let inUnit = try RunningWatch(
+            [watched.description, "--no-self-protection"],
+            environment: ["OOMCTL_TEST_CGROUP": test.filesystemPath(unitCgroup)],
+            launcher: ["/bin/sh", "-c", #"echo $$ > "$OOMCTL_TEST_CGROUP/cgroup.procs" && exec "$@""#, "sh"])
+        let other = try RunningWatch([elsewhere.description, "--no-self-protection"])
+        for name in [unit, unit + ".service"] {
+            let result = ProcessRunner.oomctl(["status", "--unit", name, "--json"])
+            #expect(result.status == 0, "\(result)")
+            let statuses = try JSONOutput.decode([WatchStatus].self, from: Array(result.standardOutput.utf8)).get()
+            #expect(statuses.map(\.pid) == [inUnit.pid], "\(name): only the unit's watch answers")
+        }
+        let none = ProcessRunner.oomctl(["status", "--unit", "oomctl-watch@nothing"])
+        #expect(none.status == 69, "\(none)")
+        #expect(none.standardError.contains("no oomctl watch is running in the unit oomctl-watch@nothing"))
+        let both = ProcessRunner.oomctl(["status", "--unit", unit, "--pid", "\(other.pid)"])
+        #expect(both.status == 64, "\(both)")
+        #expect(inUnit.stop() == 0)
+        #expect(other.stop() == 0)
+    }
+
     /// `--no-metrics`: nothing recorded, and `status --metrics` says why (exit 69, nothing on stdout).
     @Test func aWatchWithoutMetricsSaysSo() throws {
         let test = try TestCgroup(limit: ByteCount(32 << 20))

@@ -184,11 +184,33 @@ public enum Guardian {
     /// ``WatchService`` uses ``GuardianLaunch/thisProgram(argument:)``.
     public static func runIfRequested(argument: String = defaultArgument) {
         guard CommandLine.arguments.count == 2, CommandLine.arguments[1] == argument else { return }
-        run(input: STDIN_FILENO) { message in
-            let line = Array((message + "\n").utf8)
-            _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-        }
+        run(input: STDIN_FILENO, log: standardErrorLog())
         exit(0)
+    }
+
+    /// Lines to standard error that never wait. The guardian shares watch's standard error — a pipe that
+    /// a paused `watch 2>&1 | less` fills, the journal's stream — and must hand OOMs back whatever
+    /// happens there: a pipe or terminal is written through an open file description of its own with
+    /// O_NONBLOCK (set on descriptor 2 itself, it would change watch's too), a socket with MSG_DONTWAIT;
+    /// a line that cannot be written at once is dropped. A regular file is written as it is.
+    public static func standardErrorLog() -> (String) -> Void {
+        var status = stat()
+        let kind = fstat(STDERR_FILENO, &status) == 0 ? status.st_mode & S_IFMT : 0
+        let descriptor: Int32
+        switch kind {
+        case S_IFIFO, S_IFCHR: descriptor = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        case S_IFSOCK, S_IFREG: descriptor = STDERR_FILENO
+        default: descriptor = -1
+        }
+        return { message in
+            guard descriptor >= 0 else { return }
+            let line = Array((message + "\n").utf8)
+            _ = line.withUnsafeBytes { bytes in
+                kind == S_IFSOCK
+                    ? send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                    : write(descriptor, bytes.baseAddress, bytes.count)
+            }
+        }
     }
 
     /// How often a value the kernel refuses with EBUSY is tried again.
@@ -606,6 +628,10 @@ final class GuardianSession {
         loop.remove(timer.descriptor)
         held[path] = nil
         guard let control = try? entry.memory.oomControl(), control.underOOM, control.oomKillDisable else { return }
+        // The kernel marks a whole subtree under OOM for an ancestor's: only the cgroup whose own limit was
+        // hit waits on its flag (a listed ancestor has its own deadline). Re-enabling a descendant's killer
+        // would do nothing for this OOM and take that cgroup from watch.
+        if let system, case .ancestor = OOMOwner.find(OOMOwner.lineage(of: entry.memory, in: system)) { return }
         if let code = Guardian.writeKiller(entry.control, directory: directories[ByteKey(entry.control)]) {
             log(
                 "oomctl guardian: cannot hand the OOM back to the kernel: \(entry.control): \(String(cString: strerror(code)))"

@@ -377,17 +377,18 @@ package final class Handler {
         // MARK: 1. Detect
 
         func begin() {
-            // First, before any output that could block: from here the guardian's deadline runs too.
+            // First, before any output that could block: the guardian's deadline and watch's own start
+            // together, so that a slow output cannot make the guardian act before a healthy watch does.
             if isV1OOM && !options.dryRun { handler.guardian?.handlingBegins(KernelKillerControl.controlPath(memory)) }
-            report.usage = try? memory.usage()
-            report.limit = try? memory.limit()
-            if isV2Distress { lastSample = try? handler.gate.sample(memory) }
-            handler.onStep(.detected(report))
             if isV1OOM {
                 oomControl = try? handler.descriptors.retrying(
                     { () throws(CgroupError) in try OOMControlFile(memory) }, isShortage: DescriptorReserve.isShortage)
             }
             if isV1OOM && !options.dryRun { armDeadline() }
+            report.usage = try? memory.usage()
+            report.limit = try? memory.limit()
+            if isV2Distress { lastSample = try? handler.gate.sample(memory) }
+            handler.onStep(.detected(report))
             grantReserve()
             hold()
             writeSnapshot()

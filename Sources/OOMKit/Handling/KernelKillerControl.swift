@@ -22,11 +22,11 @@ package final class KernelKillerControl {
         guard memory.version == .v1 else { return }
         // The guardian learns of it first: if we die between the two steps it restores a killer that
         // was still enabled, which is harmless.
+        // Claimed first: a guardian told of a cgroup another watch owns would re-enable that one's killer.
+        if let other = Self.claim(memory) { throw .armedByAnotherWatch(memory.path, owner: other) }
+        // The guardian learns of it before the write: if we die between the two steps it restores a
+        // killer that was still enabled, which is harmless.
         guardian?.protect(Self.controlPath(memory), of: memory.cgroup)
-        if let other = Self.claim(memory) {
-            guardian?.forget(Self.controlPath(memory))
-            throw .armedByAnotherWatch(memory.path, owner: other.phrase)
-        }
         do {
             try memory.setOOMKillDisabled(true)
         } catch {
@@ -40,10 +40,13 @@ package final class KernelKillerControl {
 
     /// Sets this process's marker, exclusively (XATTR_CREATE): of two watches starting at once on one
     /// cgroup, one owns it and the other is refused (the check at start-up alone leaves a window). A
-    /// marker of this process stays (a re-arm); a leftover or unreadable one is replaced. Returns the
-    /// other watch that owns it, or nil — also where no marker can be set (no trusted.* attributes
-    /// without CAP_SYS_ADMIN: then, as ever, only the guardian restores).
-    private static func claim(_ memory: MemoryCgroup) -> MarkerOwner? {
+    /// marker of this process stays (a re-arm); a leftover is replaced, if it still reads the same just
+    /// before (two watches replacing one leftover: the second finds the first's marker instead, though a
+    /// window of a few microseconds between that read and the removal remains). Returns who else owns
+    /// it — another watch, or a marker this version cannot read (a newer one's), never removed — or nil,
+    /// also where no marker can be set (no trusted.* attributes without CAP_SYS_ADMIN: then, as ever,
+    /// only the guardian restores).
+    private static func claim(_ memory: MemoryCgroup) -> String? {
         let mine = KillerDisabledMarker()
         for _ in 0..<3 {
             do {
@@ -52,13 +55,17 @@ package final class KernelKillerControl {
             } catch {
                 guard case .system(let failure) = error, failure.code == .fileExists else { return nil }
             }
-            if let marker = KillerDisabledMarker.read(from: memory.cgroup) {
-                if marker.owner == mine.owner { return nil }
-                guard marker.owner.isLeftover else { return marker.owner }
+            guard let bytes = memory.cgroup.extendedAttribute(KillerDisabledMarker.attribute) else { continue }
+            guard let marker = KillerDisabledMarker(bytes: bytes) else {
+                return "marked by a watch this version cannot read: \(KillerDisabledMarker.attribute) is "
+                    + "'\(String(decoding: bytes.prefix(64), as: UTF8.self).visibleControlCharacters)'"
             }
+            if marker.owner == mine.owner { return nil }
+            guard marker.owner.isLeftover else { return marker.owner.phrase }
+            guard memory.cgroup.extendedAttribute(KillerDisabledMarker.attribute) == bytes else { continue }
             try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
         }
-        return nil
+        return "claimed by another watch at the same moment (the marker changed three times)"
     }
 
     /// Re-enables the kernel killer on a cgroup this process disabled.

@@ -107,6 +107,9 @@ package final class ControlServer {
     private let loop: EventLoop
     private let respond: (String) -> ControlReply
     private var clients: [Int32: Client] = [:]
+    /// Takes the listener back into the loop after a pause (made up front: a pause comes when no
+    /// descriptor is left to make one).
+    private var pause: DeadlineTimer?
 
     package static let maximumRequest = 256
     package static let maximumReply = 1 << 20
@@ -172,6 +175,13 @@ package final class ControlServer {
         inode = fstatat(directory, name, &socketStatus, AT_SYMLINK_NOFOLLOW) == 0 ? socketStatus.st_ino : 0
         do {
             try loop.add(listener) { [unowned self] _ in acceptClients() }
+            if let timer = try? DeadlineTimer() {
+                try loop.add(timer.descriptor) { [unowned self] _ in
+                    timer.acknowledge()
+                    resumeAccepting()
+                }
+                pause = timer
+            }
         } catch {
             close(listener)
             _ = unlinkat(directory, name, 0)
@@ -190,6 +200,7 @@ package final class ControlServer {
         closed = true
         for descriptor in Array(clients.keys) { drop(descriptor) }
         loop.remove(listener)
+        if let pause { loop.remove(pause.descriptor) }
         var status = stat()
         if fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_ino == inode {
             _ = unlinkat(directory, name, 0)
@@ -198,19 +209,13 @@ package final class ControlServer {
         Glibc.close(directory)
     }
 
-    /// Removes the watch sockets in the directory that nobody listens on (their watch was SIGKILLed).
+    /// Removes the watch sockets in the directory whose watch is gone (it was SIGKILLed). A socket whose
+    /// PID lives is left alone, never connected to: a probe would wake every other watch of the host
+    /// at each start, and could wait on one that is busy handling. One whose PID was used again by a
+    /// process that is no watch stays until that process ends; `oomctl status` skips it (refused).
     private static func removeStale(in directory: Int32, path: String) {
-        for (pid, socket) in ControlSocketDirectory.sockets(in: path) where pid != getpid() {
-            let alive = kill(pid, 0) == 0 || errno == EPERM
-            if alive {
-                // PIDs are reused: a live process of that PID may be no watch at all.
-                let probe = oomctl_unix_connect(socket, 100)
-                if probe >= 0 {
-                    Glibc.close(probe)
-                    continue
-                }
-                guard errno == ECONNREFUSED else { continue }
-            }
+        for (pid, _) in ControlSocketDirectory.sockets(in: path) where pid != getpid() {
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
             var status = stat()
             let name = ControlSocketDirectory.socketName(pid: pid)
             if fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_mode & S_IFMT == S_IFSOCK {
@@ -222,10 +227,26 @@ package final class ControlServer {
     /// Whether a peer may be served: root, or the watch's own user.
     package static func mayServe(peer uid: uid_t, own: uid_t = geteuid()) -> Bool { uid == 0 || uid == own }
 
+    /// No descriptor (or memory) for a client: the connection stays queued and the listener readable, so
+    /// the loop would wake for it at once, for ever. The listener leaves the loop for 200 ms instead (for
+    /// good if no pause timer could be made: status is then unavailable, the handler unharmed).
+    private func pauseAccepting() {
+        loop.remove(listener)
+        pause?.arm(after: .milliseconds(200))
+    }
+
+    private func resumeAccepting() {
+        guard !closed else { return }
+        try? loop.add(listener) { [unowned self] _ in acceptClients() }
+    }
+
     private func acceptClients() {
         for _ in 0..<Self.acceptsPerRound {
             let descriptor = oomctl_unix_accept(listener)
-            guard descriptor >= 0 else { return }
+            guard descriptor >= 0 else {
+                if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) { pauseAccepting() }
+                return
+            }
             var uid: uid_t = 0
             var pid: pid_t = 0
             guard oomctl_peer_credentials(descriptor, &uid, &pid) == 0, Self.mayServe(peer: uid) else {

@@ -11,6 +11,7 @@ struct GuardianCommand: ParsableCommand {
     )
 
     func run() throws {
-        Guardian.run(input: STDIN_FILENO) { Terminal.printError($0) }
+        // Never waits on a standard error nobody reads (watch's, shared): see Guardian.standardErrorLog.
+        Guardian.run(input: STDIN_FILENO, log: Guardian.standardErrorLog())
     }
 }

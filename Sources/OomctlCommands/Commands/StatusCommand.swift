@@ -8,7 +8,8 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show what running watches are doing: cgroups, handlings in progress, the last ones, the guardian.",
         discussion: """
-            Asks every running oomctl watch this user may talk to (or the one of --pid) over its control \
+            Asks every running oomctl watch this user may talk to (or the one of --pid, or of the systemd \
+            unit --unit names) over its control \
             socket and prints its state: the options in force, every watched cgroup (on v1 whether watch \
             armed it, i.e. disabled the kernel OOM killer there, and any reserve granted now), the \
             handlings in progress with their phase and age, the last \(StatusRecorder.recentLimit) \
@@ -26,6 +27,7 @@ struct StatusCommand: ParsableCommand {
             EXAMPLES:
               oomctl status                     every watch, readable
               oomctl status --pid 1234 --json   one watch, as JSON
+              oomctl status --unit oomctl-watch@batch   the watch of one instance of the template unit
               oomctl status --json | jq '.[].handlings[] | {cgroup, phase, ageMilliseconds}'
               oomctl status --metrics
 
@@ -39,6 +41,12 @@ struct StatusCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Ask only the watch with this PID.", valueName: "PID"))
     var pid: Int32?
 
+    @Option(
+        help: ArgumentHelp(
+            "Ask only the watch that runs in this systemd unit (its cgroup's name; .service may be left out).",
+            valueName: "UNIT"))
+    var unit: String?
+
     @Flag(help: "Print a JSON array with one object per watch.")
     var json = false
 
@@ -47,6 +55,10 @@ struct StatusCommand: ParsableCommand {
 
     func validate() throws {
         if let pid, pid <= 0 { throw ValidationError("--pid must be positive, not \(pid)") }
+        if pid != nil && unit != nil { throw ValidationError("--pid and --unit each name one watch: give one") }
+        if let unit, unit.isEmpty || unit.contains("/") {
+            throw ValidationError("--unit takes a unit name such as oomctl-watch@batch.service, not '\(unit)'")
+        }
         if json && metrics { throw ValidationError("--metrics prints the metrics text: drop --json") }
     }
 
@@ -98,16 +110,30 @@ struct StatusCommand: ParsableCommand {
         throw ExitCode(ExitStatus.unavailable.rawValue)
     }
 
-    /// The sockets to ask: every watch's, or the one of --pid.
+    /// The sockets to ask: every watch's, or the one of --pid, or those of --unit.
     private func candidateSockets() -> [(pid: Int32, path: String)] {
         let all = ControlSocketDirectory.searched().flatMap(ControlSocketDirectory.sockets(in:))
-        guard let pid else { return all }
-        return all.filter { $0.pid == pid }
+        if let pid { return all.filter { $0.pid == pid } }
+        if let unit { return all.filter { Self.process($0.pid, runsIn: unit) } }
+        return all
+    }
+
+    /// Whether the process's cgroup, in any hierarchy (systemd's name=systemd on v1, the unified one on
+    /// v2), is the unit's: its last component is UNIT, or UNIT.service.
+    static func process(_ pid: Int32, runsIn unit: String) -> Bool {
+        let names = unit.contains(".") ? [unit] : [unit, unit + ".service"]
+        let text = (try? FileIO.readText(path: "/proc/\(pid)/cgroup")) ?? ""
+        return text.split(separator: "\n").contains { line in
+            guard let last = line.split(separator: "/").last else { return false }
+            return names.contains(String(last))
+        }
     }
 
     private var notRunningMessage: String {
         let place = ControlSocketDirectory.searched().joined(separator: ", ")
-        let which = pid.map { "no oomctl watch with PID \($0) is running" } ?? "no oomctl watch is running"
+        let which =
+            pid.map { "no oomctl watch with PID \($0) is running" }
+            ?? unit.map { "no oomctl watch is running in the unit \($0)" } ?? "no oomctl watch is running"
         return "\(which) (no live control socket in \(place)); start one with 'oomctl watch CGROUP' "
             + "or 'systemctl start oomctl-watch.service'"
     }

@@ -62,6 +62,7 @@ struct MetricsArguments: ParsableArguments {
         let file = try MetricsFile(
             path: metricsFile, interval: metricsInterval ?? Self.defaultInterval, loop: service.loop)
         metrics.onChange = { [unowned file] in file.changed() }
+        file.isBusy = { [unowned service] in service.activeHandlings > 0 }
         return file
     }
 }

@@ -9,7 +9,9 @@ import OOMKit
 ///
 /// Each write is atomic (``AtomicFile``: a temporary file in the same directory, mode 0644, renamed over
 /// the target; a target or a directory on the way that is a symbolic link is refused) and not flushed
-/// with fsync, so that the loop that handles OOMs never waits for the disk.
+/// with fsync. A write can still wait (dirty page throttling, reclaim under the very pressure being
+/// handled, a slow file system), so none is made while a handling is in progress (``isBusy``): the
+/// timer looks again an interval later.
 final class MetricsFile {
     let path: String
     /// The shortest time between two writes.
@@ -22,6 +24,8 @@ final class MetricsFile {
     private var written: [UInt8]?
     private let clock = ContinuousClock()
     private let log = Logger(label: "oomctl.watch")
+    /// Whether a handling is in progress now (the watch's ``WatchService/activeHandlings``).
+    var isBusy: () -> Bool = { false }
 
     /// Adds the timer to `loop`; writes nothing yet.
     init(path: String, interval: Duration, loop: EventLoop) throws(SystemCallError) {
@@ -30,6 +34,8 @@ final class MetricsFile {
         timer = try DeadlineTimer()
         try loop.add(timer.descriptor) { [unowned self] _ in
             timer.acknowledge()
+            // Not while an OOM is handled: its last step changes a figure again, and the write follows.
+            if isBusy() { return timer.arm(after: max(interval, .milliseconds(100))) }
             armed = false
             do throws(OutputFileError) {
                 try writeIfChanged()
