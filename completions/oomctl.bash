@@ -318,12 +318,15 @@ _oomctl_status() {
     repeating_flags=()
     non_repeating_flags=(--json --metrics --version -h --help)
     repeating_options=()
-    non_repeating_options=(--pid)
+    non_repeating_options=(--pid --unit)
     __oomctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--pid')
+        return
+        ;;
+    '--unit')
         return
         ;;
     esac
