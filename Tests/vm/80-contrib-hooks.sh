@@ -30,7 +30,10 @@ HOG=$SPAWNED
 if wait_for 30 grep -qx 50331648 $d/memory.high; then pass throttle-high-lowered
 else fail throttle-high-lowered "memory.high $(cat $d/memory.high); $(tail -c 600 /tmp/w-t.json)"; fi
 # The hook runs while the reserve is granted (memory.high lifted to memory.max); what it sets stays.
-check throttle-hook-said-so grep -qE 'memory.high (58720256|67108864) -> 50331648 \(75% of memory.max 67108864\)' /tmp/w-t.json
+# Its words reach the log when it has exited, which may be a little after its write to memory.high.
+said='memory.high (58720256|67108864) -> 50331648 \(75% of memory.max 67108864\)'
+if wait_for 10 grep -qE "$said" /tmp/w-t.json; then pass throttle-hook-said-so
+else fail throttle-hook-said-so "$(tail -c 600 /tmp/w-t.json)"; fi
 sleep 3
 check throttle-high-kept-after-the-grant grep -qx 50331648 $d/memory.high
 check throttle-hog-still-running kill -0 $HOG

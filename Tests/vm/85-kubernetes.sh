@@ -63,7 +63,14 @@ run_container $B
 if [ $HOG_ST = 137 ] && [ $ALL_DEAD = 1 ]; then pass default-container-killed-whole
 else fail default-container-killed-whole "hog exit $HOG_ST, its other processes dead: $ALL_DEAD"; fi
 detected=$(lines $MSG_DETECTED $B)
-case $detected in *"in distress"*) pass default-distress-detected ;; *) fail default-distress-detected "$detected" ;; esac
+# With memory.max alone the kernel and watch race: watch's distress handling (diagnostics before the
+# kill) usually comes first, but the kernel's kill may (it did once in about a dozen runs here, on 6.12);
+# either way the container's OOM must be seen and reported.
+case $detected in
+    *"in distress"*) pass default-distress-detected ;;
+    *"killed by the kernel"*) echo "note: the kernel's kill came first, and was reported"; pass default-distress-detected ;;
+    *) fail default-distress-detected "$detected" ;;
+esac
 # Under emulation the kernel has always won that race here; a faster machine may let watch kill first.
 killed_by=none
 case $detected in *"killed by the kernel; memory.oom.group: the whole unit"*) killed_by=kernel ;; esac
