@@ -583,7 +583,7 @@ final class GuardianSession {
     }
 
     private func oom(_ event: OOMEvent) {
-        guard let loop, let delay = state.delay else { return }
+        guard let delay = state.delay else { return }
         if event.kind == .removed {
             if let entry = watched[event.cgroup] { unwatchOOMs(entry.control) }
             return
