@@ -10,17 +10,6 @@ import Testing
 struct RenameAndDeepPathTests {
     static func memory(_ path: CgroupPath) throws -> MemoryCgroup { try MemoryCgroup.open(path, in: CgroupSystem()) }
 
-    /// Waits up to `timeout` for `condition`; returns how long it took, or nil.
-    static func time(_ timeout: Duration, _ condition: () throws -> Bool) rethrows -> Duration? {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while clock.now - start < timeout {
-            if try condition() { return clock.now - start }
-            usleep(5_000)
-        }
-        return try condition() ? clock.now - start : nil
-    }
-
     /// `mv` of a child of the test cgroup.
     static func rename(in test: TestCgroup, _ from: String, to: String) -> Bool {
         LosslessText.withCString(test.directory + "/" + from) { old in
@@ -42,7 +31,9 @@ struct RenameAndDeepPathTests {
             #expect(Self.rename(in: test, "watched", to: "moved"))
             let moved = test.path.appending("moved")
             watch.stop(signal: SIGKILL)
-            let back = try Self.time(.seconds(3)) { try !Self.memory(moved).oomControl().oomKillDisable }
+            let back = try GuardianHardeningTests.time(.seconds(3)) {
+                try !Self.memory(moved).oomControl().oomKillDisable
+            }
             #expect(back != nil, "trial \(trial): the kernel killer is back on the renamed cgroup")
             if let back { times.append(back) }
             let marker = try Self.memory(moved).cgroup.extendedAttribute("trusted.oomctl.killer_disabled_by")
@@ -65,7 +56,9 @@ struct RenameAndDeepPathTests {
         let hog = try test.spawnHog("100M", in: moved)
         #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 128 + SIGKILL, "\(watch.output)")
         #expect(watch.output.contains("oom in"), "the OOM was seen and handled: \(watch.output)")
-        let rearmed = try Self.time(.seconds(3)) { try Self.memory(moved).oomControl().oomKillDisable }
+        let rearmed = try GuardianHardeningTests.time(.seconds(3)) {
+            try Self.memory(moved).oomControl().oomKillDisable
+        }
         #expect(rearmed != nil, "armed again once the OOM is over")
         #expect(watch.stop() == 0)
         #expect(try !Self.memory(moved).oomControl().oomKillDisable, "restored under the new name")
@@ -140,7 +133,9 @@ struct RenameAndDeepPathTests {
         #expect(Self.rename(in: test, "watched", to: "moved"))
         let moved = test.path.appending("moved")
         watch.stop(signal: SIGKILL)
-        let back = try Self.time(.seconds(3)) { try Self.memory(moved).limit() == ByteCount(32 << 20) }
+        let back = try GuardianHardeningTests.time(.seconds(3)) {
+            try Self.memory(moved).limit() == ByteCount(32 << 20)
+        }
         #expect(back != nil, "the guardian wrote the original limit back under the new name")
         let marker = try Self.memory(moved).cgroup.extendedAttribute("trusted.oomctl.reserve_granted")
         #expect(marker == nil, "and removed the grant's marker")
@@ -182,16 +177,20 @@ struct RenameAndDeepPathTests {
             kill(hog, SIGKILL)
             _ = ProcessRunner.wait(for: hog)
         }
-        #expect(Self.time(.seconds(3)) { ProcessRunner.readText("/proc/\(hog)/stat").contains(") T ") } != nil)
+        #expect(
+            GuardianHardeningTests.time(.seconds(3)) { ProcessRunner.readText("/proc/\(hog)/stat").contains(") T ") }
+                != nil)
         try deep.write("cgroup.procs", String(hog))
         kill(hog, SIGCONT)
         #expect(ProcessRunner.wait(for: hog, timeout: .seconds(10)) == 128 + SIGKILL, "\(watch.output)")
         #expect(watch.output.contains("oom in"), "the OOM was handled: \(watch.output)")
 
-        let rearmed = try Self.time(.seconds(3)) { try MemoryCgroup(deep).oomControl().oomKillDisable }
+        let rearmed = try GuardianHardeningTests.time(.seconds(3)) {
+            try MemoryCgroup(deep).oomControl().oomKillDisable
+        }
         #expect(rearmed != nil, "armed again once the OOM is over")
         watch.stop(signal: SIGKILL)
-        let back = try Self.time(.seconds(3)) { try !MemoryCgroup(deep).oomControl().oomKillDisable }
+        let back = try GuardianHardeningTests.time(.seconds(3)) { try !MemoryCgroup(deep).oomControl().oomKillDisable }
         #expect(back != nil, "the guardian re-enabled the killer of a path longer than PATH_MAX")
     }
 }
