@@ -181,6 +181,9 @@ has_line() { grep -q "\"messageID\":\"$2\"" "$1"; }
 # to OUT.err), WATCH = its PID; fail when it has not announced itself within 30 s.
 start_watch() {
     _out=$1; shift
+    # Emptied here, not only by the background job's redirection: that may run after the wait below
+    # has read an earlier watch's start in the same file.
+    : >"$_out"
     oomctl watch "$@" --json >"$_out" 2>"$_out.err" &
     WATCH=$!
     wait_for 30 has_line "$_out" $MSG_STARTED || fail watch-started "$*: $(head -c 300 "$_out.err") $(head -c 300 "$_out")"

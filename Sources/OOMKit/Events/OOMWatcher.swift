@@ -258,10 +258,17 @@ public final class OOMWatcher {
                 byInotifyWatch[descriptor] = memory.path
                 // Best effort: a parent that cannot be watched (unreadable to this user, or no inotify watch
                 // left) leaves the cgroup watched; only its removal then goes unnoticed.
-                if let parent = memory.path.parent,
-                    let directory = try? directoryWatch(for: parent, in: memory.cgroup.hierarchy)
-                {
-                    directory.removalWatched.insert(memory.path.name)
+                if let parent = memory.path.parent {
+                    let parentWasWatched = directoryByPath[parent] != nil
+                    if let directory = try? directoryWatch(for: parent, in: memory.cgroup.hierarchy) {
+                        directory.removalWatched.insert(memory.path.name)
+                        // A watch made just now never tells of a removal before it: one is looked for.
+                        if !parentWasWatched,
+                            !directory.directory.cgroup.holdsChild(named: memory.path.name, memory.cgroup)
+                        {
+                            throw .noSuchCgroup(memory.path, hierarchy: memory.cgroup.hierarchy)
+                        }
+                    }
                 }
             }
             if kinds.contains(.pressure), let pressure {
@@ -357,8 +364,21 @@ public final class OOMWatcher {
             awaited[path] = handler
         }
         // The parent's removal is seen in the grandparent's directory (its own watch never tells).
-        if let grandparent = parentPath.parent, let above = try? directoryWatch(for: grandparent, in: hierarchy) {
-            above.awaitingChildren.insert(parentPath.name)
+        guard let grandparent = parentPath.parent else { return }
+        let above: DirectoryWatch
+        do {
+            above = try directoryWatch(for: grandparent, in: hierarchy)
+        } catch .noSuchCgroup {
+            // The grandparent went, so the parent went before it (a cgroup with children stays).
+            return awaitedDirectoryRemoved(parentPath)
+        } catch {
+            return  // the parent is awaited as long as it stays; its removal goes unseen
+        }
+        above.awaitingChildren.insert(parentPath.name)
+        // `rmdir svc unit` is quicker than this loop: the parent may have gone before the watch above
+        // it was in place, and then no IN_DELETE tells. Looked at once more, now that one would.
+        if !above.directory.cgroup.holdsChild(named: parentPath.name, directory.directory.cgroup) {
+            awaitedDirectoryRemoved(parentPath)
         }
     }
 
@@ -579,6 +599,14 @@ public final class OOMWatcher {
                 }
                 if let directory = directories[descriptor] {
                     if mask & UInt32(IN_IGNORED) != 0 {
+                        // The directory itself is gone: what it awaited is awaited from the level above.
+                        let path = directory.directory.path
+                        if directoryByPath[path] == descriptor,
+                            !directory.awaited.isEmpty || !directory.awaitingChildren.isEmpty
+                        {
+                            awaitingRemoved.append(path)
+                            continue
+                        }
                         directories[descriptor] = nil
                         if directoryByPath[directory.directory.path] == descriptor {
                             directoryByPath[directory.directory.path] = nil

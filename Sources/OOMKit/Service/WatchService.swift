@@ -444,6 +444,8 @@ public final class WatchService {
                     onNotice(.targetWatchedAgain(memory.path))
                     serviceManager?.statusChanged()
                     updateMetricGauges()
+                } catch .noSuchCgroup {
+                    return awaitTarget(path, recursive: recursive)  // removed again at once: awaited again
                 } catch {
                     onNotice(.cannotWatchNewCgroup(memory.path, reason: error.description))
                     return

@@ -80,6 +80,18 @@ public final class Cgroup: Sendable {
         return try openChild(name, reportingAs: path.appending(name))
     }
 
+    /// Whether `child` is still this cgroup's child `name`: false once it was removed, also when a cgroup
+    /// was made again by that name since (another directory). For a watch set up after a look at the
+    /// directory: what went in between, no event tells.
+    public func holdsChild(named name: String, _ child: Cgroup) -> Bool {
+        var listed = stat()
+        var opened = stat()
+        guard fstat(child.directoryDescriptor, &opened) == 0,
+            LosslessText.withCString(name, { fstatat(directoryDescriptor, $0, &listed, AT_SYMLINK_NOFOLLOW) }) == 0
+        else { return false }
+        return listed.st_dev == opened.st_dev && listed.st_ino == opened.st_ino
+    }
+
     /// Creates a child cgroup (mkdir relative to this directory, mode 0755) and opens it. Fails with
     /// EEXIST if a child of that name exists: the caller never takes over a cgroup it did not create.
     public func makeChild(named name: String) throws(CgroupError) -> Cgroup {
