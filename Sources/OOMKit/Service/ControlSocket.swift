@@ -158,8 +158,16 @@ package final class ControlServer {
         Self.removeStale(in: directory, path: path)
         name = ControlSocketDirectory.socketName(pid: getpid())
         self.path = path + "/" + name
-        // A socket of this PID is a previous process's: gone, or it would not have this PID.
-        _ = unlinkat(directory, name, 0)
+        // A socket of this PID is a previous process's, unless it is listened to: then it is a watch's
+        // of another PID namespace with the same PID (a container's PID 1), and it stays that one's.
+        switch Self.listener(at: self.path) {
+        case .listening:
+            close(directory)
+            throw ControlSocketError(
+                message: "\(self.path) is served by another watch of the same PID (in another PID namespace)")
+        case .none: break
+        case .gone: _ = unlinkat(directory, name, 0)
+        }
         // The directory is this user's and nobody else may write to it: the path cannot be redirected
         // between these calls. The umask gives the socket 0600 from its creation on.
         let previousMask = umask(0o177)
@@ -211,16 +219,43 @@ package final class ControlServer {
 
     /// Removes the watch sockets in the directory whose watch is gone (it was SIGKILLed). A socket whose
     /// PID lives is left alone, never connected to: a probe would wake every other watch of the host
-    /// at each start, and could wait on one that is busy handling. One whose PID was used again by a
-    /// process that is no watch stays until that process ends; `oomctl status` skips it (refused).
+    /// at each start. One whose PID was used again by a process that is no watch stays until that
+    /// process ends; `oomctl status` skips it (refused). A PID that is gone here may be a live watch's
+    /// of another PID namespace (a container's, or the host's seen from one): a socket goes only when,
+    /// besides, nobody listens to it.
     private static func removeStale(in directory: Int32, path: String) {
-        for (pid, _) in ControlSocketDirectory.sockets(in: path) where pid != getpid() {
-            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+        for (pid, socket) in ControlSocketDirectory.sockets(in: path) where pid != getpid() {
+            guard kill(pid, 0) != 0, errno == ESRCH, listener(at: socket) == .gone else { continue }
             var status = stat()
             let name = ControlSocketDirectory.socketName(pid: pid)
             if fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_mode & S_IFMT == S_IFSOCK {
                 _ = unlinkat(directory, name, 0)
             }
+        }
+    }
+
+    /// Who listens at a socket path.
+    private enum Listener {
+        /// Nothing is there.
+        case none
+        /// Something is there that nobody listens to (a socket whose watch is gone, or no socket).
+        case gone
+        /// A live listener, also one too busy to take the connection now (its backlog full).
+        case listening
+    }
+
+    /// Connects once, without waiting (a busy listener counts as one): a refusal is the only proof that
+    /// nobody listens, whatever PID namespace the socket's watch was in.
+    private static func listener(at socket: String) -> Listener {
+        let descriptor = ControlClient.connect(socket, timeout: .milliseconds(1))
+        if descriptor >= 0 {
+            Glibc.close(descriptor)
+            return .listening
+        }
+        switch errno {
+        case ENOENT: return .none
+        case EAGAIN, EINTR, ETIMEDOUT: return .listening
+        default: return .gone
         }
     }
 
