@@ -70,9 +70,17 @@ extension Oomctl {
     }
 
     /// `oomctl help WORD…`: every WORD must name a subcommand (ArgumentParser shows the overview for
-    /// one that does not, and exits 0).
+    /// one that does not, and exits 0); `oomctl help help` says what help does.
     static func refuseUnknownHelpTopics(_ arguments: [String]) throws {
         guard arguments.first == "help" else { return }
+        if arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) == "help" {
+            throw CleanExit.message(
+                """
+                USAGE: oomctl help [<subcommand> ...]
+
+                  Shows the help of oomctl, or of a subcommand: `oomctl help watch` is `oomctl watch --help`.
+                """)
+        }
         var command: any ParsableCommand.Type = Oomctl.self
         var path = ["oomctl"]
         for word in arguments.dropFirst() where !word.hasPrefix("-") {

@@ -66,6 +66,14 @@ let outputLost = "oomctl: error: cannot write standard output: No space left on 
         #expect(result.standardOutput.hasPrefix("OVERVIEW: Kill a memory cgroup"))
     }
 
+    /// `help help` says what help does, as `git help help` does; before, it was refused as no subcommand.
+    @Test func helpOfHelpSaysWhatHelpDoes() {
+        let result = ProcessRunner.oomctl(["help", "help"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.standardOutput.hasPrefix("USAGE: oomctl help [<subcommand> ...]"), "\(result)")
+        #expect(result.standardError.isEmpty)
+    }
+
     /// Zero is the same in every unit: the one duration that may go without one.
     @Test func aBareZeroIsAcceptedWhereZeroIs() throws {
         let watch = try #require(
