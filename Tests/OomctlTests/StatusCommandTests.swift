@@ -285,6 +285,82 @@ struct StatusCommandTests {
         #expect(stopped != nil)
     }
 
+    /// Root's `status` also asks the sockets in every user's /run/user/UID/oomctl, a directory that user
+    /// controls. A link there to another socket is not followed; a server of that user that drips its
+    /// answer a byte at a time is cut off at the time-out for the whole answer (it was per read: never);
+    /// control sequences in what it sends do not reach the terminal.
+    @Test func rootsStatusTrustsNothingAUsersDirectoryHolds() throws {
+        let uid: uid_t = 4242
+        let user = "/run/user/\(uid)"
+        let madeRunUser = mkdir("/run/user", 0o755) == 0
+        try #require(mkdir(user, 0o700) == 0, "\(user) is this test's own")
+        let directory = user + "/oomctl"
+        #expect(mkdir(directory, 0o700) == 0 && chown(user, uid, uid) == 0 && chown(directory, uid, uid) == 0)
+        var servers: [pid_t] = []
+        defer {
+            for server in servers {
+                kill(server, SIGKILL)
+                _ = ProcessRunner.wait(for: server)
+            }
+            for name in ControlSocketDirectory.entries(of: directory) { unlink(directory + "/" + name) }
+            rmdir(directory)
+            rmdir(user)
+            if madeRunUser { rmdir("/run/user") }
+        }
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let watch = try RunningWatch([test.path.description, "--no-self-protection"])
+        let link = directory + "/" + ControlSocketDirectory.socketName(pid: 2_000_000_001)
+        #expect(symlink(socketPath(watch.pid), link) == 0)
+
+        // Servers of that user: one drips "ok" and then a byte every 200 ms, one sends escapes.
+        let script = """
+            import socket, sys, time
+            s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+            while True:
+                c, _ = s.accept(); c.recv(256)
+                try:
+                    if sys.argv[2] == "drip":
+                        c.sendall(b"ok\\n")
+                        while True: c.sendall(b"#"); time.sleep(0.2)
+                    c.sendall(b"ok\\nevil\\x1b[2J\\x07 1\\n")
+                except OSError: pass
+                c.close()
+            """
+        for (pid, mode) in [(Int32(2_000_000_002), "drip"), (Int32(2_000_000_003), "escapes")] {
+            let path = directory + "/" + ControlSocketDirectory.socketName(pid: pid)
+            let server = try #require(
+                ProcessRunner.spawn(
+                    "/usr/bin/setpriv",
+                    [
+                        "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/usr/bin/python3", "-c", script, path,
+                        mode,
+                    ]))
+            servers.append(server)
+            #expect(GuardianHardeningTests.time(.seconds(10)) { access(path, F_OK) == 0 } != nil, "\(mode) listens")
+        }
+
+        let all = ProcessRunner.oomctl(["status", "--json"], timeout: .seconds(30))
+        #expect(all.status == 0, "\(all)")
+        let statuses = try JSONOutput.decode([WatchStatus].self, from: Array(all.standardOutput.utf8)).get()
+        #expect(statuses.filter { $0.pid == watch.pid }.count == 1, "the real watch once, not again by the link")
+        #expect(all.standardError.contains("skipped: \(link) is not a socket of uid \(uid)"), "\(all)")
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let dripped = ProcessRunner.oomctl(["status", "--pid", "2000000002"], timeout: .seconds(30))
+        let took = clock.now - start
+        #expect(dripped.status == ExitStatus.unavailable.rawValue, "\(dripped)")
+        #expect(dripped.standardError.contains("no whole answer within 5"), "\(dripped)")
+        #expect(took < .seconds(8), "cut off at the 5 s time-out, took \(took)")
+
+        let escapes = ProcessRunner.oomctl(["status", "--pid", "2000000003", "--metrics"], timeout: .seconds(10))
+        #expect(escapes.status == 0, "\(escapes)")
+        #expect(!escapes.standardOutput.contains("\u{1B}") && !escapes.standardOutput.contains("\u{07}"))
+        #expect(escapes.standardOutput.contains("evil\\x1b[2J\\x07 1"), "\(escapes)")
+        #expect(watch.stop() == 0)
+    }
+
     /// Connections that never read, never send, send garbage or a huge line, and more of them than are
     /// served: a real OOM is handled as fast as without them.
     @Test func hostileClientsDoNotDelayAHandling() throws {

@@ -44,7 +44,7 @@ public enum ControlSocketDirectory {
     }
 
     /// The names in a directory (none when it cannot be read), not following a link at its end.
-    static func entries(of path: String) -> [String] {
+    package static func entries(of path: String) -> [String] {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else { return [] }
         guard let directory = fdopendir(descriptor) else {
@@ -69,6 +69,14 @@ public enum ControlSocketDirectory {
     public static func pid(ofSocketNamed name: String) -> Int32? {
         guard name.hasPrefix("watch-"), name.hasSuffix(".sock") else { return nil }
         return Int32(name.dropFirst("watch-".count).dropLast(".sock".count))
+    }
+
+    /// The owner of a socket directory, who alone may serve in it: root for ``system``, the user for
+    /// theirs. nil when it is not a directory (a link is not followed).
+    public static func owner(of directory: String) -> uid_t? {
+        var status = stat()
+        guard lstat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else { return nil }
+        return status.st_uid
     }
 
     /// The watch sockets in `directory`, by PID.
@@ -409,6 +417,9 @@ public enum ControlClient {
         case error(word: String, message: String)
         /// No answer within the time-out, or a broken one.
         case failed(String)
+        /// What is at the path is no socket of the directory's owner, or another user serves it (a
+        /// link or a socket put there by someone else): it was not asked.
+        case notAWatch(String)
     }
 
     /// The largest reply read.
@@ -420,10 +431,22 @@ public enum ControlClient {
         oomctl_unix_connect(socket, Int32(clamping: max(1, timeout.totalMilliseconds)))
     }
 
-    /// Sends `request` (one line, without its newline) and returns the reply's body.
+    /// Sends `request` (one line, without its newline) and returns the reply's body, all within
+    /// `timeout`. With `owner`, only a socket file of that user, served by a process of that user, is
+    /// asked: root looking into a user's directory talks to that user's watch and to nothing a link or
+    /// a swapped file there points at (another service's socket).
     public static func ask(
-        _ socket: String, _ request: String, timeout: Duration = .seconds(5)
+        _ socket: String, _ request: String, owner: uid_t? = nil, timeout: Duration = .seconds(5)
     ) -> Result<[UInt8], Failure> {
+        if let owner {
+            var status = stat()
+            guard lstat(socket, &status) == 0 else { return .failure(.gone) }
+            guard status.st_mode & S_IFMT == S_IFSOCK, status.st_uid == owner else {
+                return .failure(.notAWatch("\(socket) is not a socket of uid \(owner)"))
+            }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
         let descriptor = connect(socket, timeout: timeout)
         guard descriptor >= 0 else {
             switch errno {
@@ -433,6 +456,13 @@ public enum ControlClient {
             }
         }
         defer { close(descriptor) }
+        if let owner {
+            var peer: uid_t = 0
+            var peerPID: pid_t = 0
+            guard oomctl_peer_credentials(descriptor, &peer, &peerPID) == 0, peer == owner else {
+                return .failure(.notAWatch("\(socket) is served by uid \(peer), not by its directory's owner \(owner)"))
+            }
+        }
         let line = Array((request + "\n").utf8)
         // Blocking, up to the time-out (SO_SNDTIMEO); a gone watch is EPIPE, not SIGPIPE. A watch that
         // refused this peer said why and closed before the request: its line is read all the same.
@@ -441,10 +471,18 @@ public enum ControlClient {
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while reply.count <= maximumReply + 3 {
+            // The time-out is for the whole reply: a server that drips a byte at a time is cut off too.
+            let left = deadline - clock.now
+            guard left > .zero else { return .failure(.failed("\(socket): no whole answer within \(timeout)")) }
+            var wait = timeval(
+                tv_sec: Int(left.components.seconds),
+                tv_usec: max(1, Int(left.components.attoseconds / 1_000_000_000_000)))
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
             let count = read(descriptor, &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
             // A watch that closes with the request unread (a refusal) resets the connection after its line.
             if count < 0 && errno == ECONNRESET && (!sent || !reply.isEmpty) { break }
+            if count < 0 && errno == EAGAIN { continue }  // the time-out: told above, with the total
             if count < 0 {
                 return .failure(.failed("\(socket): no answer (\(String(cString: strerror(errno))))"))
             }

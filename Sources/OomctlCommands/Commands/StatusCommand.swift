@@ -68,9 +68,10 @@ struct StatusCommand: ParsableCommand {
         var answered = 0
         var refused: [String] = []
         var problems: [String] = []
-        for (watchPID, socket) in sockets {
-            switch ControlClient.ask(socket, metrics ? "metrics" : "status") {
+        for (watchPID, socket, owner) in sockets {
+            switch ControlClient.ask(socket, metrics ? "metrics" : "status", owner: owner) {
             case .failure(.gone): continue
+            case .failure(.notAWatch(let reason)): problems.append("skipped: \(reason)")
             case .failure(.refused(let reason)): refused.append("watch \(watchPID): \(reason)")
             case .failure(.error(_, let message)): problems.append("watch \(watchPID): \(message)")
             case .failure(.failed(let message)): problems.append("watch \(watchPID): \(message)")
@@ -78,7 +79,13 @@ struct StatusCommand: ParsableCommand {
                 if metrics {
                     answered += 1
                     Terminal.print("# oomctl watch \(watchPID) (\(socket))")
-                    Terminal.write(bytes: body)
+                    // Text for a terminal or a file: whatever the other end sent, no control sequence.
+                    Terminal.write(
+                        bytes: Array(
+                            String(decoding: body, as: UTF8.self).split(
+                                separator: "\n", omittingEmptySubsequences: false
+                            )
+                            .map { String($0).visibleControlCharacters }.joined(separator: "\n").utf8))
                     continue
                 }
                 switch JSONOutput.decode(WatchStatus.self, from: body) {
@@ -94,7 +101,10 @@ struct StatusCommand: ParsableCommand {
             Terminal.write(bytes: JSONOutput.encode(statuses))
         } else if !metrics && !statuses.isEmpty {
             Terminal.print(
-                statuses.map(StatusSummary.lines).map { $0.joined(separator: "\n") }.joined(separator: "\n\n"))
+                statuses.map(StatusSummary.lines).map {
+                    // Paths, hooks and phases as the watch sent them, no control sequence reaching the terminal.
+                    $0.map(\.visibleControlCharacters).joined(separator: "\n")
+                }.joined(separator: "\n\n"))
         }
         for problem in refused + problems { Terminal.printError("oomctl: warning: \(problem)") }
         guard answered == 0 else { return }
@@ -110,9 +120,14 @@ struct StatusCommand: ParsableCommand {
         throw ExitCode(ExitStatus.unavailable.rawValue)
     }
 
-    /// The sockets to ask: every watch's, or the one of --pid, or those of --unit.
-    private func candidateSockets() -> [(pid: Int32, path: String)] {
-        let all = ControlSocketDirectory.searched().flatMap(ControlSocketDirectory.sockets(in:))
+    /// The sockets to ask, with the owner of their directory (the only user who may serve there):
+    /// every watch's, or the one of --pid, or those of --unit.
+    private func candidateSockets() -> [(pid: Int32, path: String, owner: uid_t)] {
+        let all = ControlSocketDirectory.searched().flatMap { directory in
+            ControlSocketDirectory.owner(of: directory).map { owner in
+                ControlSocketDirectory.sockets(in: directory).map { (pid: $0.pid, path: $0.path, owner: owner) }
+            } ?? []
+        }
         if let pid { return all.filter { $0.pid == pid } }
         if let unit { return all.filter { Self.process($0.pid, runsIn: unit) } }
         return all
