@@ -246,7 +246,8 @@ package final class ControlServer {
     private enum Listener {
         /// Nothing is there.
         case none
-        /// Something is there that nobody listens to (a socket whose watch is gone, or no socket).
+        /// Something is there that nobody listens to (a socket whose watch is gone, or a file that is
+        /// no socket).
         case gone
         /// A live listener, also one too busy to take the connection now (its backlog full).
         case listening

@@ -79,13 +79,7 @@ struct StatusCommand: ParsableCommand {
                 if metrics {
                     answered += 1
                     Terminal.print("# oomctl watch \(watchPID) (\(socket))")
-                    // Text for a terminal or a file: whatever the other end sent, no control sequence.
-                    Terminal.write(
-                        bytes: Array(
-                            String(decoding: body, as: UTF8.self).split(
-                                separator: "\n", omittingEmptySubsequences: false
-                            )
-                            .map { String($0).visibleControlCharacters }.joined(separator: "\n").utf8))
+                    Terminal.write(bytes: Array(Self.printable(String(decoding: body, as: UTF8.self)).utf8))
                     continue
                 }
                 switch JSONOutput.decode(WatchStatus.self, from: body) {
@@ -102,7 +96,7 @@ struct StatusCommand: ParsableCommand {
         } else if !metrics && !statuses.isEmpty {
             Terminal.print(
                 statuses.map(StatusSummary.lines).map {
-                    // Paths, hooks and phases as the watch sent them, no control sequence reaching the terminal.
+                    // Each line escaped on its own: a newline inside a field sent by the watch stays visible.
                     $0.map(\.visibleControlCharacters).joined(separator: "\n")
                 }.joined(separator: "\n\n"))
         }
@@ -118,6 +112,13 @@ struct StatusCommand: ParsableCommand {
             Terminal.printError("oomctl: error: \(notRunningMessage)")
         }
         throw ExitCode(ExitStatus.unavailable.rawValue)
+    }
+
+    /// A text a watch sent (the metrics), line by line, with no control sequence left to reach the
+    /// terminal: it may come from another user's process.
+    static func printable(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).visibleControlCharacters }
+            .joined(separator: "\n")
     }
 
     /// The sockets to ask, with the owner of their directory (the only user who may serve there):
