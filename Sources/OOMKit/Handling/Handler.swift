@@ -907,7 +907,7 @@ package final class Handler {
             handler.onStep(.failed(id: report.id, cgroup: report.cgroup, message: message))
         }
 
-        /// v1: the cgroup is no longer in OOM (and, with a reserve granted, its usage fits the original
+        /// v1: the cgroup is no longer in OOM (and, with a reserve granted, its usage is below the original
         /// limit again). v2 after a distress verdict: the verdict over the last sample and a new one is
         /// clear. v2 otherwise: usage is below memory.high (or memory.max when no high is set).
         private func isResolved() -> Bool {
@@ -918,7 +918,9 @@ package final class Handler {
                 let control = try? oomControl?.read() ?? memory.oomControl()
                 guard control?.underOOM == false else { return false }
                 guard let grant else { return true }
-                return (try? memory.usage()).map { $0 <= grant.originalLimit } ?? true
+                // Strictly below: at the original limit the charge that stalled has not gone through yet
+                // (once it does, usage is above it), so putting the limit back would only OOM again.
+                return (try? memory.usage()).map { $0 < grant.originalLimit } ?? true
             case .v2 where isV2Distress:
                 guard var sample = try? handler.gate.sample(memory) else { return !memory.cgroup.isAlive }
                 // While the reserve is granted memory.high is at memory.max: distress is judged against the

@@ -631,6 +631,8 @@ import Testing
         let limitFile = Self.v1Directory + "/memory.limit_in_bytes"
         let options = Self.options(hooks: [
             #"echo "$OOMCTL_RESERVE $(cat "$OOMCTL_CGROUP_PATH/memory.limit_in_bytes")"; "# + Self.resolveV1
+                // Freed memory: at the original limit exactly the stalled charge would only OOM again.
+                + #"; echo 62914560 > "$OOMCTL_CGROUP_PATH/memory.usage_in_bytes""#
         ])
         let harness = try HandlerHarness(tree: tree, options: options) { system, loop in
             ReserveGrants(store: ReserveStore(system: system), guardian: nil, loop: loop)
@@ -648,5 +650,27 @@ import Testing
         if case .reserveRestored(_, let grant, let problem) = harness.log.steps[4] {
             #expect(problem == nil && grant.originalLimit == ByteCount(64 << 20))
         }
+    }
+
+    /// The grant wakes the stalled tasks (under_oom 0) before their charge goes through: at the original
+    /// limit exactly, nothing was freed, and taking the reserve back would only OOM again.
+    @Test func aV1CgroupWokenByTheGrantAtItsOriginalLimitIsNotResolved() throws {
+        let tree = Self.v1Tree()
+        let system = try CgroupSystem(root: tree.root)
+        let memory = try MemoryCgroup.open(cgroupPath("/job"), in: system)
+        _ = try ReserveStore(system: system).write(ReserveRecord(size: "16M", bytes: ByteCount(16 << 20)), for: memory)
+        var options = Self.options(hooks: [Self.resolveV1])
+        options.delay = .milliseconds(300)
+        let harness = try HandlerHarness(tree: tree, options: options) { system, loop in
+            ReserveGrants(store: ReserveStore(system: system), guardian: nil, loop: loop)
+        }
+        harness.handler.handle(harness.event(.oom, "/job"))
+        harness.run(for: .milliseconds(150))
+        #expect(!harness.stepNames.contains("finished"), "still handling at 64M of 64M: \(harness.stepNames)")
+        #expect(harness.read(Self.v1Directory + "/memory.limit_in_bytes") == "\(80 << 20)\n", "the reserve stays")
+        harness.tree.file(Self.v1Directory + "/memory.usage_in_bytes", "\(60 << 20)\n")
+        let report = try #require(harness.runUntilFinished().first)
+        #expect(report.outcome == .resolved, "resolved once usage is below the original limit")
+        #expect(harness.read(Self.v1Directory + "/memory.limit_in_bytes") == "\(64 << 20)\n")
     }
 }
