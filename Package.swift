@@ -71,7 +71,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "oomctl", dependencies: ["OomctlCommands", "OOMKitCore"]),
+        .executableTarget(name: "oomctl", dependencies: ["OomctlCommands", "OOMKit", "OOMKitCore"]),
         .executableTarget(name: "oomkit-example", dependencies: ["OOMKit"], path: "Examples/oomkit-example"),
         // Shared by the test targets: real test cgroups, fixture trees, spawning the built binary.
         .target(name: "OOMTestSupport", dependencies: ["OOMKit"], path: "Tests/OOMTestSupport"),

@@ -31,7 +31,6 @@ public struct Oomctl: ParsableCommand {
             WatchCommand.self, StatusCommand.self, SnapshotCommand.self, KillCommand.self, ReserveCommand.self,
             SimulateCommand.self,
             HogCommand.self,
-            GuardianCommand.self,
         ]
     )
 

@@ -1,4 +1,5 @@
 import Glibc
+import OOMKit
 import OOMKitCore
 import OomctlCommands
 
@@ -7,6 +8,9 @@ import OomctlCommands
 @main
 enum Entry {
     static func main() {
+        // The guardian (`oomctl guardian`, started by watch) first of all: it must stay small, and the
+        // command-line parser alone would touch megabytes of code it never needs (see ARCHITECTURE.md).
+        Guardian.runIfRequested()
         // The arguments as the bytes they are: CommandLine.arguments repairs bytes that are not UTF-8,
         // so a cgroup named so could not be given (LosslessText keeps them).
         let arguments = (1..<Int(CommandLine.argc)).compactMap { index in
