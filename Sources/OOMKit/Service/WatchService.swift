@@ -640,8 +640,12 @@ public final class WatchService {
     /// locked) before an OOM needs it: a snapshot, its JSON, a policy decision. On a leaf below the first
     /// target: the code is the same for one cgroup as for a thousand, and a snapshot of a whole tree
     /// (1,001 cgroups: ~9 MiB of heap, measured) would stay in the heap that mlockall then locks.
+    /// Start-up's own code is dropped first (``StartupCode``), so that what the warm-up faults back in is
+    /// what gets locked.
     private func warmUp(below memory: MemoryCgroup?) {
-        guard configuration.selfProtection?.lockMemory == true, var leaf = memory else { return }
+        guard configuration.selfProtection?.lockMemory == true else { return }
+        StartupCode.release()
+        guard var leaf = memory else { return }
         while let name = (try? leaf.cgroup.childNames())?.first, let child = try? leaf.cgroup.child(named: name),
             let next = try? MemoryCgroup(child)
         {
