@@ -1,6 +1,42 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The release link of the oomctl executable (ARCHITECTURE.md, "Footprint"): lld with the functions that
+/// the guardian and a handling run laid out together (Sources/oomctl/symbol-order.txt, made by
+/// scripts/gen-symbol-order; a stale one is harmless) and no exported dynamic symbols, plus packed
+/// relative relocations where the C library building it loads them (glibc 2.36 or later: an older
+/// loader refuses such a binary). Only on the executable: unsafe flags on a library would keep other
+/// packages from using it.
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+let releaseLink: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "-use-ld=lld",
+            "-Xlinker", "--no-export-dynamic",
+            "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/oomctl/symbol-order.txt",
+            "-Xlinker", "--no-warn-symbol-ordering",
+        ] + (glibcLoadsPackedRelocations ? ["-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"] : []),
+        .when(platforms: [.linux], configuration: .release))
+]
+
+/// Whether the glibc this manifest runs on (the one the build links against) is 2.36 or later.
+var glibcLoadsPackedRelocations: Bool {
+    #if canImport(Glibc)
+        var name = [CChar](repeating: 0, count: 64)  // "glibc 2.36"
+        guard confstr(Int32(_CS_GNU_LIBC_VERSION), &name, name.count) > 0 else { return false }
+        let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let version = text.split(separator: " ").last ?? ""
+        let parts = version.split(separator: ".").compactMap { Int($0) }
+        return parts.count >= 2 && (parts[0], parts[1]) >= (2, 36)
+    #else
+        return false
+    #endif
+}
+
 let package = Package(
     name: "oomctl",
     products: [
@@ -71,7 +107,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "oomctl", dependencies: ["OomctlCommands", "OOMKit", "OOMKitCore"]),
+        .executableTarget(
+            name: "oomctl", dependencies: ["OomctlCommands", "OOMKit", "OOMKitCore"], exclude: ["symbol-order.txt"],
+            linkerSettings: releaseLink),
         .executableTarget(name: "oomkit-example", dependencies: ["OOMKit"], path: "Examples/oomkit-example"),
         // Shared by the test targets: real test cgroups, fixture trees, spawning the built binary.
         .target(name: "OOMTestSupport", dependencies: ["OOMKit"], path: "Tests/OOMTestSupport"),
