@@ -184,6 +184,8 @@ public enum Guardian {
     /// ``WatchService`` uses ``GuardianLaunch/thisProgram(argument:)``.
     public static func runIfRequested(argument: String = defaultArgument) {
         guard CommandLine.arguments.count == 2, CommandLine.arguments[1] == argument else { return }
+        // What the program's start ran (the runtime's, the loader's) is not what a guardian runs again.
+        StartupCode.release()
         run(input: STDIN_FILENO, log: standardErrorLog())
         exit(0)
     }
