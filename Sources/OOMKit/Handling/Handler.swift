@@ -484,13 +484,14 @@ package final class Handler {
             let command = commands[index]
             let post = phase == .postKillHooks(next: index)
             phase = post ? .postKillHooks(next: index + 1) : .hooks(next: index + 1)
-            handler.onStep(.hookStarted(id: report.id, cgroup: report.cgroup, command: command))
             let context = HookContext(event: event.kind, memory: memory, report: report, dryRun: options.dryRun)
             do {
+                // Said once it runs: nothing but its environment stands between the event and the hook.
                 try handler.hooks.start(
-                    command, environment: context.environment, input: context.input, timeout: options.hookTimeout,
+                    command, environment: context.environment, input: { context.input }, timeout: options.hookTimeout,
                     detectedAt: event.detectedAt
                 ) { [self] result in hookFinished(result, post: post) }
+                handler.onStep(.hookStarted(id: report.id, cgroup: report.cgroup, command: command))
             } catch {
                 fail("hook '\(command)': \(error.description)")
                 runNextHook()

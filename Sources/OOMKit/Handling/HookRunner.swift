@@ -30,7 +30,8 @@ public struct HookResult: Sendable, Codable {
     }
 }
 
-/// Runs user hooks (`/bin/sh -c CMD`) without blocking the event loop.
+/// Runs user hooks (`/bin/sh -c CMD`, or the program itself where that is all the shell would do:
+/// ``HookCommand``) without blocking the event loop.
 ///
 /// Each hook is spawned with posix_spawn (no fork of the handler's address space) in a process group
 /// of its own, with oom_score_adj back at 0 (not the handler's -1000), an empty signal mask and
@@ -91,9 +92,10 @@ package final class HookRunner {
     package var runningCount: Int { running.count }
 
     /// Starts `command`; `completion` is called from the loop when it has exited (or was killed at its
-    /// timeout).
+    /// timeout). `input` (its stdin) is made once the hook runs: nothing between the event and the hook's
+    /// start that need not be there.
     package func start(
-        _ command: String, environment: [String: String], input: [UInt8], timeout: Duration,
+        _ command: String, environment: [String: String], input: () -> [UInt8], timeout: Duration,
         detectedAt: ContinuousClock.Instant, completion: @escaping (HookResult) -> Void
     ) throws(SystemCallError) {
         var inputPipe: [Int32] = [-1, -1]
@@ -126,7 +128,7 @@ package final class HookRunner {
         if ownScoreIsProtected { FileIO.writeOOMScoreAdjustment(0, process: String(pid)) }
         // The group dies with watch, however watch dies: its guardian kills it if we cannot.
         guardian?.hookStarted(pid)
-        Self.feed(input, to: inputPipe[1])
+        Self.feed(input(), to: inputPipe[1])
         let handle: ProcessHandle
         let timer: DeadlineTimer
         do {
@@ -215,15 +217,24 @@ package final class HookRunner {
         close(descriptor)
     }
 
-    /// Spawns `/bin/sh -c command` in a process group of its own, stdin from `input`, stdout and stderr
-    /// into `output`, with this process's environment (minus any OOMCTL_* of its own) plus `environment`.
+    /// Spawns `command` (``HookCommand``) in a process group of its own, stdin from `input`, stdout and
+    /// stderr into `output`, with this process's environment (minus any OOMCTL_* of its own) plus
+    /// `environment`. A program that cannot be started directly is started through the shell, which
+    /// then says why (exit 126 or 127), as it would have had it been asked first.
     private static func spawn(
         _ command: String, environment: [String: String], input: Int32, output: Int32
     ) throws(SystemCallError) -> Int32 {
         var merged = ChildProcess.inheritedEnvironment(excluding: "OOMCTL_")
         for (key, value) in environment { merged[key] = value }
-        return try ChildProcess.spawn(
-            "/bin/sh", arguments: ["sh", "-c", command], environment: merged.map { "\($0.key)=\($0.value)" },
-            redirections: [(input, 0), (output, 1), (output, 2)], ownProcessGroup: true)
+        let variables = merged.map { "\($0.key)=\($0.value)" }
+        func spawn(_ how: HookCommand) throws(SystemCallError) -> Int32 {
+            let (executable, arguments) = how.executableAndArguments
+            return try ChildProcess.spawn(
+                executable, arguments: arguments, environment: variables,
+                redirections: [(input, 0), (output, 1), (output, 2)], ownProcessGroup: true)
+        }
+        let how = HookCommand(command)
+        if how != .shell(command), let pid = try? spawn(how) { return pid }
+        return try spawn(.shell(command))
     }
 }

@@ -34,7 +34,8 @@ struct WatchCommand: ParsableCommand {
             previous value back on exit.
 
             Hooks run as /bin/sh -c CMD in their own process group, killed with their children at \
-            --hook-timeout.
+            --hook-timeout. A CMD of plain words whose first is a path (/usr/local/bin/dump-heap --all) \
+            is started directly, one exec sooner: what the shell would run, without the shell.
 
             --panic crash|reboot takes the machine down instead of a kill, as the kernel's panic_on_oom \
             would, once the snapshot (--snapshot-dir is required) and the file systems are synced: SysRq c \

@@ -16,7 +16,7 @@ import Testing
         var result: HookResult?
         let clock = ContinuousClock()
         try runner.start(
-            command, environment: environment, input: input, timeout: timeout, detectedAt: clock.now
+            command, environment: environment, input: { input }, timeout: timeout, detectedAt: clock.now
         ) { result = $0 }
         #expect(result == nil, "the completion comes from the loop")
         #expect(runner.runningCount == 1)
@@ -105,7 +105,8 @@ import Testing
         let clock = ContinuousClock()
         var result: HookResult?
         try runner.start(
-            "sleep 0.1", environment: [:], input: [], timeout: .seconds(2), detectedAt: clock.now - .milliseconds(500)
+            "sleep 0.1", environment: [:], input: { [] }, timeout: .seconds(2),
+            detectedAt: clock.now - .milliseconds(500)
         ) { result = $0 }
         let end = clock.now + .seconds(2)
         while result == nil && clock.now < end { loop.runOnce(timeout: .milliseconds(50)) }
@@ -123,7 +124,8 @@ import Testing
         let clock = ContinuousClock()
         var results: [HookResult] = []
         for _ in 0..<2 {
-            try runner.start("sleep 30", environment: [:], input: [], timeout: .seconds(30), detectedAt: clock.now) {
+            try runner.start("sleep 30", environment: [:], input: { [] }, timeout: .seconds(30), detectedAt: clock.now)
+            {
                 results.append($0)
             }
         }
@@ -134,5 +136,52 @@ import Testing
         #expect(results.map(\.signal) == [SIGKILL, SIGKILL])
         #expect(results.allSatisfy { !$0.timedOut })
         #expect(runner.runningCount == 0)
+    }
+
+    /// A line the shell could only run as one program is that program; anything of the shell's
+    /// language goes to the shell.
+    @Test func plainCommandLinesAreRunDirectly() {
+        #expect(
+            HookCommand("/usr/bin/logger  -t oomctl --id=1")
+                == .direct(
+                    program: "/usr/bin/logger", arguments: ["/usr/bin/logger", "-t", "oomctl", "--id=1"]))
+        #expect(
+            HookCommand("contrib/hooks/log-vm-statistics")
+                == .direct(
+                    program: "contrib/hooks/log-vm-statistics", arguments: ["contrib/hooks/log-vm-statistics"]))
+        for line in [
+            "logger oom",  // no slash: PATH, builtins, functions are the shell's
+            "exit 3", "X=1 /bin/env", "/bin/echo $HOME", "/bin/echo 'a b'", "/bin/echo a > /tmp/x",
+            "/bin/echo a; /bin/true", "/bin/echo *", "/bin/echo ~", "/bin/echo\ta", "/bin/echo a\n/bin/true",
+            "/bin/echo é", "/bin/echo {a,b}", "/bin/echo a # b", "",
+        ] {
+            #expect(HookCommand(line) == .shell(line), "\(line)")
+        }
+    }
+
+    /// Run directly, a hook gets its arguments, environment and stdin as through the shell; a program
+    /// that cannot be started directly is still run by, or reported by, the shell.
+    @Test func aDirectlyRunHookBehavesAsThroughTheShell() throws {
+        let tree = FixtureTree()
+        let direct = try #require(
+            try Self.run("/usr/bin/env", environment: ["OOMCTL_CGROUP": "/job"], input: Array("in".utf8)))
+        #expect(direct.succeeded && direct.output.split(separator: "\n").contains("OOMCTL_CGROUP=/job"))
+        let stdin = try #require(try Self.run("/bin/cat -", input: Array(#"{"event":"oom"}"#.utf8)))
+        #expect(stdin.output == #"{"event":"oom"}"#)
+        let spaced = try #require(try Self.run("/bin/echo  a   b"))
+        #expect(spaced.output == "a b\n")
+
+        let missing = try #require(try Self.run(tree.root + "/missing --flag"))
+        #expect(missing.exitStatus == 127 && missing.output.contains("not found"), "\(missing.output)")
+
+        // No #! line: the kernel refuses it (ENOEXEC), the shell runs it as a script.
+        let script = tree.root + "/hook"
+        tree.file("hook", "echo ran as a script $1\n", mode: 0o755)
+        let noShebang = try #require(try Self.run(script + " first"))
+        #expect(noShebang.exitStatus == 0 && noShebang.output == "ran as a script first\n")
+
+        chmod(script, 0o644)
+        let notExecutable = try #require(try Self.run(script))
+        #expect(notExecutable.exitStatus == 126, "\(notExecutable.output)")
     }
 }
