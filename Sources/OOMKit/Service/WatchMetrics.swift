@@ -149,12 +149,16 @@ public final class WatchMetrics {
         onChange()
     }
 
-    /// The service's gauges, and the watch's own memory read now; ``onChange`` only when a figure changed.
-    public func update(_ gauges: Gauges) {
+    /// The service's gauges, and the watch's own memory read now (`readingOwnMemory`; otherwise the
+    /// figures read last stand); ``onChange`` only when a figure changed.
+    public func update(_ gauges: Gauges, readingOwnMemory: Bool = true) {
         var gauges = gauges
-        if let status = try? procfs.ownStatus() {
+        if readingOwnMemory, let status = try? procfs.ownStatus() {
             gauges.resident = status.residentSet
             gauges.locked = status.lockedMemory
+        } else if !readingOwnMemory {
+            gauges.resident = lastGauges?.resident
+            gauges.locked = lastGauges?.locked
         }
         guard gauges != lastGauges else { return }
         lastGauges = gauges

@@ -503,9 +503,11 @@ public final class WatchService {
         serviceManager?.statusChanged()
         if let metrics {
             metrics.record(step)
-            // The steps that change a gauge (not every step: the watch's own memory is read then).
+            // The steps that change a gauge (not every step: the watch's own memory is read then). Not
+            // at a detection, which the hooks and the kill wait for: the handling's end reads it.
             switch step {
-            case .detected, .finished, .removed, .fellBack: updateMetricGauges()
+            case .detected: updateMetricGauges(readingOwnMemory: false)
+            case .finished, .removed, .fellBack: updateMetricGauges()
             default: break
             }
         }
@@ -534,12 +536,13 @@ public final class WatchService {
     }
 
     /// The gauges of ``metrics``, as they are now.
-    private func updateMetricGauges() {
+    private func updateMetricGauges(readingOwnMemory: Bool = true) {
         guard let metrics, running else { return }
         metrics.update(
             WatchMetrics.Gauges(
                 watchedCgroups: watcher?.watchedCount ?? 0, handlingsInProgress: activeHandlings,
-                armedCgroups: killers.disabledCount))
+                armedCgroups: killers.disabledCount),
+            readingOwnMemory: readingOwnMemory)
     }
 
     // MARK: The system scope
