@@ -31,6 +31,7 @@ from benchlib import die  # noqa: E402
 HOOK_P99_TARGET_MS = 5.0
 DEAD_RATIO_TARGET = 1.5
 RSS_TARGET_KIB = 8 * 1024
+GUARDIAN_TARGET_KIB = 4 * 1024
 MIN_INTERVAL_S = 0.3  # watch coalesces events closer than --min-interval (250 ms) to the last handling
 SIDES = ["kernel", "kill", "hook"]
 HOG = 'echo $$ > "$CG/cgroup.procs" && exec "$OOMCTL" hog 100M'
@@ -218,11 +219,26 @@ def smaps_rollup(pid):
             "private_kib": values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)}
 
 
+def resident_code(pid):
+    """Resident KiB of executable mappings (code) by module, from /proc/PID/smaps: where a regression in
+    the release link's layout (the symbol-ordering file) or a new shared library shows first."""
+    modules, current = {}, None
+    for line in read(f"/proc/{pid}/smaps").splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):
+            current = None
+            if len(fields) >= 6 and fields[1] == "r-xp":
+                current = os.path.basename(fields[5]) if fields[5].startswith("/") else fields[5]
+        elif current and fields and fields[0] == "Rss:":
+            modules[current] = modules.get(current, 0) + int(fields[1])
+    return dict(sorted(modules.items(), key=lambda item: -item[1]))
+
+
 def footprint(pid):
     f = status_fields(pid)
     return {"rss_kib": kib(f, "VmRSS"), "lck_kib": kib(f, "VmLck"), "hwm_kib": kib(f, "VmHWM"),
             "anon_kib": kib(f, "RssAnon"), "file_kib": kib(f, "RssFile"), "threads": int(f.get("Threads", 0)),
-            **smaps_rollup(pid)}
+            **smaps_rollup(pid), "code_kib": resident_code(pid)}
 
 
 def idle(args):
@@ -351,6 +367,13 @@ def report(args):
             print(f"   {name:<16}{v['wakeups_per_s']:>10.2f}{v['timeslices_per_s']:>10.2f}{v['cpu_ms']:>9.2f}"
                   f"{v['cpu_ms'] / v['span_s']:>9.3f}{f['rss_kib']:>11,}{f['lck_kib']:>11,}{f['hwm_kib']:>11,}"
                   f"{f.get('pss_kib', 0):>9,}{f.get('private_kib', 0):>9,}{f['threads']:>8}")
+        print("   resident code (r-xp mappings) by module, KiB:")
+        for name in ("watch", "watch guardian", "earlyoom", "nohang"):
+            code = p.get(name, {}).get("footprint", {}).get("code_kib")
+            if code:
+                print(f"     {name:<16}{sum(code.values()):>7,} = " + ", ".join(
+                    f"{module} {size:,}" for module, size in code.items() if size >= 64)
+                    + (" (and smaller)" if any(size < 64 for size in code.values()) else ""))
         print(f"   per-window wake-ups/s: " + "; ".join(
             f"{n} {v['wakeups_per_s_windows']}" for n, v in p.items()))
         if idle_.get("watch_reported"):
@@ -368,6 +391,13 @@ def report(args):
                   f"({rss / 1024:.1f} MiB; earlyoom {e['footprint']['rss_kib'] / 1024:.1f} MiB, "
                   f"nohang {n['footprint']['rss_kib'] / 1024:.1f} MiB; ratio watch/earlyoom "
                   f"{rss / e['footprint']['rss_kib']:.1f}x, watch/nohang {rss / n['footprint']['rss_kib']:.2f}x)")
+            g = p.get("watch guardian")
+            if g:
+                grss = g["footprint"]["rss_kib"]
+                verdicts["guardian_under_4mib"] = grss < GUARDIAN_TARGET_KIB
+                print(f"   target guardian under 4 MiB resident: "
+                      f"{'PASS' if verdicts['guardian_under_4mib'] else 'MISS'} ({grss / 1024:.1f} MiB, "
+                      f"{g['footprint'].get('private_kib', 0) / 1024:.1f} MiB of it private)")
         fields["idle"] = idle_
     print("\nPASS/MISS is a measurement against the issue's targets, not a test: the exit status is 0 either way.")
     fields["verdicts"] = verdicts
