@@ -86,4 +86,9 @@ int oomctl_signalfd_read(int fd);
 /// sync() in this process instead.
 int oomctl_sync_bounded(int timeout_ms);
 
+/// Markers placed by the release link around the code the guardian and a handling run (see
+/// Sources/oomctl/symbol-order.txt); their addresses bound it. Never called.
+void oomctl_hot_code_begin(void);
+void oomctl_hot_code_end(void);
+
 #endif

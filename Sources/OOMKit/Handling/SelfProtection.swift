@@ -67,6 +67,7 @@ package enum SelfProtection {
         if hasEffectiveCapability(ipcLock) || limit == nil {
             if mlockall(MCL_CURRENT | MCL_FUTURE | onFault) == 0 {
                 report.memoryLocked = true
+                StartupCode.lockHandlingCode()
             } else {
                 let reason = String(cString: strerror(errno))
                 report.warnings.append(
@@ -78,6 +79,7 @@ package enum SelfProtection {
         let shown = limit.map { ByteCount($0).description } ?? "unlimited"
         if mlockall(MCL_CURRENT | onFault) == 0 {
             report.memoryLocked = true
+            StartupCode.lockHandlingCode()
             report.warnings.append(
                 "locked only what is mapped now (RLIMIT_MEMLOCK \(shown), no CAP_IPC_LOCK): memory allocated "
                     + "later can be reclaimed, so it may be slow to act under pressure")

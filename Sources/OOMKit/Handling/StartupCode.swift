@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import OOMKitCore
 
@@ -20,6 +21,11 @@ package enum StartupCode {
         var resident: ByteCount
         /// Pages copied on write (a breakpoint, a text relocation): never dropped.
         var anonymous: ByteCount
+        /// Such copies swapped out.
+        var swapped: ByteCount = .zero
+
+        /// Nothing in it but the file's pages: dropping them loses nothing.
+        var isClean: Bool { anonymous == .zero && swapped == .zero }
     }
 
     /// Drops the page table entries of every clean executable file mapping; returns how much was resident
@@ -28,13 +34,34 @@ package enum StartupCode {
     package static func release() -> ByteCount {
         guard let text = try? FileIO.readText(path: "/proc/self/smaps") else { return .zero }
         var released: UInt64 = 0
-        for mapping in executableMappings(inSmaps: text) where mapping.anonymous == .zero {
+        for mapping in executableMappings(inSmaps: text) where mapping.isClean {
             guard let start = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
             if madvise(start, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
                 released += mapping.resident.bytes
             }
         }
         return ByteCount(released)
+    }
+
+    /// The most code that ``lockHandlingCode()`` locks: more means the markers are not where the
+    /// release link puts them (a debug build, a link without the ordering file).
+    static let handlingCodeLimit = 16 << 20
+
+    /// Faults in and locks the code between the release link's markers (`oomctl_hot_code_begin` and
+    /// `_end`: the guardian's and a handling's functions, laid out together), so that a first OOM never
+    /// waits for code to be read back from disk, whatever the warm-up did not run (the kill, a hook's
+    /// spawn, a reserve grant). The rest of the process stays locked on fault (mlockall MCL_ONFAULT).
+    /// Returns how much was locked; zero where the markers do not bound a plausible range.
+    @discardableResult
+    package static func lockHandlingCode() -> ByteCount {
+        let begin = UInt(bitPattern: unsafeBitCast(oomctl_hot_code_begin as @convention(c) () -> Void, to: Int.self))
+        let end = UInt(bitPattern: unsafeBitCast(oomctl_hot_code_end as @convention(c) () -> Void, to: Int.self))
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let start = begin & ~(page - 1)
+        guard end > start, end - start <= handlingCodeLimit, let address = UnsafeRawPointer(bitPattern: start)
+        else { return .zero }
+        let length = Int(end - start + page)
+        return mlock(address, length) == 0 ? ByteCount(UInt64(length)) : .zero
     }
 
     /// The private executable mappings of files in a /proc/PID/smaps text (not [vdso] and the like).
@@ -55,6 +82,7 @@ package enum StartupCode {
             } else if current != nil, fields.count >= 2, let kib = UInt64(fields[1]) {
                 if first == "Rss:" { current?.resident = ByteCount(kib << 10) }
                 if first == "Anonymous:" { current?.anonymous = ByteCount(kib << 10) }
+                if first == "Swap:" { current?.swapped = ByteCount(kib << 10) }
             }
         }
         if let current { mappings.append(current) }

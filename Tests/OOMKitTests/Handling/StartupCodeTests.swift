@@ -6,8 +6,9 @@ import Testing
 
 /// What watch drops before it locks its memory (``StartupCode``).
 struct StartupCodeTests {
-    /// Code of files only, and never a mapping holding private copies of its pages.
-    @Test func onlyCleanExecutableMappingsOfFilesAreListed() {
+    /// Code of files only, with what it holds of its own (copies on write, resident or swapped): a
+    /// mapping with any is not clean, so never dropped.
+    @Test func executableMappingsOfFilesAreListedAndOnlyCleanOnesAreReleasable() {
         let smaps = """
             55d0a0000000-55d0a0400000 r-xp 00010000 08:01 1234 /usr/local/bin/oomctl
             Size:               4096 kB
@@ -27,6 +28,7 @@ struct StartupCodeTests {
             7f0000300000-7f0000310000 r-xp 00000000 08:01 77 /opt/app/lib with space.so (deleted)
             Rss:                  16 kB
             Anonymous:             0 kB
+            Swap:                  8 kB
             """
         let mappings = StartupCode.executableMappings(inSmaps: smaps)
         #expect(
@@ -36,8 +38,11 @@ struct StartupCodeTests {
                 .init(
                     start: 0x7f00_0000_0000, end: 0x7f00_0010_0000, resident: ByteCount(640 << 10),
                     anonymous: ByteCount(4 << 10)),
-                .init(start: 0x7f00_0030_0000, end: 0x7f00_0031_0000, resident: ByteCount(16 << 10), anonymous: .zero),
+                .init(
+                    start: 0x7f00_0030_0000, end: 0x7f00_0031_0000, resident: ByteCount(16 << 10), anonymous: .zero,
+                    swapped: ByteCount(8 << 10)),
             ])
+        #expect(mappings.map(\.isClean) == [true, false, false])
     }
 
     /// On this very process: the code resident in its executable file mappings shrinks, and the process
@@ -52,5 +57,17 @@ struct StartupCodeTests {
         let after = try residentCode()
         #expect(released.bytes > 0)
         #expect(after < before, "resident code \(before) bytes before, \(after) after")
+    }
+
+    /// The code between the link's markers is locked (in this test build, unordered, only the markers'
+    /// own page or two; in a release build the guardian's and handling's code).
+    @Test func theHandlingCodeIsLockedBetweenTheMarkers() throws {
+        func lockedKiB() throws -> UInt64 {
+            try ProcFS().ownStatus().lockedMemory.map { $0.bytes >> 10 } ?? 0
+        }
+        let locked = StartupCode.lockHandlingCode()
+        #expect(locked.bytes > 0 && locked.bytes <= UInt64(StartupCode.handlingCodeLimit))
+        #expect(try lockedKiB() >= locked.bytes >> 10, "VmLck counts what was locked")
+        munlockall()
     }
 }
