@@ -24,7 +24,7 @@ public struct HandlingOptions: Sendable {
         case freeze
     }
 
-    /// Commands run in order before the action (`/bin/sh -c`).
+    /// Commands run in order before the action (`/bin/sh -c`, or the program itself: ``HookCommand``).
     public var hooks: [String] = []
     /// Commands run in order after a kill.
     public var postKillHooks: [String] = []

@@ -6,7 +6,8 @@
 /// program directly, one exec later. The handler starts hooks while a cgroup is out of memory, so that
 /// exec is worth saving; it is saved only where nothing of the shell's language can be in the line:
 /// words of letters, digits and `/ . _ + , : @ % = -`, separated by spaces, the first one a path (it has
-/// a `/`, so the shell would not search PATH or run a builtin) and not an assignment. Anything else (a
+/// a `/`, so the shell would not search PATH or run a builtin), not an assignment and not starting with
+/// `-` or `+` (options to sh). Anything else (a
 /// quote, `$`, a glob, a redirection, a tab or newline, a byte that is not ASCII) goes through the shell,
 /// and so does a program that cannot be executed directly (a script without `#!`, a missing file: the
 /// shell then says why and exits 126 or 127, as it always did).
@@ -20,7 +21,9 @@ package enum HookCommand: Equatable {
 
     package init(_ line: String) {
         let words = line.utf8.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        // A leading - or + would be an option to sh, which refuses it.
         guard let first = words.first, first.contains(UInt8(ascii: "/")), !first.contains(UInt8(ascii: "=")),
+            first.first != UInt8(ascii: "-"), first.first != UInt8(ascii: "+"),
             line.utf8.allSatisfy({ $0 == UInt8(ascii: " ") || Self.isPlain($0) })
         else {
             self = .shell(line)

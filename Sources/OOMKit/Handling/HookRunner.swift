@@ -123,8 +123,9 @@ package final class HookRunner {
             throw SystemCallError("start hook", path: command, errno: error.errno)
         }
         // The handler protects itself with oom_score_adj -1000, which a child inherits: a runaway hook
-        // must stay killable by the kernel. Raising the value needs no privilege; the hook's shell has
-        // only just started (posix_spawn returns once it has exec'd), before it can fork anything.
+        // must stay killable by the kernel. Raising the value needs no privilege. posix_spawn returns once
+        // the shell or program has exec'd: what it forks before this write (in its first instants) keeps
+        // -1000.
         if ownScoreIsProtected { FileIO.writeOOMScoreAdjustment(0, process: String(pid)) }
         // The group dies with watch, however watch dies: its guardian kills it if we cannot.
         guardian?.hookStarted(pid)
@@ -226,15 +227,33 @@ package final class HookRunner {
     ) throws(SystemCallError) -> Int32 {
         var merged = ChildProcess.inheritedEnvironment(excluding: "OOMCTL_")
         for (key, value) in environment { merged[key] = value }
-        let variables = merged.map { "\($0.key)=\($0.value)" }
-        func spawn(_ how: HookCommand) throws(SystemCallError) -> Int32 {
+        func start(_ how: HookCommand, _ variables: [String: String]) throws(SystemCallError) -> Int32 {
             let (executable, arguments) = how.executableAndArguments
             return try ChildProcess.spawn(
-                executable, arguments: arguments, environment: variables,
+                executable, arguments: arguments, environment: variables.map { "\($0.key)=\($0.value)" },
                 redirections: [(input, 0), (output, 1), (output, 2)], ownProcessGroup: true)
         }
         let how = HookCommand(command)
-        if how != .shell(command), let pid = try? spawn(how) { return pid }
-        return try spawn(.shell(command))
+        if case .direct = how {
+            // sh exports PWD (the working directory, when what it inherited does not name it).
+            var direct = merged
+            if let directory = Self.workingDirectory(unless: merged["PWD"]) { direct["PWD"] = directory }
+            if let pid = try? start(how, direct) { return pid }
+        }
+        return try start(.shell(command), merged)
+    }
+
+    /// This process's working directory, unless `inherited` names it already (as sh decides PWD).
+    private static func workingDirectory(unless inherited: String?) -> String? {
+        var here = stat()
+        var named = stat()
+        if let inherited, inherited.hasPrefix("/"), stat(".", &here) == 0, stat(inherited, &named) == 0,
+            here.st_dev == named.st_dev, here.st_ino == named.st_ino
+        {
+            return nil
+        }
+        guard let directory = getcwd(nil, 0) else { return nil }
+        defer { free(directory) }
+        return String(cString: directory)
     }
 }
