@@ -153,7 +153,7 @@ import Testing
             "logger oom",  // no slash: PATH, builtins, functions are the shell's
             "exit 3", "X=1 /bin/env", "/bin/echo $HOME", "/bin/echo 'a b'", "/bin/echo a > /tmp/x",
             "/bin/echo a; /bin/true", "/bin/echo *", "/bin/echo ~", "/bin/echo\ta", "/bin/echo a\n/bin/true",
-            "/bin/echo é", "/bin/echo {a,b}", "/bin/echo a # b", "",
+            "/bin/echo é", "-/bin/true", "+/bin/true", "/bin/echo {a,b}", "/bin/echo a # b", "",
         ] {
             #expect(HookCommand(line) == .shell(line), "\(line)")
         }
@@ -166,6 +166,10 @@ import Testing
         let direct = try #require(
             try Self.run("/usr/bin/env", environment: ["OOMCTL_CGROUP": "/job"], input: Array("in".utf8)))
         #expect(direct.succeeded && direct.output.split(separator: "\n").contains("OOMCTL_CGROUP=/job"))
+        // PWD as sh exports it: the working directory.
+        let here = try #require(getcwd(nil, 0))
+        defer { free(here) }
+        #expect(direct.output.split(separator: "\n").contains("PWD=\(String(cString: here))"[...]), "\(direct.output)")
         let stdin = try #require(try Self.run("/bin/cat -", input: Array(#"{"event":"oom"}"#.utf8)))
         #expect(stdin.output == #"{"event":"oom"}"#)
         let spaced = try #require(try Self.run("/bin/echo  a   b"))
