@@ -12,6 +12,9 @@
 //
 // Usage: trace-calls FUNCTIONS OUT MARKER PROGRAM ARGS...
 //   FUNCTIONS: one hex offset per line (function entries; a tool of scripts/gen-symbol-order)
+// The traced processes die with the tracer (PTRACE_O_EXITKILL): run under gen-symbol-order, whose cleanup
+// re-enables the kernel killer in its own test cgroups; a watch traced by hand on real cgroups would leave
+// them to the next watch's start (which re-enables killers a dead watch left disabled).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if !defined(__x86_64__)
+#error "trace-calls knows x86-64 only (int3, rip)"
+#endif
+
 #define MAX_TRACEES 4096
 static struct { pid_t pid; char phase; int active; } tracees[MAX_TRACEES];
 static uint64_t *functions;  // sorted offsets
@@ -34,6 +41,11 @@ static size_t function_count;
 static uint64_t base;
 static char exe[4096];
 static FILE *out;
+
+static int known(pid_t pid) {
+    for (int i = 0; i < MAX_TRACEES; i++) if (tracees[i].active && tracees[i].pid == pid) return i;
+    return -1;
+}
 
 static int slot(pid_t pid) {
     for (int i = 0; i < MAX_TRACEES; i++) if (tracees[i].active && tracees[i].pid == pid) return i;
@@ -120,14 +132,19 @@ int main(int argc, char **argv) {
     if (!list) { perror("trace-calls: FUNCTIONS"); return 66; }
     size_t capacity = 1 << 16;
     functions = malloc(capacity * sizeof *functions);
+    if (!functions) { perror("trace-calls"); return 71; }
     unsigned long long value;
     while (fscanf(list, "%llx", &value) == 1) {
-        if (function_count == capacity) functions = realloc(functions, (capacity *= 2) * sizeof *functions);
+        if (function_count == capacity) {
+            functions = realloc(functions, (capacity *= 2) * sizeof *functions);
+            if (!functions) { perror("trace-calls"); return 71; }
+        }
         functions[function_count++] = value;
     }
     fclose(list);
     qsort(functions, function_count, sizeof *functions, compare);
     original = malloc(function_count * sizeof *original);
+    if (!original) { perror("trace-calls"); return 71; }
     for (size_t i = 0; i < function_count; i++) original[i] = -1;
     out = fopen(argv[2], "w");
     if (!out) { perror("trace-calls: OUT"); return 73; }
@@ -138,13 +155,19 @@ int main(int argc, char **argv) {
     pid_t child = fork();
     if (child == 0) {
         personality(ADDR_NO_RANDOMIZE);
-        ptrace(PTRACE_TRACEME, 0, 0, 0);
+        // Not traceable (Yama ptrace_scope 3, already traced): say so rather than stop for ever.
+        if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0) { perror("trace-calls: PTRACE_TRACEME"); _exit(126); }
         raise(SIGSTOP);
         execv(exe, argv + 4);
         _exit(127);
     }
     int status;
-    waitpid(child, &status, 0);
+    if (child < 0) { perror("trace-calls: fork"); return 71; }
+    if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) {
+        fprintf(stderr, "trace-calls: the program could not be traced\n");
+        kill(child, SIGKILL);
+        return 71;
+    }
     ptrace(PTRACE_SETOPTIONS, child, 0,
            PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL);
     slot(child);
@@ -153,12 +176,13 @@ int main(int argc, char **argv) {
     while (live > 0) {
         pid_t pid = waitpid(-1, &status, __WALL);
         if (pid < 0) { if (errno == EINTR) continue; break; }
-        int i = slot(pid);
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
             if (pid == child) exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            tracees[i].active = 0; live--;
+            int gone = known(pid);
+            if (gone >= 0) { tracees[gone].active = 0; live--; }
             continue;
         }
+        int i = slot(pid);
         if (!WIFSTOPPED(status)) continue;
         int sig = WSTOPSIG(status), event = status >> 16, deliver = 0;
         if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) {
@@ -177,6 +201,8 @@ int main(int argc, char **argv) {
             long index = -1;
             if (base && ptrace(PTRACE_GETREGS, pid, 0, &regs) == 0 && regs.rip > base)
                 index = find(regs.rip - 1 - base);
+            // A function whose own first byte is int3 was never armed: its trap is the program's.
+            if (index >= 0 && original[index] == 0xcc) index = -1;
             if (index >= 0) {
                 regs.rip -= 1;
                 ptrace(PTRACE_SETREGS, pid, 0, &regs);

@@ -31,6 +31,7 @@ package enum StartupCode {
     /// Drops the page table entries of every clean executable file mapping; returns how much was resident
     /// in them before (what the warm-up does not fault back in is what this saved).
     @discardableResult
+    @inline(never)  // scripts/gen-symbol-order finds it by name in the binary
     package static func release() -> ByteCount {
         guard let text = try? FileIO.readText(path: "/proc/self/smaps") else { return .zero }
         var released: UInt64 = 0
