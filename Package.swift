@@ -9,9 +9,11 @@ import PackageDescription
 /// the guardian and a handling run laid out together (Sources/oomctl/symbol-order.txt, made by
 /// scripts/gen-symbol-order; a stale one is harmless) and no exported dynamic symbols, plus packed
 /// relative relocations where the C library building it loads them (glibc 2.36 or later: an older
-/// loader refuses such a binary). Only on the executable: unsafe flags on a library would keep other
+/// loader refuses such a binary; OOMCTL_PACK_RELOCATIONS=0 or 1 in the environment decides instead, e.g.
+/// when the binary is built for an older system than the one building it). Needs lld, which Swift's
+/// toolchains for Linux ship. Only on the executable: unsafe flags on a library would keep other
 /// packages from using it.
-let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+let packageDirectory = Context.packageDirectory
 let releaseLink: [LinkerSetting] = [
     .unsafeFlags(
         [
@@ -19,12 +21,17 @@ let releaseLink: [LinkerSetting] = [
             "-Xlinker", "--no-export-dynamic",
             "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/oomctl/symbol-order.txt",
             "-Xlinker", "--no-warn-symbol-ordering",
-        ] + (glibcLoadsPackedRelocations ? ["-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"] : []),
+        ] + (packsRelocations ? ["-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"] : []),
         .when(platforms: [.linux], configuration: .release))
 ]
 
-/// Whether the glibc this manifest runs on (the one the build links against) is 2.36 or later.
-var glibcLoadsPackedRelocations: Bool {
+/// OOMCTL_PACK_RELOCATIONS when set, else whether the glibc this manifest runs on is 2.36 or later.
+var packsRelocations: Bool {
+    switch Context.environment["OOMCTL_PACK_RELOCATIONS"] {
+    case "0"?: return false
+    case "1"?: return true
+    default: break
+    }
     #if canImport(Glibc)
         var name = [CChar](repeating: 0, count: 64)  // "glibc 2.36"
         guard confstr(Int32(_CS_GNU_LIBC_VERSION), &name, name.count) > 0 else { return false }
