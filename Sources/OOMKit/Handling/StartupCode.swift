@@ -9,8 +9,9 @@ import OOMKitCore
 /// parsing the command line, reading the configuration and setting up a thousand watches leave megabytes
 /// of code resident that no handling runs again; mlockall would then pin them for the life of the watch.
 /// ``release()`` drops every executable file mapping's page table entries (madvise MADV_DONTNEED; the
-/// pages stay in the page cache), so the warm-up that follows faults back only what the handling path
-/// runs, and that is what gets locked. Only clean mappings are touched: an executable mapping with
+/// pages stay in the page cache), so the warm-up that follows faults back only what it runs; mlockall
+/// locks that on fault, and ``lockHandlingCode()`` the rest of the handling path's code, whole. Only
+/// clean mappings are touched: an executable mapping with
 /// private copies of pages (a debugger's breakpoints, text relocations) is left as it is, since dropping
 /// those would lose what was written.
 package enum StartupCode {
