@@ -414,11 +414,7 @@ public final class OOMWatcher {
 
     /// `path` awaits nothing any more: its removal need not be watched in its parent.
     private func stopWatchingForAwaiting(_ path: CgroupPath) {
-        guard let parent = path.parent, let descriptor = directoryByPath[parent],
-            let directory = directories[descriptor]
-        else { return }
-        directory.awaitingChildren.remove(path.name)
-        releaseIfUnused(descriptor)
+        forget(path, in: \.awaitingChildren)
     }
 
     /// The cgroup directories watched for children made or removed (an inotify watch and an open
@@ -449,10 +445,16 @@ public final class OOMWatcher {
     }
 
     private func stopWatchingRemoval(of path: CgroupPath) {
+        forget(path, in: \.removalWatched)
+    }
+
+    /// Drops `path`'s name from one of its parent's sets of children, and the parent's watch with it
+    /// when nothing else needs it.
+    private func forget(_ path: CgroupPath, in children: ReferenceWritableKeyPath<DirectoryWatch, Set<String>>) {
         guard let parent = path.parent, let descriptor = directoryByPath[parent],
             let directory = directories[descriptor]
         else { return }
-        directory.removalWatched.remove(path.name)
+        directory[keyPath: children].remove(path.name)
         releaseIfUnused(descriptor)
     }
 
