@@ -4,13 +4,7 @@
 
 MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
 MSG_HOOK_FINISHED=92b436cd57974deca4ba5cce493b7367
-MSG_FINISHED=c6c646dc3bcc418d85b74aeab06b2b41
 
-# jq_lines CHECK FILE FILTER: pass when FILTER is true on the JSON lines of FILE, read as one array.
-jq_lines() {
-    if jq -s -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
-    else fail "$1" "jq -s '$3' is not true on $2: $(tail -c 600 "$2" | tr '\n' ' ') $(head -c 200 /tmp/jq.err)"; fi
-}
 # wait_jq_lines CHECK FILE FILTER: like jq_lines, but waits up to 20 s for FILTER to become true (for a
 # line that comes when a handling ends, e.g. after its hooks have run).
 wait_jq_lines() {

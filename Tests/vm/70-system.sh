@@ -14,10 +14,6 @@ HOG_SIZE=200M          # each; three of them are far more than the guest has
 HOG_RATE=${HOG_RATE:-6M}   # per second each: ~18M/s together
 MIN_AVAILABLE=30%
 
-jq_lines() {
-    if jq -s -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
-    else fail "$1" "jq -s '$3' is not true on $2: $(tail -c 600 "$2" | tr '\n' ' ') $(head -c 200 /tmp/jq.err)"; fi
-}
 # One awk: "uptime-ms MemAvailable-kB vmstat-oom_kill".
 sample() {
     awk 'FNR == 1 && FILENAME == "/proc/uptime" { t = int($1 * 1000) }

@@ -32,9 +32,15 @@ if make_threaded; then
     status_is kill-threaded-cgroup 0 oomctl kill /hard/tree/th/t1
     check kill-threaded-cgroup-dead wait_for 5 dead $THREADED
     kill -9 $THREADED 2>/dev/null; wait $THREADED 2>/dev/null
+    rmdir $CG/hard/tree/th/t1 $CG/hard/tree/th 2>/dev/null
+else
+    fail kill-threaded-cgroup "cannot make the threaded cgroup again"
 fi
-# A policy never picks the threaded child; it is part of its domain, which it picks whole.
-if make_threaded; then
+# A policy never picks the threaded child; it is part of its domain, which it picks whole. (Before,
+# the block above left th/t1 behind, so this set-up failed and these checks were silently not run.)
+if ! make_threaded; then
+    fail dry-run-skips-threaded "cannot make the threaded cgroup again"
+else
     mkcg /hard/tree/other >/dev/null
     spawn_in_cg /hard/tree/other sleep 100000
     oomctl kill --under /hard/tree --policy largest --dry-run --json >/tmp/thd.json 2>/tmp/thd.err
@@ -135,7 +141,6 @@ figure deep-recreation "$deep_ok of 6 trials watched the target again after both
 
 # --- 2a. a cgroup removed while its handling's hook runs: the handling says removed ----------------
 MSG_HOOK_STARTED=4daf1f0cf9034625a2db45f1f8e1f767
-MSG_FINISHED=c6c646dc3bcc418d85b74aeab06b2b41
 mkcg /hard/midp/mid >/dev/null && echo 16M >$CG/hard/midp/mid/memory.high
 start_watch /tmp/mid.json /hard/midp/mid --on high --hook 'sleep 4'
 spawn_in_cg /hard/midp/mid oomctl hog 40M >/dev/null 2>&1

@@ -82,14 +82,16 @@ check_event() {
 }
 
 # Run by the runner after each script: kill every process in every non-root cgroup, then remove the
-# cgroups deepest first.
+# cgroups deepest first. A cgroup that keeps a process after cgroup.kill, or cannot be removed, fails
+# the script (cleanup-killed, cleanup-removed): the next script would start on what it left.
 cleanup_cgroups() {
     find $CG -mindepth 1 -type d | sort -r | while IFS= read -r _d; do
         [ -e "$_d/cgroup.kill" ] && echo 1 >"$_d/cgroup.kill" 2>/dev/null
     done
     find $CG -mindepth 1 -type d | sort -r | while IFS= read -r _d; do
-        wait_for 5 sh -c '! grep -q . "$1/cgroup.procs"' sh "$_d" || echo "vmtest: cgroup $_d still has processes"
-        rmdir "$_d" 2>/dev/null || echo "vmtest: cannot remove cgroup $_d"
+        wait_for 5 sh -c '! grep -q . "$1/cgroup.procs" 2>/dev/null' sh "$_d" \
+            || fail cleanup-killed "cgroup $_d still has processes after cgroup.kill: $(head -c 200 "$_d/cgroup.procs" | tr '\n' ' ')"
+        rmdir "$_d" 2>/dev/null || fail cleanup-removed "cannot remove cgroup $_d: $(rmdir "$_d" 2>&1)"
     done
 }
 
@@ -201,10 +203,16 @@ stop_watch() {
 # --- shared by the kill and hardening scripts -------------------------------------------------------
 MSG_DETECTED=f8bce7f8825149299c788ac8be78c796
 MSG_REMOVED=5238704311a74c2989822b3316bdaa35
+MSG_FINISHED=c6c646dc3bcc418d85b74aeab06b2b41
 # alive PID / dead PID: whether the process runs; a killed child of this shell not yet reaped is a
 # zombie that kill -0 would still find, so look at its state.
 alive() { [ -r /proc/$1/status ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
 dead() { ! alive "$1"; }
+# jq_lines CHECK FILE FILTER: pass when FILTER is true on the JSON lines of FILE, read as one array.
+jq_lines() {
+    if jq -s -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
+    else fail "$1" "jq -s '$3' is not true on $2: $(tail -c 600 "$2" | tr '\n' ' ') $(head -c 200 /tmp/jq.err)"; fi
+}
 # jq_file CHECK FILE FILTER: pass when FILTER is true on FILE.
 jq_file() {
     if jq -e "$3" "$2" >/dev/null 2>/tmp/jq.err; then pass "$1"
