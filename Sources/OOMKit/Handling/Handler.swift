@@ -90,8 +90,12 @@ package final class Handler {
     /// When a handling of a memory.oom.group kill last finished, per cgroup: the kernel counts the
     /// unit's processes one by one as it kills them, so a plain oom-kill read just after is its tail.
     private var groupKillFinished: [CgroupPath: ContinuousClock.Instant] = [:]
-    /// How long after a group kill's handling a plain oom-kill is taken for the rest of it.
+    /// How long after a group kill's handling a plain oom-kill is taken for the rest of it; also how
+    /// long a group kill's handling waits at most for the kernel to finish counting the unit's kills.
     static let groupKillTail = Duration.seconds(1)
+    /// A group kill is over once the unit is empty and no kill was counted for this long: more than the
+    /// kernel's 10 ms between two notifications of one cgroup file, plus a turn of the loop.
+    static let groupKillSettle = Duration.milliseconds(60)
     private var nextID = 1
     private let clock = ContinuousClock()
     private var cancelled = false
@@ -212,7 +216,7 @@ package final class Handler {
         {
             // The rest of a group kill the handling already reports (the kernel counts each process of
             // the unit as it kills it, and memory.events may be read in between): part of it, not another.
-            running.report.count += event.count
+            running.groupKillCounted(event.count)
             return
         }
         if active[event.cgroup] != nil && event.kind == .oomKill {
@@ -349,6 +353,8 @@ package final class Handler {
         private var lastSample: MemorySample?
         /// v2: since when the verdict has been clear (nil: in distress at the last look).
         private var clearSince: ContinuousClock.Instant?
+        /// v2 memory.oom.group kill: when the kernel's count of its kills last grew (as read by watch).
+        private var lastKillCounted: ContinuousClock.Instant
 
         init(
             id: Int, event: OOMEvent, memory: MemoryCgroup, handler: Handler, coalescedBefore: UInt64, ownLimit: Bool
@@ -360,6 +366,7 @@ package final class Handler {
             report = HandlingReport(id: id, cgroup: event.cgroup, event: event.kind, count: event.count)
             report.groupKills = event.groupKills
             report.coalesced = coalescedBefore
+            lastKillCounted = event.detectedAt
             facts.kernelWaits = isV1OOM
         }
 
@@ -733,6 +740,11 @@ package final class Handler {
                 if facts.fellBack || grant != nil { watchForResolution() }
                 return
             }
+            if kernelActed && report.groupKills > 0 && memory.cgroup.isAlive {
+                // The kernel may still be killing (and counting) the unit: the report waits for its end.
+                phase = .awaitingResolution
+                return awaitGroupKillEnd()
+            }
             if isV2Distress && facts.action == .killed && memory.cgroup.isAlive {
                 // After a kill: over when the verdict has stayed clear for the settle time, not at the
                 // first clear look (wake-ups meanwhile are folded into this handling).
@@ -830,6 +842,41 @@ package final class Handler {
                 }
             }
             timer.arm(after: pollInterval)
+        }
+
+        /// More of this handling's memory.oom.group kill, counted by the kernel after the first read.
+        func groupKillCounted(_ kills: UInt64) {
+            report.count += kills
+            lastKillCounted = handler.clock.now
+        }
+
+        /// A kernel group kill counts each process of the unit as it kills it (the first victim twice when
+        /// its memory was not freed yet), and watch may read memory.events in between: the handling ends
+        /// once the unit is empty and the count has stopped growing, or after ``Handler/groupKillTail``,
+        /// so that its report gives the whole kill, not the part read first.
+        private func awaitGroupKillEnd() {
+            guard recheck == nil else { return }
+            guard let timer = try? DeadlineTimer() else { return finish() }
+            recheck = timer
+            do {
+                try handler.loop.add(timer.descriptor) { [self] _ in
+                    timer.acknowledge()
+                    let now = handler.clock.now
+                    let empty = (try? memory.cgroup.events().populated) != true
+                    if !memory.cgroup.isAlive || now - event.detectedAt >= Handler.groupKillTail
+                        || (empty && now - lastKillCounted >= Handler.groupKillSettle)
+                    {
+                        stopRechecking()
+                        finish()
+                    } else {
+                        timer.arm(after: Handler.resolutionPollInterval)
+                    }
+                }
+            } catch {
+                recheck = nil
+                return finish()
+            }
+            timer.arm(after: Handler.resolutionPollInterval)
         }
 
         /// How often a condition is looked at: v1 cgroup files are cheap; a v2 verdict reads memory.stat.

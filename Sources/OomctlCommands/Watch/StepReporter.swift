@@ -173,9 +173,21 @@ struct StepReporter {
             metadata["duration_usec"] = .stringConvertible(report.durationMicroseconds)
             metadata["coalesced"] = .stringConvertible(report.coalesced)
             let coalesced = report.coalesced > 0 ? ", \(report.coalesced) more events coalesced" : ""
+            var kills = ""
+            if report.event == .oomKill {
+                // The whole kill as the kernel counted it, read to its end (the detection gives the first read).
+                metadata["processes_killed"] = .stringConvertible(report.count)
+                kills = " (the kernel counted \(report.count) oom kill\(report.count == 1 ? "" : "s")"
+                if report.groupKills > 0 {
+                    metadata["group_kills"] = .stringConvertible(report.groupKills)
+                    kills +=
+                        " in \(report.groupKills) memory.oom.group kill\(report.groupKills == 1 ? "" : "s") of the whole unit"
+                }
+                kills += ")"
+            }
             log.log(
                 .oomResolved,
-                "\(report.outcome.rawValue) in \(Self.milliseconds(report.durationMicroseconds))\(coalesced): \(Self.shown(report.cgroup))",
+                "\(report.outcome.rawValue) in \(Self.milliseconds(report.durationMicroseconds))\(coalesced): \(Self.shown(report.cgroup))\(kills)",
                 metadata: metadata)
         }
     }

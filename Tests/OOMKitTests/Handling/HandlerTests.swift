@@ -112,6 +112,42 @@ import Testing
         #expect(!harness.stepNames.contains("decided"), "the kernel already killed: no action")
     }
 
+    /// A kernel group kill of a 4-process unit read mid-way (VM, 6.1: the detection said 2): the rest the
+    /// kernel counts later is part of the same handling, which ends once the unit is empty, and reports
+    /// the whole count (before, it ended at once, reported 2, and the rest was dropped as coalesced).
+    @Test func aGroupKillIsReportedWholeOnceTheUnitIsEmpty() throws {
+        let tree = Self.v2Tree()
+        tree.file(Self.v2Directory + "/cgroup.events", "populated 1\nfrozen 0\n")
+        let harness = try HandlerHarness(tree: tree, options: Self.options())
+        var first = harness.event(.oomKill, "/app", count: 2)
+        first.groupKills = 1
+        harness.handler.handle(first)
+        harness.run(for: .milliseconds(150))
+        #expect(harness.finished.isEmpty, "the unit still has processes: the kill is not over")
+        harness.handler.handle(harness.event(.oomKill, "/app", count: 3))  // the kernel's later counts
+        tree.file(Self.v2Directory + "/cgroup.events", "populated 0\nfrozen 0\n")
+        let reports = harness.runUntilFinished(bound: .seconds(2))
+        #expect(reports.count == 1, "one group kill, one handling")
+        let report = try #require(reports.first)
+        #expect(report.event == .oomKill && report.groupKills == 1)
+        #expect(report.count == 5, "the whole count, not the first read's 2")
+        #expect(report.durationMicroseconds < Handler.groupKillTail.totalNanoseconds / 1000 + 200_000)
+    }
+
+    /// A unit that never empties (a process with oom_score_adj -1000 survives the group kill): the
+    /// handling still ends, after ``Handler/groupKillTail``.
+    @Test func aGroupKillThatLeavesAProcessEndsAfterTheTail() throws {
+        let tree = Self.v2Tree()
+        tree.file(Self.v2Directory + "/cgroup.events", "populated 1\nfrozen 0\n")
+        let harness = try HandlerHarness(tree: tree, options: Self.options())
+        var event = harness.event(.oomKill, "/app", count: 3)
+        event.groupKills = 1
+        harness.handler.handle(event)
+        let report = try #require(harness.runUntilFinished(bound: .seconds(3)).first)
+        #expect(report.count == 3)
+        #expect(report.durationMicroseconds >= Handler.groupKillTail.totalNanoseconds / 1000)
+    }
+
     @Test func aHookPastItsTimeoutIsKilledAndTheNextOneRuns() throws {
         var options = Self.options(hooks: ["sleep 5", "echo next"])
         options.hookTimeout = .milliseconds(200)
