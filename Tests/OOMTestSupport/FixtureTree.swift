@@ -100,6 +100,24 @@ public final class FixtureTree: @unchecked Sendable {
         return tree
     }
 
+    /// A v2 tree of the shape of oomd's fixtures (facebookincubator/oomd src/oomd/fixtures/cgroup/
+    /// *.fakeroot): directories that hold only the one or two files a test needs, no cgroup.procs
+    /// anywhere, a parent with only memory.low, a directory with only a child; beside them a real
+    /// no-controller child (cgroup.procs, cgroup.events and PSI's memory.pressure, no memory files).
+    public static func oomdShaped() -> FixtureTree {
+        let tree = unifiedV2()
+        let base = "sys/fs/cgroup/"
+        tree.file(base + "A/memory.current", "1073741824\n")
+        tree.file(base + "C/memory.low", "2147483648\n")
+        tree.file(base + "C/C1/cgroup.controllers", "cpu io memory pids\n")
+        tree.file(base + "C/C1/memory.current", "536870912\n")
+        tree.file(base + "C/C2/C21/memory.current", "4096\n")
+        tree.file(base + "C/nomem/cgroup.procs", "")
+        tree.file(base + "C/nomem/cgroup.events", "populated 0\nfrozen 0\n")
+        tree.file(base + "C/nomem/memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+        return tree
+    }
+
     /// The files of a v1 memory cgroup at a hierarchy path.
     public func v1Cgroup(
         _ path: String, usage: UInt64, limit: UInt64?, procs: [Int32] = [], underOOM: Bool = false,

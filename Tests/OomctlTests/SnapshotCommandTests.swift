@@ -153,6 +153,26 @@ import Testing
         #expect(human.standardOutput.contains("97"), "usage is 97% of the limit")
     }
 
+    /// A diagnostics tool shows every figure it can read and notes the rest: the snapshot of a cgroup of
+    /// an oomd-shaped fixture tree (no cgroup.procs, no memory.current) exits 0, as text and as JSON.
+    @Test func aTreeWithMissingControlFilesIsShownWithNotes() throws {
+        let tree = FixtureTree.oomdShaped()
+        let environment = ["OOMCTL_ROOT": tree.root]
+        let json = ProcessRunner.oomctl(["snapshot", "/C", "--json"], environment: environment)
+        #expect(json.status == 0, "\(json)")
+        let snapshot = try decode(json)
+        #expect(snapshot.cgroups.map(\.path.description) == ["/C", "/C/C1", "/C/C2", "/C/C2/C21", "/C/nomem"])
+        #expect(snapshot.notes.contains { $0.contains("cgroup /C:") && $0.contains("cgroup.procs") })
+        let human = ProcessRunner.oomctl(["snapshot", "/C"], environment: environment)
+        #expect(human.status == 0, "\(human)")
+        let rows = human.standardOutput.split(separator: "\n")
+        let top = try #require(rows.first { $0.hasSuffix(" /C") })
+        #expect(top.split(separator: " ").prefix(6) == ["-", "-", "-", "-", "-", "-"], "unknown, not 0: \(top)")
+        #expect(rows.contains { $0.hasSuffix("/C/nomem (no memory controller)") })
+        #expect(!rows.contains { $0.hasSuffix(" /C (no memory controller)") })
+        #expect(human.standardOutput.contains("could not read"))
+    }
+
     @Test func noMemoryHierarchyIsUnavailable() {
         let tree = FixtureTree()
         tree.file("proc/self/mountinfo", "41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")

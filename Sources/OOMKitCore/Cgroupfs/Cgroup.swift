@@ -157,6 +157,17 @@ public final class Cgroup: Sendable {
 
     /// The names of the child cgroups (sub-directories), sorted.
     public func childNames() throws(CgroupError) -> [String] {
+        try entryNames { $0 == UInt8(DT_DIR) }
+    }
+
+    /// The names of the files in the cgroup directory (its interface files), sorted; empty when the
+    /// directory cannot be listed (a cgroup removed meanwhile).
+    public func fileNames() -> [String] {
+        (try? entryNames { $0 == UInt8(DT_REG) }) ?? []
+    }
+
+    /// The names of the directory's entries whose type `include` accepts, without `.` and `..`.
+    private func entryNames(_ include: (UInt8) -> Bool) throws(CgroupError) -> [String] {
         // A fresh open file description, so that concurrent listings never share a position.
         let descriptor = openat(directoryDescriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0, let directory = fdopendir(descriptor) else {
@@ -166,7 +177,7 @@ public final class Cgroup: Sendable {
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            guard include(entry.pointee.d_type) else { continue }
             // Bytes, not UTF-8: a name that is not valid UTF-8 is kept whole (``LosslessText``).
             let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
                 pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) {

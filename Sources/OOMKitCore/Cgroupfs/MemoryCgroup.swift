@@ -21,9 +21,13 @@ public struct MemoryCgroup: Sendable {
     }
 
     /// Whether the cgroup has the memory files: always on v1 and for the v2 root; on v2 only when the
-    /// parent enables the memory controller for its children and the cgroup is not threaded.
+    /// parent enables the memory controller for its children and the cgroup is not threaded. The kernel
+    /// then always gives memory.current (one check); a tree without it but with other memory files (a
+    /// fixture, a copy of a cgroup tree) has the controller too, with that figure missing. Not
+    /// memory.pressure: PSI gives it to every cgroup, with the controller or without.
     public var hasMemoryController: Bool {
         version == .v1 || path.isRoot || cgroup.hasFile("memory.current")
+            || cgroup.fileNames().contains { $0.hasPrefix("memory.") && $0 != "memory.pressure" }
     }
 
     /// Throws ``CgroupError/memoryControllerNotEnabled(_:parent:hierarchy:threaded:)`` when the cgroup has

@@ -82,7 +82,7 @@ public struct SnapshotCollector: Sendable {
             do {
                 cgroups.append(try sample(child))
             } catch {
-                if child.cgroup.isAlive { notes.append("cannot read cgroup \(child.path): \(error)") }
+                if Self.isListedWithoutProcesses(child) { notes.append("cannot read cgroup \(child.path): \(error)") }
                 continue
             }
             walk(below: child, into: &cgroups, notes: &notes)
@@ -95,8 +95,16 @@ public struct SnapshotCollector: Sendable {
     /// or threaded) has no memory figures of its own: ``CgroupSample/memoryController`` is false, its
     /// usage 0 and its limit none, and its processes' memory is charged to the nearest ancestor with it.
     public func sample(_ memory: MemoryCgroup) throws(CgroupError) -> CgroupSample {
-        let processIDs = try memory.cgroup.processIDs(procPath: procfs.path)
         var unreadable: [String] = []
+        let processIDs: [Int32]
+        do {
+            processIDs = try memory.cgroup.processIDs(procPath: procfs.path)
+        } catch .system(let error) where error.code == .noSuchFileOrDirectory && Self.isListedWithoutProcesses(memory) {
+            // A directory that still has other files or children (a fixture or copied tree without
+            // cgroup.procs): shown, its process list noted as missing.
+            unreadable.append("cgroup.procs")
+            processIDs = []
+        }
         func attempt<Value>(_ file: String, _ read: () throws(CgroupError) -> Value) -> Value? {
             do {
                 return try read()
@@ -171,6 +179,12 @@ public struct SnapshotCollector: Sendable {
         sample.oomd = attributes.oomd.isEmpty ? nil : attributes.oomd
         sample.unreadable = unreadable.isEmpty ? nil : unreadable
         return sample
+    }
+
+    /// A cgroup whose cgroup.procs is missing but that is still there: other files, or child cgroups. A
+    /// removed cgroup's open directory has neither (the kernel took its files with it).
+    private static func isListedWithoutProcesses(_ memory: MemoryCgroup) -> Bool {
+        !memory.cgroup.fileNames().isEmpty || !((try? memory.cgroup.childNames()) ?? []).isEmpty
     }
 
     /// The `count` processes of the tree with the largest footprint, with their details, and the number

@@ -91,7 +91,8 @@ struct SnapshotSummary {
             if noController { name += cgroup.threaded == true ? " (threaded)" : " (no memory controller)" }
             table.append([
                 usageUnknown ? "-" : cgroup.usage.description, limitUnknown ? "-" : cgroup.limit.description, percent,
-                oom, cgroup.oomKills.map(String.init) ?? "-", String(cgroup.processIDs.count),
+                oom, cgroup.oomKills.map(String.init) ?? "-",
+                unreadable.contains("cgroup.procs") ? "-" : String(cgroup.processIDs.count),
                 cgroup.priority.map(String.init) ?? "-", name,
             ])
         }

@@ -39,6 +39,31 @@ import Testing
         #expect(snapshot.notes.contains { $0.contains("/svc/nomem") && $0.contains("no memory controller") })
     }
 
+    /// oomd's shape (``FixtureTree/oomdShaped()``). Before: /C (no memory.current) was called "no memory
+    /// controller" with its memory.low dropped, and every cgroup without cgroup.procs was taken for
+    /// removed: the snapshot of /C failed, and /C/C1 was missing from the snapshot of the root, unnoted.
+    @Test func anOomdShapedTreeShowsEveryCgroupAndEveryFigureItHas() throws {
+        let tree = FixtureTree.oomdShaped()
+        let system = try CgroupSystem(root: tree.root)
+        let collector = SnapshotCollector(system: system)
+        let options = SnapshotOptions(topProcesses: 0, includeSystem: false)
+        let c = try collector.collect(root: try CgroupPath("/C"), options: options)
+        #expect(
+            c.cgroups.map(\.path.description) == ["/C", "/C/C1", "/C/C2", "/C/C2/C21", "/C/nomem"],
+            "every directory that is a cgroup of the tree, files or not")
+        let top = try #require(c.cgroups.first)
+        #expect(top.memoryController == nil, "memory.low is a memory file: /C has the controller")
+        #expect(top.low == ByteCount(2 << 30))
+        #expect(top.unreadable?.contains("memory.current") == true && top.unreadable?.contains("cgroup.procs") == true)
+        #expect(c.cgroups[1].usage == ByteCount(512 << 20) && c.cgroups[1].memoryController == nil)
+        #expect(c.cgroups[4].memoryController == false, "memory.pressure alone is PSI's, not the controller's")
+        #expect(c.cgroups[4].unreadable == nil)
+        #expect(c.notes.contains { $0.contains("cgroup /C:") && $0.contains("memory.current") })
+        #expect(!c.notes.contains { $0.contains("/C:") && $0.contains("no memory controller") })
+        let whole = try collector.collect(root: .root, options: options)
+        #expect(Set(whole.cgroups.map(\.path.description)).isSuperset(of: ["/A", "/C", "/C/C1", "/C/C2/C21"]))
+    }
+
     @Test func aCgroupWithoutTheMemoryControllerIsNoCandidateOfItsOwn() throws {
         var tree = PolicyTestTree(version: .v2, root: "/svc")
         tree.cgroup("/svc/a", usage: 30)
