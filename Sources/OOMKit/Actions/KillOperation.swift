@@ -35,6 +35,7 @@ public final class KillOperation {
     private var rounds = 0
     private var released = 0
     private var usageBefore: ByteCount?
+    private var tasksBefore: UInt64?
     /// The process being killed, for a process target (opened once, before any signal).
     private var victim: ProcessHandle?
     private var victimCgroup: CgroupPath?
@@ -68,6 +69,7 @@ public final class KillOperation {
         case .cgroup(let memory):
             try killer.checkAllowed(memory.path)
             usageBefore = try? memory.usage()
+            tasksBefore = memory.cgroup.taskCount()
         case .process(let pid, let expected):
             let handle = try killer.openVictim(pid)
             victim = handle
@@ -239,9 +241,9 @@ public final class KillOperation {
         switch target {
         case .cgroup(let memory):
             return KillReport(
-                cgroup: memory.path, pid: nil, method: method, signalledPIDs: signalled.sorted(), rounds: rounds,
-                memoryReleased: released, usageBefore: usageBefore, usageAfter: try? memory.usage(),
-                elapsedMicroseconds: elapsed.totalNanoseconds / 1000, survivors: [])
+                cgroup: memory.path, pid: nil, method: method, signalledPIDs: signalled.sorted(),
+                tasksBefore: tasksBefore, rounds: rounds, memoryReleased: released, usageBefore: usageBefore,
+                usageAfter: try? memory.usage(), elapsedMicroseconds: elapsed.totalNanoseconds / 1000, survivors: [])
         case .process(let pid, _):
             return KillReport(
                 cgroup: victimCgroup, pid: pid, method: .pidfd, signalledPIDs: [pid], rounds: 1,

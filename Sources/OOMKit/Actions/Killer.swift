@@ -38,6 +38,11 @@ public struct KillReport: Sendable, Codable {
     /// Every process that was signalled; with ``Method/cgroupKill``, every process oomctl saw dying after
     /// the write (the kernel signalled the whole subtree, also processes that exited before oomctl looked).
     public var signalledPIDs: [Int32]
+    /// v2 cgroup kill: the tasks (threads) in the subtree just before the first signal, as the pids
+    /// controller counted them (pids.current); nil without that controller or for a single process.
+    /// With ``Method/cgroupKill`` this is how many the kernel's kill took at least, where
+    /// ``signalledPIDs`` has only those still there when oomctl looked.
+    public var tasksBefore: UInt64? = nil
     /// Passes of the pidfd loop (1 for cgroup.kill and single processes).
     public var rounds: Int
     /// Processes whose memory was reaped early with process_mrelease.

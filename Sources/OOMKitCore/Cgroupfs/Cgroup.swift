@@ -222,6 +222,14 @@ public final class Cgroup: Sendable {
         }
     }
 
+    /// The tasks (threads, not processes) in the cgroup and below, as the pids controller counts them
+    /// (v2 pids.current), or nil where that controller is not enabled or the count cannot be read. One
+    /// read, hierarchical: cheap enough to take just before a kill.
+    public func taskCount() -> UInt64? {
+        guard let text = try? readIfPresent("pids.current") else { return nil }
+        return UInt64(text.trimmingASCIIWhitespace())
+    }
+
     /// Whether the file exists in the cgroup directory (an interface the kernel provides).
     public func hasFile(_ name: String) -> Bool {
         faccessat(directoryDescriptor, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0

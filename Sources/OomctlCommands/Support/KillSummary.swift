@@ -14,7 +14,8 @@ struct KillSummary {
         switch report.method {
         case .cgroupKill:
             // The kernel killed the whole subtree; oomctl saw only those still there after the write.
-            text = "killed \(what): every process in it and below (cgroup.kill; \(processes) seen exiting)"
+            let tasks = report.tasksBefore.map { "\($0) task\($0 == 1 ? "" : "s") in it at the write, " } ?? ""
+            text = "killed \(what): every process in it and below (cgroup.kill; \(tasks)\(processes) seen exiting)"
         case .pidfdLoop:
             text = "killed \(what): \(processes) (pidfd loop, \(report.rounds) round\(report.rounds == 1 ? "" : "s"))"
         case .pidfd:
