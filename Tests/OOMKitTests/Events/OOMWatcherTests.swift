@@ -75,7 +75,10 @@ struct OOMWatcherTests {
         let test = try TestCgroup(limit: ByteCount(32 << 20))
         defer { test.destroy() }
         let memory = try MemoryCgroup.open(test.path, in: CgroupSystem())
-        guard memory.version == .v1 else { return }
+        guard memory.version == .v1 else {
+            try skip("needs cgroup v1 memory (memory.oom_control); this machine has v2")
+            return
+        }
         try memory.setOOMKillDisabled(true)
         let loop = try EventLoop()
         let watcher = try OOMWatcher(loop: loop)

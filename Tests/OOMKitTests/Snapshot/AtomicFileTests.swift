@@ -178,7 +178,10 @@ import Testing
     /// its target walked the same way: a link in the target's directories anyone could write is still
     /// refused.
     @Test func followsALinkOnlyRootCouldHaveMade() throws {
-        guard getuid() == 0 else { return }
+        guard getuid() == 0 else {
+            try skip("needs root (a link only root could have made)")
+            return
+        }
         let tree = FixtureTree()
         tree.directory("real/open/deeper")
         chmod(tree.root, 0o755)
