@@ -129,7 +129,7 @@ st=$?
 if [ $st = 0 ] && has_line $UHOME/w.json $MSG_STOPPED; then pass user-watch-stopped
 else fail user-watch-stopped "watch exit status $st: $(tail -c 300 $UHOME/w.json.err)"; fi
 check user-high-back grep -qx $((48 * 1048576)) "$UD/app/memory.high"
-# What an unprivileged watch cannot get is said once, at start, never per event (5 handlings above).
+# What an unprivileged watch cannot get is said once, at start, never per event (the $runs handlings above).
 lines_with() { grep -c "$2" "$1"; }
 n=$(lines_with $UHOME/w.json 'not locked: may be slow to act under pressure')
 if [ "$n" = 1 ]; then pass user-watch-says-not-locked-once; else fail user-watch-says-not-locked-once "$n lines: $(head -c 600 $UHOME/w.json)"; fi
@@ -208,10 +208,20 @@ user_watch $UHOME/g.json $U/frz -v --kill largest --hold freeze --delay 20s --ho
     --hook "echo held >$UHOME/g.hook; sleep 15; exit 1"
 user_spawn $U/frz oomctl hog 100M --hold 0s
 hog=$SPAWNED
+# hook_gone: the hook's `sleep 15` runs no more (command lines from /proc, NULs as spaces).
+hook_gone() { ! { for _p in /proc/[0-9]*; do tr '\0' ' ' <$_p/cmdline 2>/dev/null; echo; done | grep -q '^sleep 15 $'; }; }
 if wait_for 20 grep -q held $UHOME/g.hook && grep -qx 1 "$UD/frz/cgroup.freeze"; then
+    high_granted=$(cat "$UD/frz/memory.high")
     kill -KILL $WATCH
     if wait_for 5 grep -qx 0 "$UD/frz/cgroup.freeze"; then pass user-guardian-thaws
     else fail user-guardian-thaws "cgroup.freeze still $(cat "$UD/frz/cgroup.freeze") after watch was killed"; fi
+    # The reserve grant (memory.high lifted to memory.max) is given back by the unprivileged guardian
+    # too, and the hook's process group does not outlive watch.
+    if [ "$high_granted" = $((64 * 1048576)) ] && wait_for 10 grep -qx $((48 * 1048576)) "$UD/frz/memory.high"
+    then pass user-guardian-restores-high
+    else fail user-guardian-restores-high "memory.high $high_granted while held, $(cat "$UD/frz/memory.high") after watch was killed"; fi
+    if wait_for 5 hook_gone; then pass user-guardian-ends-the-hook
+    else fail user-guardian-ends-the-hook "the hook's sleep 15 still runs after watch was killed"; fi
 else
     fail user-guardian-thaws "never held: $(tail -c 400 $UHOME/g.json) $(tail -c 300 $UHOME/g.json.err)"
     kill -KILL $WATCH
@@ -231,7 +241,20 @@ else fail user-simulate "exit $st: $(echo "$out" | tail -c 500)"; fi
 echo "$out" | sed 's/^/vmtest: simulate: /'
 check user-simulate-cleaned-up sh -c "! ls -d $UD/oomctl-simulate-* 2>/dev/null | grep -q ."
 
+# --- oomctl kill as the user, inside the subtree: the victim dies, the cgroup stays ------------------
+as_user sh -c "mkdir $UD/victim"
+user_spawn $U/victim sleep 600
+victim=$SPAWNED
+wait_for 5 grep -q . $UD/victim/cgroup.procs
+out=$(as_user oomctl kill $U/victim --json 2>&1)
+st=$?
+if [ $st = 0 ] && wait_for 5 dead $victim; then pass user-kill-inside
+else fail user-kill-inside "exit $st, victim $(alive $victim && echo alive || echo dead): $(echo "$out" | tail -c 300)"; fi
+check user-kill-left-the-cgroup test -d $UD/victim
+wait $victim 2>/dev/null
+
 # --- outside the delegation: refused with 77, nothing changed ----------------------------------------
+
 high0=$(cat "$o/memory.high")
 refused outside-reserve-refused 77 /outside root $U -- oomctl reserve /outside 16M
 check outside-reserve-unchanged grep -qx "$high0" "$o/memory.high"
@@ -239,16 +262,23 @@ check outside-reserve-no-record sh -c "! getfattr -d -m . $o 2>/dev/null | grep 
 # The delegation point itself: its directory is the user's, but its memory files are root's.
 refused point-reserve-refused 77 $U root -- oomctl reserve $U 16M
 check point-reserve-unchanged grep -qx max "$UD/memory.high"
+check point-reserve-no-record sh -c "! getfattr -d -m . $UD 2>/dev/null | grep -q oomctl"
 refused outside-kill-refused 77 /outside root $U -- oomctl kill /outside
 check outside-kill-spared kill -0 $root_sleeper
 refused outside-process-refused 77 "$root_sleeper" root -- oomctl kill --pid $root_sleeper
 check outside-process-spared kill -0 $root_sleeper
+outside_before="$(cat $o/memory.high $o/memory.oom.group $o/cgroup.freeze $o/cgroup.subtree_control; getfattr -d -m . $o 2>/dev/null)"
 refused outside-watch-refused 77 /outside root $U -- oomctl watch /outside --kill largest
+check outside-watch-unchanged sh -c '[ "$(cat $1/memory.high $1/memory.oom.group $1/cgroup.freeze $1/cgroup.subtree_control; getfattr -d -m . $1 2>/dev/null)" = "$2" ]' sh $o "$outside_before"
 refused outside-simulate-refused 77 /outside root $U -- oomctl simulate --parent /outside --kill largest
 check outside-simulate-made-nothing sh -c "! ls -d $o/oomctl-simulate-* 2>/dev/null | grep -q ."
 check outside-still-max grep -qx 67108864 "$o/memory.max"
 # A child whose parent does not delegate the memory controller: 69, saying what to enable (the
 # refusal is issue 14's; the user's subtree is where a user meets it).
 as_user sh -c "mkdir -p $UD/nomem/child"
-refused nomem-parent-refused 69 memory -- oomctl reserve $U/nomem/child 16M
+refused nomem-parent-refused 69 memory cgroup.subtree_control -- oomctl reserve $U/nomem/child 16M
+refused nomem-watch-refused 69 memory cgroup.subtree_control -- oomctl watch $U/nomem/child --kill largest
+refused nomem-simulate-refused 69 memory -- oomctl simulate --parent $U/nomem --kill largest
+check nomem-simulate-made-nothing sh -c "! ls -d $UD/nomem/oomctl-simulate-* 2>/dev/null | grep -q ."
+check nomem-no-record sh -c "! getfattr -d -m . $UD/nomem/child 2>/dev/null | grep -q oomctl"
 kill $root_sleeper 2>/dev/null
