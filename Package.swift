@@ -66,12 +66,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", exact: "1.8.1"),
     ],
     targets: [
-        // libsystemd (sd-journal); headers and pkg-config file from Debian's libsystemd-dev.
-        .systemLibrary(
-            name: "CSystemd",
-            pkgConfig: "libsystemd",
-            providers: [.apt(["libsystemd-dev"])]
-        ),
+        // sd-journal's sd_journal_sendv, from libsystemd loaded when journal output is first used
+        // (dlopen; not linked, so that a start maps 7 libraries fewer). The header comes from Debian's
+        // libsystemd-dev; at run time journal output needs libsystemd0.
+        .target(name: "CSystemd", linkerSettings: [.linkedLibrary("dl")]),
         // Tiny C shims for calls Swift cannot make directly (syscall(2)-only, variadic).
         .target(name: "CLinux"),
         // Support, Cgroupfs, Procfs, Snapshot, Policy: links neither libsystemd nor swift-log.

@@ -309,6 +309,28 @@ struct WatchCommandTests {
         #expect(entries.contains("\"OOMCTL_EVENT\":\"oom\""), "\(entries)")
         #expect(entries.contains("\"SYSLOG_IDENTIFIER\":\"oomctl\""))
     }
+
+    /// libsystemd is loaded when journal output is first used, not linked: the binary starts without
+    /// it, and a libsystemd that cannot be loaded is said at start, with console lines instead.
+    @Test func journalOutputWithoutALoadableLibsystemdFallsBackToConsoleLines() throws {
+        if access("/usr/bin/readelf", X_OK) == 0 {
+            let needed = ProcessRunner.run("/usr/bin/readelf", ["-d", ProcessRunner.oomctlPath]).standardOutput
+            #expect(needed.contains("(NEEDED)") && !needed.contains("libsystemd"), "\(needed)")
+        }
+        let directory = FixtureTree()
+        directory.file("libsystemd.so.0", "")  // empty: not a library
+        let broken = directory.root + "/libsystemd.so.0"
+        let test = try TestCgroup(limit: ByteCount(32 << 20))
+        defer { test.destroy() }
+        let watch = try RunningWatch(
+            [test.path.description, "--dry-run", "--log", "journal", "--no-self-protection"],
+            environment: ["LD_LIBRARY_PATH": directory.root])
+        let output = watch.output
+        #expect(watch.stop() == 0)
+        #expect(output.contains("cannot load libsystemd: \(broken)"), "\(output)")
+        #expect(output.contains("logging to standard error instead"))
+        #expect(output.contains("watching "), "the watch ran on, logging to the console")
+    }
 }
 
 @Suite struct WatchCommandInputTests {

@@ -111,7 +111,7 @@ public struct JournalEntry: Sendable, Equatable {
                     vectors.initializeElement(at: index, to: iovec(iov_base: base + bound.start, iov_len: bound.count))
                 }
                 defer { vectors.deinitialize() }
-                return sd_journal_sendv(vectors.baseAddress, Int32(bounds.count))
+                return oomctl_journal_sendv(vectors.baseAddress, Int32(bounds.count))
             }
         }
     }

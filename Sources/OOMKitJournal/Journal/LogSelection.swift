@@ -1,3 +1,4 @@
+import CSystemd
 import Glibc
 import Logging
 
@@ -19,8 +20,10 @@ public enum JournalAvailability {
     /// The socket journald reads native entries from.
     public static let defaultSocketPath = "/run/systemd/journal/socket"
 
-    /// nil when a journald accepts datagrams on `socketPath`, else why not (for the user).
+    /// nil when a journald accepts datagrams on `socketPath` and libsystemd, loaded now if it was not
+    /// yet, has sd_journal_sendv; else why not (for the user).
     public static func unavailableReason(socketPath: String = defaultSocketPath) -> String? {
+        if let error = oomctl_journal_load_error() { return String(cString: error) }
         var status = stat()
         guard stat(socketPath, &status) == 0 else {
             return "no journald is listening: \(socketPath): \(String(cString: strerror(errno)))"
