@@ -2,6 +2,8 @@
 # memory.oom.group units with --process and the kernel's group kills, reserve edge cases, a fork bomb,
 # cgroups without the memory controller, frozen cgroups. Each check failed before its fix.
 
+MSG_KILLED=9c57b3fd88bb41d4a3f7ad5c1e8b8205
+
 # --- 4. memory.oom.group units stay units -----------------------------------------------------------
 mkcg /hard/og/unit >/dev/null && mkcg /hard/og/single >/dev/null
 echo 1 >$CG/hard/og/unit/memory.oom.group
@@ -19,6 +21,31 @@ all_dead=1
 for p in $unit_pids; do wait_for 5 dead $p || all_dead=0; done
 if [ $all_dead = 1 ] && alive $single; then pass process-kind-kills-unit
 else fail process-kind-kills-unit "unit processes dead: $all_dead, single alive: $(alive $single && echo yes || echo no); $(head -c 300 /tmp/ogk.json /tmp/ogk.err)"; fi
+# watch --process in the same shape: the anonymous hog in the unit is the largest process, and the
+# unit dies whole (its 3 sleepers too), by watch, before the kernel (16M/s against the 16M reserve,
+# as simulate --hog-rate runs it); the sibling's process lives.
+mkcg /hard/og3/unit >/dev/null && mkcg /hard/og3/single >/dev/null
+echo 64M >$CG/hard/og3/memory.max && echo 1 >$CG/hard/og3/unit/memory.oom.group
+oomctl reserve /hard/og3 16M >/dev/null || fail og3-reserve "reserve /hard/og3 16M failed"
+og3_pids=
+for i in 1 2 3; do spawn_in_cg /hard/og3/unit sleep 100000; og3_pids="$og3_pids $SPAWNED"; done
+spawn_in_cg /hard/og3/single sleep 100000
+og3_single=$SPAWNED
+start_watch /tmp/og3.json /hard/og3 --kill largest --process
+spawn_in_cg /hard/og3/unit oomctl hog 100M --rate 16M --hold 0s
+og3_hog=$SPAWNED
+wait $og3_hog 2>/dev/null
+og3_dead=1
+for p in $og3_pids; do wait_for 5 dead $p || og3_dead=0; done
+wait_for 5 has_line /tmp/og3.json $MSG_KILLED
+stop_watch og3-watch-stops /tmp/og3.json
+if [ $og3_dead = 1 ] && alive $og3_single; then pass watch-process-kills-unit
+else fail watch-process-kills-unit "unit sleepers dead: $og3_dead, sibling alive: $(alive $og3_single && echo yes || echo no); $(grep $MSG_KILLED /tmp/og3.json | head -c 300)"; fi
+jq_lines watch-process-unit-as-cgroup /tmp/og3.json \
+    "[.[] | select(.messageID == \"$MSG_KILLED\")] | length >= 1 and .[0].victim_cgroup == \"/hard/og3/unit\" and (.[0] | has(\"victim_pid\") | not)"
+check_event watch-process-unit-no-kernel-kill /hard/og3 oom_kill -eq 0
+kill -9 $og3_single 2>/dev/null; wait $og3_single 2>/dev/null
+
 # The kernel's own group kill: reported as one oom-kill handling that says group and how many.
 mkcg /hard/og2 >/dev/null && echo 32M >$CG/hard/og2/memory.max && echo 1 >$CG/hard/og2/memory.oom.group
 start_watch /tmp/og2.json /hard/og2 --on oom-kill --dry-run
