@@ -26,6 +26,9 @@ import Testing
     @Test(arguments: [
         (UInt64(0), "0"), (512, "512"), (65536, "64K"), (1_610_612_736, "1.5G"), (UInt64.max, "max"),
         (419_426_304, "400M"), (1_073_741_825, "1.0G"),
+        // Just under a unit (1023.999K): 1.0M, not 1024K, which would read back as 1M (found by the fuzzer:
+        // ".9999995M" printed "1024K").
+        (1_048_575, "1.0M"), (1_073_741_823, "1.0G"),
     ])
     func printsCompactly(bytes: UInt64, text: String) {
         #expect(ByteCount(bytes).description == text)

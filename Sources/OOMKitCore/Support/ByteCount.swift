@@ -104,7 +104,12 @@ public struct ByteCount: Sendable, Hashable, Comparable, Codable, CustomStringCo
         let divisor = UInt64(1) << unit.shift
         if bytes % divisor == 0 { return "\(bytes / divisor)\(unit.suffix)" }
         let value = Double(bytes) / Double(divisor)
-        if value >= 100 { return "\(Int(value.rounded()))\(unit.suffix)" }
+        if value >= 100 {
+            let whole = Int(value.rounded())
+            // 1023.5K and up would print 1024K, which reads back as 1M and prints so: 1.0M it is.
+            if whole == 1024, unitIndex + 1 < Self.units.count { return "1.0\(Self.units[unitIndex + 1].suffix)" }
+            return "\(whole)\(unit.suffix)"
+        }
         let tenths = Int((value * 10).rounded())
         return "\(tenths / 10).\(tenths % 10)\(unit.suffix)"
     }
