@@ -85,6 +85,7 @@ let package = Package(
             name: "OOMKitJournal",
             dependencies: [
                 "OOMKitCore",
+                "CLinux",
                 "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -186,24 +187,27 @@ int oomctl_sync_bounded(int timeout_ms) {
     }
 }
 
-static int oomctl_unix_address(const char *path, struct sockaddr_un *address) {
+socklen_t oomctl_unix_address(const char *name, size_t length, struct sockaddr_un *address) {
     memset(address, 0, sizeof *address);
     address->sun_family = AF_UNIX;
-    size_t length = strlen(path);
-    if (length == 0 || length >= sizeof address->sun_path) {
+    int abstract = length > 0 && name[0] == '@';
+    // A path needs room for its NUL; an abstract name is exactly its bytes (and more than the '@').
+    if (length == 0 || (abstract && length == 1) || length > sizeof address->sun_path - (abstract ? 0 : 1)) {
         errno = ENAMETOOLONG;
-        return -1;
+        return 0;
     }
-    memcpy(address->sun_path, path, length);
-    return 0;
+    memcpy(address->sun_path, name, length);
+    if (abstract) address->sun_path[0] = '\0';
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + (abstract ? 0 : 1));
 }
 
 int oomctl_unix_listen(const char *path, int backlog) {
     struct sockaddr_un address;
-    if (oomctl_unix_address(path, &address) != 0) return -1;
+    socklen_t length = oomctl_unix_address(path, strlen(path), &address);
+    if (length == 0) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, backlog) != 0) {
+    if (bind(fd, (struct sockaddr *)&address, length) != 0 || listen(fd, backlog) != 0) {
         int saved = errno;
         close(fd);
         errno = saved;
@@ -214,13 +218,14 @@ int oomctl_unix_listen(const char *path, int backlog) {
 
 int oomctl_unix_connect(const char *path, int timeout_ms) {
     struct sockaddr_un address;
-    if (oomctl_unix_address(path, &address) != 0) return -1;
+    socklen_t length = oomctl_unix_address(path, strlen(path), &address);
+    if (length == 0) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct timeval timeout = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+    if (connect(fd, (struct sockaddr *)&address, length) != 0) {
         int saved = errno;
         close(fd);
         errno = saved;

@@ -13,6 +13,8 @@
 #include <sys/signalfd.h>
 #include <sys/statfs.h>
 #include <sys/timerfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 
 /// O_PATH, which <fcntl.h> defines only with _GNU_SOURCE (its value, __O_PATH, always).
@@ -56,6 +58,13 @@ ssize_t oomctl_receive_with_descriptor(int socket, void *bytes, size_t count, in
 /// The size of the next message waiting on a SOCK_SEQPACKET socket (MSG_PEEK | MSG_TRUNC), 0 at end
 /// of file, or -1 with errno set.
 ssize_t oomctl_next_message_size(int socket);
+
+/// Fills `address` with the AF_UNIX name of `length` bytes at `name`: a path (the address ends at its
+/// NUL), or, when the first byte is '@', a name in the abstract namespace (exactly its bytes, the '@'
+/// read as the leading NUL). Returns the length to give bind, connect or sendto, or 0 with errno
+/// ENAMETOOLONG when the name is empty or does not fit sockaddr_un. The one place oomctl builds such an
+/// address (the status socket, the journald probe, the service manager's notify socket).
+socklen_t oomctl_unix_address(const char *name, size_t length, struct sockaddr_un *address);
 
 /// A non-blocking UNIX stream socket (close-on-exec) bound to `path` and listening with `backlog`.
 /// Returns the socket or -1 with errno set (ENAMETOOLONG for a path that does not fit sockaddr_un).

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// Tells the service manager that started this process how the service is doing, by systemd's
@@ -60,24 +61,23 @@ public final class ServiceManagerNotifier {
 
     /// A notifier for the datagram socket at `socket` (a path, or `@name` in the abstract namespace).
     public init(socket: String, watchdogInterval: Duration? = nil) throws(NotifySocketError) {
-        var bytes = LosslessText.encode(socket)
+        let bytes = LosslessText.encode(socket)
         guard bytes.first == UInt8(ascii: "/") || (bytes.first == UInt8(ascii: "@") && bytes.count > 1) else {
             // systemd also knows vsock:CID:PORT (a manager outside a VM): not for a handler inside one.
             throw NotifySocketError(
                 address: socket, reason: "not an absolute path or an @name in the abstract namespace",
                 errno: EAFNOSUPPORT)
         }
-        let isAbstract = bytes[0] == UInt8(ascii: "@")
-        if isAbstract { bytes[0] = 0 }
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
-            throw NotifySocketError(
-                address: socket, reason: "longer than a socket address (\(capacity - 1) bytes)", errno: ENAMETOOLONG)
+        var address = sockaddr_un()
+        addressLength = bytes.withUnsafeBufferPointer { name in
+            name.withMemoryRebound(to: CChar.self) { oomctl_unix_address($0.baseAddress, $0.count, &address) }
         }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        // An abstract name is exactly its bytes; a path ends at its NUL.
-        addressLength = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (isAbstract ? 0 : 1))
+        guard addressLength > 0 else {
+            let capacity = MemoryLayout.size(ofValue: address.sun_path) - 1
+            throw NotifySocketError(
+                address: socket, reason: "longer than a socket address (\(capacity) bytes)", errno: ENAMETOOLONG)
+        }
+        self.address = address
         descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
             let code = errno

@@ -1,3 +1,4 @@
+import CLinux
 import CSystemd
 import Glibc
 import Logging
@@ -36,17 +37,13 @@ public enum JournalAvailability {
         guard probe >= 0 else { return nil }  // cannot probe: trust the socket file
         defer { close(probe) }
         var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
         let path = Array(socketPath.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.count < capacity else { return "no journald is listening: \(socketPath): path too long" }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            buffer.copyBytes(from: path)
+        let length = path.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { oomctl_unix_address($0.baseAddress, $0.count, &address) }
         }
+        guard length > 0 else { return "no journald is listening: \(socketPath): path too long" }
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) }
         }
         if result != 0 && (errno == ECONNREFUSED || errno == ENOENT) {
             return "no journald is listening on \(socketPath): \(String(cString: strerror(errno)))"
