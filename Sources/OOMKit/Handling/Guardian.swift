@@ -354,9 +354,7 @@ public enum Guardian {
             guard done.insert(ByteKey(directoryPath)).inserted, let directory = directories[ByteKey(entry.path)] else {
                 continue
             }
-            let duplicate = fcntl(directory, F_DUPFD_CLOEXEC, 0)
-            guard duplicate >= 0 else { continue }
-            let cgroup = Cgroup.adopting(duplicate, as: .root, in: hierarchy)
+            guard let cgroup = adoptingCopy(of: directory, as: .root, in: hierarchy) else { continue }
             if ReserveGrantMarker.read(from: cgroup)?.pid == watch {
                 try? cgroup.removeExtendedAttribute(ReserveGrantMarker.attribute)
             }
@@ -410,11 +408,17 @@ public enum Guardian {
         guard directoryPath.hasPrefix(hierarchy.mountPoint + "/"),
             let path = try? system.memoryCgroupPath(for: directoryPath)
         else { return nil }
-        if let directory {
-            let duplicate = fcntl(directory, F_DUPFD_CLOEXEC, 0)
-            if duplicate >= 0 { return try? MemoryCgroup(Cgroup.adopting(duplicate, as: path, in: hierarchy)) }
+        if let directory, let cgroup = adoptingCopy(of: directory, as: path, in: hierarchy) {
+            return try? MemoryCgroup(cgroup)
         }
         return try? MemoryCgroup.open(path, in: system)
+    }
+
+    /// A cgroup over a duplicate of a directory descriptor watch sent (the guardian keeps its own, for
+    /// the next restore), shown as `path`; nil when no descriptor is left to duplicate it into.
+    private static func adoptingCopy(of directory: Int32, as path: CgroupPath, in hierarchy: Hierarchy) -> Cgroup? {
+        let duplicate = fcntl(directory, F_DUPFD_CLOEXEC, 0)
+        return duplicate >= 0 ? Cgroup.adopting(duplicate, as: path, in: hierarchy) : nil
     }
 
     /// Opens a listed file for writing: by its name in `directory` (its cgroup's, sent by watch) when
