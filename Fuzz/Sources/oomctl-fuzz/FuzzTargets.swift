@@ -37,6 +37,12 @@ let targets: [FuzzTarget] = [
         }
     },
     FuzzTarget(name: "smaps-rollup") { _ = try? SmapsRollup(parsing: text($0)) },
+    FuzzTarget(name: "smaps") { bytes in
+        // What watch drops before it locks its memory: only ranges that are ranges.
+        for mapping in ExecutableMapping.list(inSmaps: text(bytes)) {
+            precondition(mapping.end > mapping.start, "an empty or inverted range is listed")
+        }
+    },
     FuzzTarget(name: "slabinfo") { _ = try? SlabInfo(parsing: text($0)) },
     FuzzTarget(name: "buddyinfo") { _ = try? BuddyInfo(parsing: text($0)) },
     FuzzTarget(name: "zoneinfo") { _ = try? ZoneInfo(parsing: text($0)) },

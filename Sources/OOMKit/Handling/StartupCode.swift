@@ -15,20 +15,6 @@ import OOMKitCore
 /// private copies of pages (a debugger's breakpoints, text relocations) is left as it is, since dropping
 /// those would lose what was written.
 package enum StartupCode {
-    /// One executable mapping of a file, as /proc/self/smaps lists it.
-    struct Mapping: Equatable {
-        var start: UInt
-        var end: UInt
-        var resident: ByteCount
-        /// Pages copied on write (a breakpoint, a text relocation): never dropped.
-        var anonymous: ByteCount
-        /// Such copies swapped out.
-        var swapped: ByteCount = .zero
-
-        /// Nothing in it but the file's pages: dropping them loses nothing.
-        var isClean: Bool { anonymous == .zero && swapped == .zero }
-    }
-
     /// Drops the page table entries of every clean executable file mapping; returns how much was resident
     /// in them before (what the warm-up does not fault back in is what this saved).
     @discardableResult
@@ -36,7 +22,7 @@ package enum StartupCode {
     package static func release() -> ByteCount {
         guard let text = try? FileIO.readText(path: "/proc/self/smaps") else { return .zero }
         var released: UInt64 = 0
-        for mapping in executableMappings(inSmaps: text) where mapping.isClean {
+        for mapping in ExecutableMapping.list(inSmaps: text) where mapping.isClean {
             guard let start = UnsafeMutableRawPointer(bitPattern: mapping.start) else { continue }
             if madvise(start, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
                 released += mapping.resident.bytes
@@ -64,30 +50,5 @@ package enum StartupCode {
         else { return .zero }
         let length = Int(end - start + page)
         return mlock(address, length) == 0 ? ByteCount(UInt64(length)) : .zero
-    }
-
-    /// The private executable mappings of files in a /proc/PID/smaps text (not [vdso] and the like).
-    static func executableMappings(inSmaps text: String) -> [Mapping] {
-        var mappings: [Mapping] = []
-        var current: Mapping?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard let first = fields.first else { continue }
-            if first.contains("-"), !first.hasSuffix(":") {
-                if let current { mappings.append(current) }
-                current = nil
-                let bounds = first.split(separator: "-")
-                guard fields.count >= 6, fields[1] == "r-xp", fields[5].hasPrefix("/"), bounds.count == 2,
-                    let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), end > start
-                else { continue }
-                current = Mapping(start: start, end: end, resident: .zero, anonymous: .zero)
-            } else if current != nil, fields.count >= 2, let kib = UInt64(fields[1]) {
-                if first == "Rss:" { current?.resident = ByteCount(kib << 10) }
-                if first == "Anonymous:" { current?.anonymous = ByteCount(kib << 10) }
-                if first == "Swap:" { current?.swapped = ByteCount(kib << 10) }
-            }
-        }
-        if let current { mappings.append(current) }
-        return mappings
     }
 }

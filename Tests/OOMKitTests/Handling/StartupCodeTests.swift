@@ -30,7 +30,7 @@ struct StartupCodeTests {
             Anonymous:             0 kB
             Swap:                  8 kB
             """
-        let mappings = StartupCode.executableMappings(inSmaps: smaps)
+        let mappings = ExecutableMapping.list(inSmaps: smaps)
         #expect(
             mappings == [
                 .init(
@@ -50,7 +50,7 @@ struct StartupCodeTests {
     @Test func releasingLeavesLessCodeResidentAndTheProcessRuns() throws {
         func residentCode() throws -> UInt64 {
             let text = try FileIO.readText(path: "/proc/self/smaps")
-            return StartupCode.executableMappings(inSmaps: text).reduce(0) { $0 + $1.resident.bytes }
+            return ExecutableMapping.list(inSmaps: text).reduce(0) { $0 + $1.resident.bytes }
         }
         let before = try residentCode()
         let released = StartupCode.release()
