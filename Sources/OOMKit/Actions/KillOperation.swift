@@ -189,7 +189,7 @@ public final class KillOperation {
     /// populated (a process forked while oomctl listed, or one it could not list), and if so, waits for
     /// what is left, up to the same timeout. True when it waits on.
     private func lookForStragglers() -> Bool {
-        guard method == .cgroupKill, case .cgroup(let memory) = target, killer.isPopulated(memory) else {
+        guard method == .cgroupKill, case .cgroup(let memory) = target, memory.cgroup.isPopulated else {
             return false
         }
         guard !isPastTimeout else {

@@ -233,19 +233,13 @@ public struct Killer: Sendable {
 
     /// After cgroup.kill: pidfds on the processes of the subtree not yet in `known`, to wait for (each has
     /// SIGKILL pending from the kernel). Best effort: a process gone meanwhile is not listed, and a
-    /// descendant that cannot be read is left to ``isPopulated(_:)``, which decides when the kill is over.
+    /// descendant that cannot be read is left to ``Cgroup/isPopulated``, which decides when the kill is over.
     func dyingProcesses(below memory: MemoryCgroup, excluding known: Set<Int32>) -> [Int32: ProcessHandle] {
         var handles: [Int32: ProcessHandle] = [:]
         for pid in (try? processIDs(below: memory)) ?? [] where !known.contains(pid) && pid != selfPID {
             if let handle = try? ProcessHandle(pid: pid) { handles[pid] = handle }
         }
         return handles
-    }
-
-    /// v2: whether any process is left in the cgroup or below (cgroup.events `populated`); a cgroup that
-    /// was removed, or whose file cannot be read, holds none that can be waited for.
-    func isPopulated(_ memory: MemoryCgroup) -> Bool {
-        (try? memory.cgroup.events().populated) ?? false
     }
 
     /// The cgroup that holds the memory of what is in `path`: itself, or for a v2 cgroup without the

@@ -862,9 +862,8 @@ package final class Handler {
                 try handler.loop.add(timer.descriptor) { [self] _ in
                     timer.acknowledge()
                     let now = handler.clock.now
-                    let empty = (try? memory.cgroup.events().populated) != true
                     if !memory.cgroup.isAlive || now - event.detectedAt >= Handler.groupKillTail
-                        || (empty && now - lastKillCounted >= Handler.groupKillSettle)
+                        || (!memory.cgroup.isPopulated && now - lastKillCounted >= Handler.groupKillSettle)
                     {
                         stopRechecking()
                         finish()

@@ -40,4 +40,8 @@ extension Cgroup {
             throw .parse(error)
         }
     }
+
+    /// v2: whether any process is left in the cgroup or below (cgroup.events `populated`); a cgroup that
+    /// was removed, or whose file cannot be read, holds none that can be waited for.
+    public var isPopulated: Bool { (try? events().populated) ?? false }
 }

@@ -112,16 +112,22 @@ import Testing
         #expect(!harness.stepNames.contains("decided"), "the kernel already killed: no action")
     }
 
+    /// /app populated, and a group kill's first oom-kill read (`firstRead` kills counted so far) handled.
+    static func groupKillInProgress(firstRead: UInt64) throws -> (FixtureTree, HandlerHarness) {
+        let tree = v2Tree()
+        tree.file(v2Directory + "/cgroup.events", "populated 1\nfrozen 0\n")
+        let harness = try HandlerHarness(tree: tree, options: options())
+        var event = harness.event(.oomKill, "/app", count: firstRead)
+        event.groupKills = 1
+        harness.handler.handle(event)
+        return (tree, harness)
+    }
+
     /// A kernel group kill of a 4-process unit read mid-way (VM, 6.1: the detection said 2): the rest the
     /// kernel counts later is part of the same handling, which ends once the unit is empty, and reports
     /// the whole count (before, it ended at once, reported 2, and the rest was dropped as coalesced).
     @Test func aGroupKillIsReportedWholeOnceTheUnitIsEmpty() throws {
-        let tree = Self.v2Tree()
-        tree.file(Self.v2Directory + "/cgroup.events", "populated 1\nfrozen 0\n")
-        let harness = try HandlerHarness(tree: tree, options: Self.options())
-        var first = harness.event(.oomKill, "/app", count: 2)
-        first.groupKills = 1
-        harness.handler.handle(first)
+        let (tree, harness) = try Self.groupKillInProgress(firstRead: 2)
         harness.run(for: .milliseconds(150))
         #expect(harness.finished.isEmpty, "the unit still has processes: the kill is not over")
         harness.handler.handle(harness.event(.oomKill, "/app", count: 3))  // the kernel's later counts
@@ -137,12 +143,7 @@ import Testing
     /// A unit that never empties (a process with oom_score_adj -1000 survives the group kill): the
     /// handling still ends, after ``Handler/groupKillTail``.
     @Test func aGroupKillThatLeavesAProcessEndsAfterTheTail() throws {
-        let tree = Self.v2Tree()
-        tree.file(Self.v2Directory + "/cgroup.events", "populated 1\nfrozen 0\n")
-        let harness = try HandlerHarness(tree: tree, options: Self.options())
-        var event = harness.event(.oomKill, "/app", count: 3)
-        event.groupKills = 1
-        harness.handler.handle(event)
+        let (_, harness) = try Self.groupKillInProgress(firstRead: 3)
         let report = try #require(harness.runUntilFinished(bound: .seconds(3)).first)
         #expect(report.count == 3)
         #expect(report.durationMicroseconds >= Handler.groupKillTail.totalNanoseconds / 1000)
