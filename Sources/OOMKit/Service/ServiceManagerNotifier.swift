@@ -73,9 +73,13 @@ public final class ServiceManagerNotifier {
             name.withMemoryRebound(to: CChar.self) { oomctl_unix_address($0.baseAddress, $0.count, &address) }
         }
         guard addressLength > 0 else {
-            let capacity = MemoryLayout.size(ofValue: address.sun_path) - 1
-            throw NotifySocketError(
-                address: socket, reason: "longer than a socket address (\(capacity) bytes)", errno: ENAMETOOLONG)
+            // A path needs room for its NUL; an abstract name may fill sun_path (its '@' is the leading NUL).
+            let room = MemoryLayout.size(ofValue: address.sun_path)
+            let reason =
+                bytes.first == UInt8(ascii: "@")
+                ? "longer than an abstract socket name may be (\(room) bytes with its '@')"
+                : "longer than a socket path may be (\(room - 1) bytes)"
+            throw NotifySocketError(address: socket, reason: reason, errno: ENAMETOOLONG)
         }
         self.address = address
         descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

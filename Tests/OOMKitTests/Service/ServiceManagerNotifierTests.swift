@@ -23,17 +23,29 @@ import Testing
     }
 
     @Test(arguments: [
-        ("vsock:2:1234", EAFNOSUPPORT), ("run/notify", EAFNOSUPPORT), ("@", EAFNOSUPPORT),
-        ("/" + String(repeating: "x", count: 120), ENAMETOOLONG),
+        ("vsock:2:1234", EAFNOSUPPORT, "not an absolute path"), ("run/notify", EAFNOSUPPORT, "not an absolute path"),
+        ("@", EAFNOSUPPORT, "not an absolute path"),
+        ("/" + String(repeating: "x", count: 107), ENAMETOOLONG, "longer than a socket path may be (107 bytes)"),
+        (
+            "@" + String(repeating: "x", count: 108), ENAMETOOLONG,
+            "longer than an abstract socket name may be (108 bytes with its '@')"
+        ),
     ])
-    func anAddressThatIsNoUnixSocketIsRefusedSayingWhy(address: String, code: Int32) {
+    func anAddressThatIsNoUnixSocketIsRefusedSayingWhy(address: String, code: Int32, reason: String) {
         #expect {
             _ = try ServiceManagerNotifier(socket: address)
         } throws: { error in
             guard let error = error as? NotifySocketError else { return false }
             return error.errno == code
                 && error.description.hasPrefix("cannot notify the service manager at NOTIFY_SOCKET=")
+                && error.description.contains(reason)
         }
+    }
+
+    /// The longest names that fit are taken: a 107-byte path (its NUL fills sun_path), a 108-byte @name.
+    @Test func theLongestAddressesThatFitAreTaken() throws {
+        _ = try ServiceManagerNotifier(socket: "/" + String(repeating: "x", count: 106))
+        _ = try ServiceManagerNotifier(socket: "@" + String(repeating: "x", count: 107))
     }
 
     /// A thousand changes within a second of READY=1 are one STATUS=, a second after it; a line that did
