@@ -51,6 +51,11 @@ package final class HookRunner {
     /// Whether this process runs below oom_score_adj 0, read once at the first hook (self-protection
     /// sets it after the runner exists, and nothing changes it later): no file read per hook after that.
     private lazy var ownScoreIsProtected = FileIO.ownOOMScoreAdjustment() < 0
+    /// The environment every hook inherits: this process's minus any OOMCTL_* of its own, taken at the
+    /// first hook (after start-up has removed what is not the hooks' business, such as NOTIFY_SOCKET).
+    private lazy var inheritedEnvironment = ChildProcess.inheritedEnvironment(excluding: "OOMCTL_")
+    /// PWD for a hook started without the shell, which would have exported it: decided once too.
+    private lazy var directPWD = Self.workingDirectory(unless: inheritedEnvironment["PWD"])
 
     private final class Run {
         let command: String
@@ -109,7 +114,7 @@ package final class HookRunner {
             throw SystemCallError("create", path: "a hook's output pipe", errno: errno)
         }
         let spawned = Result { () throws(SystemCallError) in
-            try Self.spawn(command, environment: environment, input: inputPipe[0], output: outputPipe[1])
+            try spawn(command, environment: environment, input: inputPipe[0], output: outputPipe[1])
         }
         close(inputPipe[0])
         close(outputPipe[1])
@@ -222,10 +227,10 @@ package final class HookRunner {
     /// stderr into `output`, with this process's environment (minus any OOMCTL_* of its own) plus
     /// `environment`. A program that cannot be started directly is started through the shell, which
     /// then says why (exit 126 or 127), as it would have had it been asked first.
-    private static func spawn(
+    private func spawn(
         _ command: String, environment: [String: String], input: Int32, output: Int32
     ) throws(SystemCallError) -> Int32 {
-        var merged = ChildProcess.inheritedEnvironment(excluding: "OOMCTL_")
+        var merged = inheritedEnvironment
         for (key, value) in environment { merged[key] = value }
         func start(_ how: HookCommand, _ variables: [String: String]) throws(SystemCallError) -> Int32 {
             let (executable, arguments) = how.executableAndArguments
@@ -237,7 +242,7 @@ package final class HookRunner {
         if case .direct = how {
             // sh exports PWD (the working directory, when what it inherited does not name it).
             var direct = merged
-            if let directory = Self.workingDirectory(unless: merged["PWD"]) { direct["PWD"] = directory }
+            if let directPWD, environment["PWD"] == nil { direct["PWD"] = directPWD }
             if let pid = try? start(how, direct) { return pid }
         }
         return try start(.shell(command), merged)
