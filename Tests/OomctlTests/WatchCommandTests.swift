@@ -170,6 +170,40 @@ struct WatchCommandTests {
         #expect(try oomControl(test).oomKill == 0)
     }
 
+    /// A hook that frees too little: its kill of a small process wakes the stalled hog, which eats what
+    /// was freed and is out of memory again within milliseconds. under_oom reads 0 meanwhile, and read
+    /// once, that used to credit the hook and end the handling; the hog's next notification then
+    /// started a second handling that ran the hook again. One OOM, one handling: the hook runs once and
+    /// the hog is killed by the policy, in each of the trials.
+    @Test func aHookThatFreesTooLittleIsNotCreditedWhenTheOOMIsBackAtOnce() throws {
+        for trial in 1...3 {
+            let test = try TestCgroup(limit: ByteCount(40 << 20))
+            defer { test.destroy() }
+            let directory = FixtureTree()
+            let small = try test.spawn([ProcessRunner.oomctlPath, "hog", "2M"], output: directory.root + "/small")
+            for _ in 0..<1000 where !ProcessRunner.readText(directory.root + "/small").contains("holding") {
+                usleep(10_000)
+            }
+            #expect(ProcessRunner.readText(directory.root + "/small").contains("holding"), "the small hog holds 2M")
+            let hook =
+                #"echo ran >> "$OUT/hook"; kill -9 "$SMALL"; "#
+                + #"while grep -qx "$SMALL" "$OOMCTL_CGROUP_PATH/cgroup.procs"; do :; done"#
+            let watch = try RunningWatch(
+                [
+                    test.path.description, "--hook", hook, "--kill", "triggering", "--delay", "10s", "--json",
+                    "--no-self-protection",
+                ], environment: ["OUT": directory.root, "SMALL": String(small)])
+            let hog = try test.spawnHog("100M")
+            #expect(ProcessRunner.wait(for: hog, timeout: .seconds(15)) == 128 + SIGKILL, "trial \(trial)")
+            #expect(watch.waitFor { $0.records.contains { $0["outcome"] != nil } }, "\(watch.output)")
+            usleep(300_000)  // a second handling, if there is one, has started by now
+            let outcomes = watch.records.compactMap { $0["outcome"] }
+            #expect(outcomes == ["killed"], "trial \(trial): \(watch.output.suffix(3000))")
+            #expect(ProcessRunner.readText(directory.root + "/hook") == "ran\n", "trial \(trial): the hook ran once")
+            #expect(watch.stop() == 0)
+        }
+    }
+
     @Test func withoutAnActionTheKernelKillsAtTheDeadline() throws {
         let test = try TestCgroup(limit: ByteCount(32 << 20))
         defer { test.destroy() }

@@ -68,8 +68,15 @@ package final class Handler {
     /// How long a hook that exited 0 is given for its fix to show: a v1 cgroup stays under_oom until the
     /// woken task has run again after, say, the hook raised the limit (seen: the kill came first).
     static let hookSettleTime = Duration.milliseconds(50)
-    /// How often the OOM is looked at meanwhile.
+    /// How often a v1 OOM is looked at while it settles (and a v2 condition without a verdict).
     static let hookSettleInterval = Duration.milliseconds(5)
+    /// How long a v1 OOM must stay over, with no new notification of it, before it counts as over: a
+    /// stalled task that an uncharge in its cgroup wakes (another task's free, a deferred free) leaves
+    /// under_oom at 0 while it retries its charge, and notifies again when the charge fails. Read once,
+    /// such a look credited a hook that did nothing, or skipped a kill (6 of 20 trials here with a
+    /// process freeing 4 KiB a millisecond beside the hog). Longer than the retry, a wait for a core
+    /// under load included.
+    static let v1SettleTime = Duration.milliseconds(50)
 
     private let system: CgroupSystem
     private let loop: EventLoop
@@ -231,6 +238,7 @@ package final class Handler {
         if let running = active[event.cgroup] {
             running.report.coalesced += event.count
             onStep(.coalesced(cgroup: event.cgroup, event: event.kind, total: running.report.coalesced))
+            if event.kind == .oom { running.notifiedAgain() }
             return
         }
         if gate.isConfirming(event.cgroup) && event.kind != .oomKill {
@@ -339,8 +347,11 @@ package final class Handler {
         private var oomControl: OOMControlFile?
         private var recheck: DeadlineTimer?
         private var resolutionChecks = 0
-        /// Looks for a successful hook's fix to show (``Handler/hookSettleTime``).
+        /// Looks at the condition until it has settled (``awaitSettling(patience:_:)``).
         private var settle: DeadlineTimer?
+        /// v1: when the deadline passed, if it has (nil: not yet). From then on the OOM is not the
+        /// handling's to hold: found back (a notification, a look), it goes to the kernel at once.
+        private var deadlinePassedAt: ContinuousClock.Instant?
         /// The OOM outlasted the looking after a fallback: the kernel killer is not disabled again.
         private var keepsKernelKiller = false
         /// The kill in flight (in ``Phase/acting``).
@@ -351,7 +362,8 @@ package final class Handler {
         private var holdLimit: DeadlineTimer?
         /// v2: the last sample of the cgroup, from which the next verdict's rates are taken.
         private var lastSample: MemorySample?
-        /// v2: since when the verdict has been clear (nil: in distress at the last look).
+        /// Since when the condition has been over, as looked at (nil: not over at the last look; v1: or
+        /// notified again since).
         private var clearSince: ContinuousClock.Instant?
         /// v2 memory.oom.group kill: when the kernel's count of its kills last grew (as read by watch).
         private var lastKillCounted: ContinuousClock.Instant
@@ -515,45 +527,16 @@ package final class Handler {
             runNextHook()
         }
 
-        /// After a hook exited 0: resolved now, or within ``Handler/hookSettleTime`` (looked at from the
-        /// loop), ends the handling; otherwise the next hook runs. v2: the verdict must stay clear for the
-        /// settle time, within twice that.
+        /// After a hook exited 0: settled now, or within ``Handler/hookSettleTime`` (v1: the woken task
+        /// lags behind a fix such as a raised limit), ends the handling; otherwise the next hook runs. v2
+        /// distress: a fix that does not show at the first look is none.
         private func awaitHookResolution() {
-            clearSince = nil
-            if hasSettled() {
+            awaitSettling(patience: isV2Distress ? .zero : Handler.hookSettleTime) { [self] settled in
+                guard settled else { return runNextHook() }
                 facts.resolvedByHook = true
-                return pipelineDone()
+                pipelineDone()
             }
-            // v2: the settle time confirms a fix that shows; one that does not show at once is none (the
-            // wait is for v1, whose under_oom lags behind the woken task).
-            if fixNotShown { return runNextHook() }
-            guard let timer = try? DeadlineTimer() else { return runNextHook() }
-            settle = timer
-            let started = handler.clock.now
-            do {
-                try handler.loop.add(timer.descriptor) { [self] _ in
-                    timer.acknowledge()
-                    guard phase != .finished else { return }
-                    if hasSettled() {
-                        stopSettling()
-                        facts.resolvedByHook = true
-                        pipelineDone()
-                    } else if fixNotShown || handler.clock.now - started >= hookSettleTime {
-                        stopSettling()
-                        runNextHook()
-                    } else {
-                        timer.arm(after: pollInterval)
-                    }
-                }
-            } catch {
-                settle = nil
-                return runNextHook()
-            }
-            timer.arm(after: pollInterval)
         }
-
-        /// v2: the last look found the distress on (a fix would have started the settle time).
-        private var fixNotShown: Bool { isV2Distress && clearSince == nil }
 
         private func stopSettling() {
             if let settle { handler.loop.remove(settle.descriptor) }
@@ -564,10 +547,22 @@ package final class Handler {
 
         private func act() {
             phase = .acting
-            if isResolved() && !kernelActed {
+            guard !kernelActed, isResolved() else { return takeAction() }
+            guard isV1OOM else {
                 facts.action = .alreadyResolved
                 return pipelineDone()
             }
+            // Found over once: over for good only if it stays so (``Handler/v1SettleTime``).
+            awaitSettling(patience: .zero) { [self] settled in
+                guard phase == .acting else { return }
+                guard settled else { return takeAction() }
+                facts.action = .alreadyResolved
+                pipelineDone()
+            }
+        }
+
+        /// The action: a panic, a kill by the policy, or nothing.
+        private func takeAction() {
             if case .panic(let panic) = options.action, !kernelActed { return takeTheMachineDown(panic) }
             guard case .kill(let policy) = options.action, !kernelActed else {
                 facts.action = .nothingToDo
@@ -640,7 +635,7 @@ package final class Handler {
         /// will come from userspace, so a v1 OOM goes to the kernel now, before any post-kill hook, rather
         /// than at the deadline.
         private func handBackUnmadeKill() {
-            if isV1OOM && !options.dryRun { fallBack(now: true) }
+            if isV1OOM && !options.dryRun { fallBack(after: nil) }
         }
 
         /// The panic action; its steps are in PanicAction.swift.
@@ -735,10 +730,13 @@ package final class Handler {
         /// handling ends as soon as it does.
         private func pipelineDone() {
             guard phase != .finished else { return }
-            if isV1OOM && !options.dryRun && !isResolved() {
-                phase = .awaitingResolution
-                if facts.fellBack || grant != nil { watchForResolution() }
-                return
+            if isV1OOM && !options.dryRun {
+                guard isResolved() else { return awaitResolution() }
+                // Over after a kill, or confirmed over already: done. Otherwise it must stay so.
+                if facts.action != .killed && facts.action != .alreadyResolved && !facts.resolvedByHook {
+                    phase = .awaitingResolution
+                    return awaitSettling(patience: .zero) { [self] settled in settled ? finish() : awaitResolution() }
+                }
             }
             if kernelActed && report.groupKills > 0 && memory.cgroup.isAlive {
                 // The kernel may still be killing (and counting) the unit: the report waits for its end.
@@ -755,6 +753,14 @@ package final class Handler {
             finish()
         }
 
+        /// v1: the OOM outlasted the pipeline. It ends by itself (a granted reserve), by the kernel (after
+        /// the fallback), or at the deadline; past the deadline, it goes to the kernel now.
+        private func awaitResolution() {
+            phase = .awaitingResolution
+            if deadlinePassedAt != nil && !facts.fellBack { return fallBack(after: options.delay) }
+            if facts.fellBack || grant != nil { watchForResolution() }
+        }
+
         /// Arms the deadline that hands a v1 OOM back to the kernel. Nothing may skip it: at the descriptor
         /// limit a spare descriptor is given up for it, and when no deadline can be armed at all the OOM
         /// goes back to the kernel at once.
@@ -766,26 +772,42 @@ package final class Handler {
                     isShortage: { DescriptorReserve.isShortage($0.code) })
                 try handler.loop.add(timer.descriptor) { [self] _ in
                     timer.acknowledge()
-                    fallBack()
+                    deadlinePassed()
                 }
             } catch {
                 fail("deadline: \(error.description); the kernel OOM killer takes this OOM now")
-                return fallBack(now: true)
+                return fallBack(after: nil)
             }
             deadline = timer
             timer.arm(after: options.delay)
         }
 
         /// The deadline passed: unless the OOM is over, hand it to the kernel killer. This can come in any
-        /// phase (a hook or a victim still running): the deadline does not wait for userspace. `now`: no
-        /// deadline could be armed, and the OOM is the kernel's before anything else runs.
-        private func fallBack(now: Bool = false) {
-            guard phase != .finished, !facts.fellBack, isV1OOM else { return }
-            if !now && isResolved() {
+        /// phase (a hook or a victim still running): the deadline does not wait for userspace. Found over,
+        /// it is looked at again until it has settled (a task woken to retry its charge reads as over),
+        /// and handed back unless it does.
+        private func deadlinePassed() {
+            guard phase != .finished, !facts.fellBack else { return }
+            let now = handler.clock.now
+            if deadlinePassedAt == nil {
+                deadlinePassedAt = now
+                clearSince = nil
+            }
+            switch look() {
+            case .settled:
                 // It went away before the deadline (a granted reserve let the tasks finish).
                 if phase == .awaitingResolution { finish() }
-                return
+            case .clearing where now - (deadlinePassedAt ?? now) < Handler.v1SettleTime * 2:
+                deadline?.arm(after: Handler.hookSettleInterval)
+            case .clearing, .ongoing:
+                fallBack(after: options.delay)
             }
+        }
+
+        /// Hands the OOM to the kernel killer: `after` the delay at the deadline, or at once (nil) when
+        /// nothing more comes from userspace (no deadline could be armed, a kill could not be made).
+        private func fallBack(after: Duration?) {
+            guard phase != .finished, !facts.fellBack, isV1OOM else { return }
             do {
                 if let oomControl {
                     try oomControl.setKillDisabled(false)
@@ -796,11 +818,19 @@ package final class Handler {
                 }
                 facts.fellBack = true
                 report.fellBack = true
-                handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: now ? nil : options.delay))
+                handler.onStep(.fellBack(id: report.id, cgroup: report.cgroup, after: after))
             } catch {
                 fail("fallback: \(error.description)")
             }
             watchForResolution()
+        }
+
+        /// v1: the kernel notified this OOM again while it is being handled (folded into it). It is not
+        /// over, whatever a look found meanwhile; past the deadline, it goes to the kernel now.
+        func notifiedAgain() {
+            guard isV1OOM, phase != .finished else { return }
+            clearSince = nil
+            if deadlinePassedAt != nil && !options.dryRun { fallBack(after: options.delay) }
         }
 
         /// After a fallback or a reserve grant: look every 20 ms (only while this OOM lasts) until it is
@@ -820,7 +850,7 @@ package final class Handler {
             try? handler.loop.add(timer.descriptor) { [self] _ in
                 timer.acknowledge()
                 resolutionChecks += 1
-                if hasSettled() || !memory.cgroup.isAlive {
+                if look() == .settled || !memory.cgroup.isAlive {
                     stopRechecking()
                     if phase == .awaitingResolution { finish() }
                 } else if isV2Distress && handler.clock.now - event.detectedAt > Handler.v2ResolutionLimit {
@@ -883,19 +913,68 @@ package final class Handler {
             isV2Distress ? Handler.v2PollInterval : Handler.resolutionPollInterval
         }
 
-        private var hookSettleTime: Duration { isV2Distress ? options.settleTime * 2 : Handler.hookSettleTime }
+        /// What one look at the condition finds.
+        enum Condition: Equatable {
+            /// Not over.
+            case ongoing
+            /// Over, but not yet for the settle time.
+            case clearing
+            /// Over for the settle time: over for good.
+            case settled
+        }
 
-        /// Whether the condition is over for good: v1 (and v2 without a verdict) at the first resolved
-        /// look; v2 distress when the verdict has stayed clear for the settle time.
-        private func hasSettled() -> Bool {
-            guard isV2Distress else { return isResolved() }
+        /// How long the condition must stay over to be over for good: v2 distress `--settle`, v1
+        /// ``Handler/v1SettleTime``; nil (the first look that finds it over) otherwise.
+        private var settleTime: Duration? {
+            if isV2Distress { return options.settleTime }
+            return isV1OOM ? Handler.v1SettleTime : nil
+        }
+
+        /// Looks at the condition once (``isResolved()``) and says how long it has been over.
+        private func look() -> Condition {
             guard isResolved() else {
                 clearSince = nil
-                return false
+                return .ongoing
             }
-            let since = clearSince ?? handler.clock.now
+            guard let settleTime else { return .settled }
+            let now = handler.clock.now
+            let since = clearSince ?? now
             clearSince = since
-            return handler.clock.now - since >= options.settleTime
+            return now - since >= settleTime ? .settled : .clearing
+        }
+
+        /// Looks at the condition from the loop until it has settled (`done(true)`), or until it is found
+        /// not over with `patience` gone, or `patience` and twice the settle time have passed (`done(false)`).
+        /// One at a time: the pipeline has one step in flight. Without a timer: `done(false)`, and what
+        /// follows acts as if the condition lasted.
+        private func awaitSettling(patience: Duration, _ done: @escaping (Bool) -> Void) {
+            guard settle == nil else { return done(false) }
+            clearSince = nil
+            let started = handler.clock.now
+            let limit = patience + (settleTime ?? .zero) * 2
+            let interval = isV2Distress ? Handler.v2PollInterval : Handler.hookSettleInterval
+            func verdict() -> Bool? {
+                let condition = look()
+                if condition == .settled { return true }
+                let elapsed = handler.clock.now - started
+                return (condition == .ongoing && elapsed >= patience) || elapsed >= limit ? false : nil
+            }
+            if let now = verdict() { return done(now) }
+            guard let timer = try? DeadlineTimer() else { return done(false) }
+            settle = timer
+            do {
+                try handler.loop.add(timer.descriptor) { [self] _ in
+                    timer.acknowledge()
+                    guard phase != .finished else { return }
+                    guard let result = verdict() else { return timer.arm(after: interval) }
+                    stopSettling()
+                    done(result)
+                }
+            } catch {
+                settle = nil
+                return done(false)
+            }
+            timer.arm(after: interval)
         }
 
         private func stopRechecking() {

@@ -341,6 +341,68 @@ import Testing
         #expect(report.outcome == .fellBackToKernel, "\(report.outcome)")
     }
 
+    /// A v1 hook line that writes memory.oom_control with the killer disabled and under_oom `under`.
+    static func v1UnderOOM(_ under: Int) -> String {
+        #"printf 'oom_kill_disable 1\nunder_oom \#(under)\noom_kill 0\n' > "$OOMCTL_CGROUP_PATH/memory.oom_control""#
+    }
+
+    /// under_oom reads 0 at the deadline and 1 again 30 ms later: a stalled task woken by an uncharge,
+    /// retrying its charge, then stalled again. Read once at the deadline, that used to skip the
+    /// fallback for good: the hook ended, the OOM was still on, and nothing was left to end it.
+    @Test func v1OverForAMomentAtTheDeadlineStillFallsBack() throws {
+        let hook = "sleep 0.08; \(Self.v1UnderOOM(0)); sleep 0.05; \(Self.v1UnderOOM(1)); sleep 0.3; exit 1"
+        var options = Self.options(hooks: [hook])
+        options.delay = .milliseconds(100)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        let tree = harness.tree
+        var fellBackAt: Duration?
+        let start = harness.clock.now
+        harness.log.react = { [clock = harness.clock] step in
+            guard case .fellBack = step else { return }
+            fellBackAt = clock.now - start
+            tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 1))
+        }
+        harness.handler.handle(harness.event(.oom, "/job"))
+        let report = try #require(harness.runUntilFinished(bound: .seconds(3)).first, "\(harness.stepNames)")
+        #expect(report.outcome == .fellBackToKernel, "\(report.outcome)")
+        let at = try #require(fellBackAt)
+        #expect(at < .milliseconds(400), "at the deadline's second look, not after the hook: \(at)")
+    }
+
+    /// Past the deadline with the OOM over (the deadline found it so for the settle time), the OOM comes
+    /// back while a hook still runs: the kernel's new notification hands it to the kernel at once (it
+    /// used to be folded in with no deadline left, and the cgroup hung).
+    @Test func v1BackAfterTheDeadlineFoundItOverGoesToTheKernelAtOnce() throws {
+        var options = Self.options(hooks: ["sleep 0.03; \(Self.v1UnderOOM(0)); sleep 2"])
+        options.delay = .milliseconds(100)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        harness.handler.handle(harness.event(.oom, "/job"))
+        harness.run(for: .milliseconds(400))
+        #expect(harness.stepNames == ["detected", "hookStarted"], "over since 30 ms: no fallback")
+        harness.tree.file(file, oomControlText(disabled: true, underOOM: true))
+        harness.handler.handle(harness.event(.oom, "/job"))
+        #expect(harness.stepNames.suffix(2) == ["coalesced", "fellBack"], "\(harness.stepNames)")
+    }
+
+    /// A hook that failed, under_oom 0 at the action and 1 again 20 ms later: not over, so the action is
+    /// taken (here none: the deadline's fallback ends it). It used to end as resolved at the first look.
+    @Test func v1OverForAMomentAtTheActionIsNotResolved() throws {
+        let hook = "\(Self.v1UnderOOM(0)); (sleep 0.02; \(Self.v1UnderOOM(1))) & exit 1"
+        var options = Self.options(hooks: [hook])
+        options.delay = .milliseconds(300)
+        let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        let tree = harness.tree
+        harness.log.react = { step in
+            if case .fellBack = step { tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 1)) }
+        }
+        harness.handler.handle(harness.event(.oom, "/job"))
+        let report = try #require(harness.runUntilFinished(bound: .seconds(3)).first, "\(harness.stepNames)")
+        #expect(report.outcome == .fellBackToKernel, "\(report.outcome)")
+    }
+
     @Test func v1ResolvedBeforeTheDeadlineDoesNotFallBack() throws {
         var options = Self.options()
         options.delay = .milliseconds(200)
