@@ -101,7 +101,7 @@ struct StatusCommandTests {
         let cgroup = test.path.description
         #expect(samples.value("oomctl_handlings_total", ["cgroup": cgroup, "outcome": "killed"]) == 1, "\(metrics)")
         #expect(samples.value("oomctl_kills_total", ["cgroup": cgroup]) == 1)
-        #expect(samples.value("oomctl_hook_runs_total", ["cgroup": cgroup, "status": "exit_0"]) == 1)
+        #expect(samples.value("oomctl_hook_runs_total", ["cgroup": cgroup, "status": "succeeded"]) == 1)
     }
 
     /// `--unit`: the watch whose cgroup is the unit's, as systemd names a template instance's cgroup

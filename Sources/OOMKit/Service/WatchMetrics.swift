@@ -23,7 +23,8 @@ import CoreMetrics
 ///   `fell_back_to_kernel`, `reported`, `dry_run`, `removed`, `failed`, …);
 /// - `oomctl_kills_total`, `oomctl_killed_processes_total`, `oomctl_freed_bytes_total` (usage before minus
 ///   after the kill);
-/// - `oomctl_hook_runs_total{status}` (`exit_N`, `signal_N`, `timed_out`), `oomctl_hook_timeouts_total`;
+/// - `oomctl_hook_runs_total{status}` (``hookStatus(_:)``: `succeeded`, `failed`, `killed`, `timed_out`),
+///   `oomctl_hook_timeouts_total`;
 /// - `oomctl_kernel_fallbacks_total`: the kernel killer re-enabled for a handling;
 /// - `oomctl_reserve_grants_total`;
 /// - `oomctl_kernel_oom_kills_total`: the kernel's own OOM kills (v2 memory.events `oom_kill`, read when
@@ -115,11 +116,8 @@ public final class WatchMetrics {
                 "oomctl_wakeups_not_in_distress_total", [("cgroup", label(for: cgroup)), ("kind", kind.rawValue)],
                 by: count)
         case .hookFinished(_, let cgroup, let result):
-            let status =
-                result.timedOut
-                ? "timed_out" : result.exitStatus.map { "exit_\($0)" } ?? "signal_\(result.signal ?? 0)"
             let label = label(for: cgroup)
-            count("oomctl_hook_runs_total", [("cgroup", label), ("status", status)])
+            count("oomctl_hook_runs_total", [("cgroup", label), ("status", Self.hookStatus(result))])
             if result.timedOut { count("oomctl_hook_timeouts_total", [("cgroup", label)]) }
             time("oomctl_detection_to_hook_start_seconds", microseconds: result.startLatencyMicroseconds)
             time("oomctl_hook_duration_seconds", microseconds: result.durationMicroseconds)
@@ -168,6 +166,15 @@ public final class WatchMetrics {
         if let resident = gauges.resident { set("oomctl_resident_memory_bytes", Int(clamping: resident.bytes)) }
         if let locked = gauges.locked { set("oomctl_locked_memory_bytes", Int(clamping: locked.bytes)) }
         onChange()
+    }
+
+    /// The `status` label of a hook run, one of four: `succeeded` (exit 0), `failed` (another exit
+    /// status), `killed` (by a signal, not at its timeout), `timed_out`. The exit status and the signal
+    /// are in the hook's log line: as label values they would make up to 320 series per cgroup.
+    public static func hookStatus(_ result: HookResult) -> String {
+        if result.timedOut { return "timed_out" }
+        guard let exitStatus = result.exitStatus else { return "killed" }
+        return exitStatus == 0 ? "succeeded" : "failed"
     }
 
     /// The `outcome` label of a handling: its outcome in snake case.
