@@ -177,6 +177,51 @@ struct StatusCommandTests {
         #expect(result.standardError.contains("run oomctl status as root or as the user the watch runs as"))
     }
 
+    /// Replies kept for clients that do not read them take at most ControlServer.maximumReply bytes
+    /// together (the heap of a watch that locks its memory stays grown): the next client is told busy
+    /// until they are read, and is then answered.
+    @Test func repliesKeptForSlowReadersAreBoundedTogether() throws {
+        let base = ProcessRunner.temporaryPath("runtime")
+        #expect(mkdir(base, 0o700) == 0)
+        defer {
+            _ = unlink(base + "/oomctl/" + ControlSocketDirectory.socketName(pid: getpid()))
+            _ = rmdir(base + "/oomctl")
+            _ = rmdir(base)
+        }
+        let loop = try EventLoop()
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: 600 << 10)
+        let server = try ControlServer(directory: base + "/oomctl", loop: loop) { _ in .ok(body) }
+        defer { server.shutDown() }
+        func ask() throws -> Int32 {
+            let descriptor = ControlClient.connect(server.path, timeout: .seconds(2))
+            try #require(descriptor >= 0)
+            #expect(send(descriptor, "status\n", 7, Int32(MSG_NOSIGNAL)) == 7)
+            for _ in 0..<20 { loop.runOnce(timeout: .milliseconds(5)) }
+            return descriptor
+        }
+        /// Everything the server sends until it closes, the server's loop run meanwhile.
+        func readAll(_ descriptor: Int32) -> [UInt8] {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let end = ContinuousClock().now + .seconds(5)
+            while ContinuousClock().now < end {
+                loop.runOnce(timeout: .milliseconds(2))
+                let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                if count == 0 { break }
+                if count > 0 { received += buffer.prefix(count) }
+            }
+            close(descriptor)
+            return received
+        }
+        let slow = try ask()
+        #expect(server.keptReplyBytes == body.count + 3, "the slow reader's reply is kept")
+        let refused = readAll(try ask())
+        #expect(String(decoding: refused, as: UTF8.self).hasPrefix("error busy: replies to other clients take"))
+        #expect(readAll(slow) == Array("ok\n".utf8) + body, "the slow reader gets its whole reply")
+        #expect(server.keptReplyBytes == 0)
+        #expect(readAll(try ask()) == Array("ok\n".utf8) + body, "and the next client is answered")
+    }
+
     /// The second lock: a socket another user can reach (its mode widened here on purpose) still answers
     /// only root and the watch's own user (SO_PEERCRED).
     @Test func anotherUserIsRefusedByThePeerCredentialsEvenWhenTheModeLetsThemIn() throws {

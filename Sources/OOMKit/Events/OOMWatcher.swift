@@ -216,6 +216,9 @@ public final class OOMWatcher {
     /// The cgroups being watched.
     public var watched: [CgroupPath] { watches.keys.sorted() }
 
+    /// The first `count` watched cgroups in order, without sorting them all (a status reply's page).
+    public func watched(first count: Int) -> [CgroupPath] { watches.keys.smallest(count) }
+
     /// How many cgroups are watched (without sorting them: asked on every adoption).
     public var watchedCount: Int { watches.count }
 

@@ -98,7 +98,8 @@ public struct ControlSocketError: OOMKitError {
 ///
 /// Nothing a client does can block or delay the loop: every descriptor is non-blocking; a request is
 /// at most ``maximumRequest`` bytes; a reply that the client does not read is kept (at most
-/// ``maximumReply`` bytes) and written as the socket drains; every client is dropped
+/// ``maximumReply`` bytes, and at most that much for all clients together: the heap of a watch that
+/// locks its memory does not shrink again) and written as the socket drains; every client is dropped
 /// ``clientTimeout`` after it connected (a timerfd), whatever it is doing; at most ``maximumClients``
 /// are served at once, the others are told `busy` and closed. Only root and the watch's own user are
 /// served (SO_PEERCRED, after the socket's own mode 0600).
@@ -115,6 +116,8 @@ package final class ControlServer {
     private let loop: EventLoop
     private let respond: (String) -> ControlReply
     private var clients: [Int32: Client] = [:]
+    /// Bytes of the replies kept for clients now (``maximumReply`` at most).
+    private var replyBytesKept = 0
     /// Takes the listener back into the loop after a pause (made up front: a pause comes when no
     /// descriptor is left to make one).
     private var pause: DeadlineTimer?
@@ -347,7 +350,13 @@ package final class ControlServer {
         var bytes = reply.bytes
         if bytes.count > Self.maximumReply {
             bytes = ControlReply.error("unavailable", "the reply exceeds \(Self.maximumReply) bytes").bytes
+        } else if replyBytesKept - client.reply.count + bytes.count > Self.maximumReply {
+            bytes =
+                ControlReply.error(
+                    "busy", "replies to other clients take \(replyBytesKept) bytes until they are read; try again"
+                ).bytes
         }
+        replyBytesKept += bytes.count - client.reply.count
         client.reply = bytes
         loop.remove(client.descriptor)
         do {
@@ -375,6 +384,7 @@ package final class ControlServer {
 
     private func drop(_ descriptor: Int32) {
         guard let client = clients.removeValue(forKey: descriptor) else { return }
+        replyBytesKept -= client.reply.count
         loop.remove(descriptor)
         loop.remove(client.timer.descriptor)
         Glibc.close(descriptor)
@@ -382,6 +392,9 @@ package final class ControlServer {
 
     /// Clients being served now.
     package var clientCount: Int { clients.count }
+
+    /// Bytes of the replies kept for clients that have not read them yet.
+    package var keptReplyBytes: Int { replyBytesKept }
 }
 
 /// A reply of the control socket.

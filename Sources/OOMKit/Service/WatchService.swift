@@ -682,10 +682,10 @@ extension WatchService {
         if case .cgroups(let paths, let isRecursive) = configuration.scope {
             (targets, recursive, scope) = (paths, isRecursive, "cgroups")
         }
-        let watched = watcher?.watched ?? []
+        let listed = watcher?.watched(first: WatchStatus.listedCgroupLimit) ?? []
         let version = (try? system.memoryHierarchy())?.version ?? .v1
         let armed = Set(killers.disabledCgroups)
-        let cgroups = watched.prefix(WatchStatus.listedCgroupLimit).map { path in
+        let cgroups = listed.map { path in
             WatchStatus.WatchedCgroup(
                 path: path, version: version, armed: armed.contains(path),
                 reserveGranted: reserves?.grant(for: path)?.bytes)
@@ -703,7 +703,7 @@ extension WatchService {
                 snapshotDirectory: options.snapshotDirectory,
                 minimumIntervalMilliseconds: options.minimumInterval.totalMilliseconds,
                 selfProtection: configuration.selfProtection != nil, selfReserve: configuration.selfProtection?.reserve),
-            cgroups: Array(cgroups), cgroupCount: watched.count, handlings: statusRecorder.inProgress,
+            cgroups: cgroups, cgroupCount: watcher?.watchedCount ?? 0, handlings: statusRecorder.inProgress,
             recent: statusRecorder.recent, finishedCount: statusRecorder.finishedCount,
             guardian: guardian.map {
                 WatchStatus.GuardianStatus(pid: $0.pid, alive: guardianHandle != nil, restarts: guardianRestarts)
