@@ -12,6 +12,9 @@ public struct SelfProtectionReport: Sendable {
     public var locked: ByteCount?
     /// The heap reserve pre-faulted (and locked with the rest) for the handler's own allocations.
     public var selfReserve: ByteCount?
+    /// mlockall was refused (RLIMIT_MEMLOCK below what is mapped) and only the handling code was
+    /// locked, this much of it (nil otherwise).
+    public var handlingCodeLocked: ByteCount?
     /// Why something did not work, phrased for the user.
     public var warnings: [String]
 }
@@ -60,7 +63,8 @@ package enum SelfProtection {
     /// current and future pages, as they are touched. Without either (an unprivileged user, whose limit
     /// is typically 8 MiB): never MCL_FUTURE, which would make every later allocation past the limit fail
     /// (EAGAIN) in the very handler that must keep running; only what is mapped now, where it fits the
-    /// limit (the kernel refuses MCL_CURRENT when the mapped size exceeds it), else nothing, said once.
+    /// limit (the kernel refuses MCL_CURRENT when the mapped size exceeds it), else the handling code
+    /// alone where that fits, else nothing; said once.
     private static func lock(into report: inout SelfProtectionReport) {
         let onFault: Int32 = 4  // MCL_ONFAULT, Linux 4.4
         let limit = memoryLockLimit()
@@ -84,10 +88,21 @@ package enum SelfProtection {
                 "locked only what is mapped now (RLIMIT_MEMLOCK \(shown), no CAP_IPC_LOCK): memory allocated "
                     + "later can be reclaimed, so it may be slow to act under pressure")
         } else {
-            report.warnings.append(
-                "not locked: may be slow to act under pressure (RLIMIT_MEMLOCK \(shown) is less than what it has "
-                    + "mapped, and without CAP_IPC_LOCK it never locks beyond that limit); raise the limit "
-                    + "(limits.conf memlock, or DefaultLimitMEMLOCK= for a user manager) or run it as a system service")
+            // What fits the limit that matters most: the handling path's code, laid out together by the
+            // release link (about 6 MiB; the usual limit is 8 MiB).
+            let code = StartupCode.lockHandlingCode()
+            let why =
+                "RLIMIT_MEMLOCK \(shown) is less than what it has mapped, and without CAP_IPC_LOCK it never locks "
+                + "beyond that limit); raise the limit (limits.conf memlock, or DefaultLimitMEMLOCK= for a user "
+                + "manager) or run it as a system service"
+            if code.bytes > 0 {
+                report.handlingCodeLocked = code
+                report.warnings.append(
+                    "locked only its handling code (\(code)): the rest may be reclaimed, so it may be slow to act "
+                        + "under pressure (\(why)")
+            } else {
+                report.warnings.append("not locked: may be slow to act under pressure (\(why)")
+            }
         }
     }
 

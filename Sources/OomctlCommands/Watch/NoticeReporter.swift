@@ -164,7 +164,9 @@ struct NoticeReporter {
     private func protectionParts(_ started: WatchStartReport) -> [String] {
         var parts: [String] = []
         if let protection = started.protection {
-            var memory = protection.memoryLocked ? "memory locked" : "memory not locked"
+            var memory =
+                protection.memoryLocked
+                ? "memory locked" : protection.handlingCodeLocked != nil ? "handling code locked" : "memory not locked"
             if let resident = protection.resident {
                 memory += " (resident \(resident)" + (protection.locked.map { ", locked \($0)" } ?? "") + ")"
             }
