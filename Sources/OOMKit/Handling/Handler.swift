@@ -68,7 +68,8 @@ package final class Handler {
     /// How long a hook that exited 0 is given for its fix to show: a v1 cgroup stays under_oom until the
     /// woken task has run again after, say, the hook raised the limit (seen: the kill came first).
     static let hookSettleTime = Duration.milliseconds(50)
-    /// How often a v1 OOM is looked at while it settles (and a v2 condition without a verdict).
+    /// How often a v1 OOM is looked at while it settles (``Handler/v1SettleTime``): after a hook, at the
+    /// action, at the deadline, through a kill's grace.
     static let hookSettleInterval = Duration.milliseconds(5)
     /// How long a v1 OOM must stay over, with no new notification of it, before it counts as over: a
     /// stalled task that an uncharge in its cgroup wakes (another task's free, a deferred free) leaves
@@ -350,7 +351,8 @@ package final class Handler {
         /// Looks at the condition until it has settled (``awaitSettling(patience:_:)``).
         private var settle: DeadlineTimer?
         /// v1: when the deadline passed, if it has (nil: not yet). From then on the OOM is not the
-        /// handling's to hold: found back (a notification, a look), it goes to the kernel at once.
+        /// handling's to hold: notified again, or found on when the pipeline has run, it goes to the
+        /// kernel at once.
         private var deadlinePassedAt: ContinuousClock.Instant?
         /// The OOM outlasted the looking after a fallback: the kernel killer is not disabled again.
         private var keepsKernelKiller = false
@@ -365,6 +367,8 @@ package final class Handler {
         /// Since when the condition has been over, as looked at (nil: not over at the last look; v1: or
         /// notified again since).
         private var clearSince: ContinuousClock.Instant?
+        /// When ``look()`` last looked.
+        private var lastLookAt: ContinuousClock.Instant?
         /// v2 memory.oom.group kill: when the kernel's count of its kills last grew (as read by watch).
         private var lastKillCounted: ContinuousClock.Instant
 
@@ -527,9 +531,10 @@ package final class Handler {
             runNextHook()
         }
 
-        /// After a hook exited 0: settled now, or within ``Handler/hookSettleTime`` (v1: the woken task
-        /// lags behind a fix such as a raised limit), ends the handling; otherwise the next hook runs. v2
-        /// distress: a fix that does not show at the first look is none.
+        /// After a hook exited 0: a fix that shows within ``Handler/hookSettleTime`` (v1: the woken task
+        /// lags behind a fix such as a raised limit) and then settles (v1: stays for
+        /// ``Handler/v1SettleTime``; v2 distress: for `--settle`) ends the handling; otherwise the next
+        /// hook runs. v2 distress: a fix that does not show at the first look is none.
         private func awaitHookResolution() {
             awaitSettling(patience: isV2Distress ? .zero : Handler.hookSettleTime) { [self] settled in
                 guard settled else { return runNextHook() }
@@ -600,9 +605,10 @@ package final class Handler {
                 // the distress) lasts.
                 let operation = try Killer(system: handler.system).start(
                     target, options: options.kill, in: handler.loop,
-                    escalateAfterGrace: { [unowned self] in !self.isResolved() }
+                    escalateAfterGrace: { [unowned self] in isV1OOM ? look() != .settled : !isResolved() }
                 ) { [self] result in victimKilled(result, target: victim.target) }
                 kill = operation
+                if options.kill.signal != SIGKILL { lookThroughGrace() }
                 // Said now, before the loop can see a victim exit: whoever watches the victims (a sandbox
                 // run) learns who killed them before they are gone.
                 handler.onStep(.victimSignalled(id: report.id, cgroup: report.cgroup, pids: operation.signalledPIDs))
@@ -679,9 +685,30 @@ package final class Handler {
             }
         }
 
+        /// v1, a graceful kill: the OOM is looked at through the grace, so that the escalation judges it by
+        /// whether it has settled, not by one look at its end (a look in a woken task's retry would spare a
+        /// victim that ignores the first signal, and the kill would end as a success over a live OOM).
+        private func lookThroughGrace() {
+            guard isV1OOM, settle == nil, let timer = try? DeadlineTimer() else { return }
+            settle = timer
+            do {
+                try handler.loop.add(timer.descriptor) { [self] _ in
+                    timer.acknowledge()
+                    guard phase == .acting, kill != nil else { return stopSettling() }
+                    _ = look()
+                    timer.arm(after: Handler.hookSettleInterval)
+                }
+            } catch {
+                settle = nil
+                return
+            }
+            timer.arm(after: Handler.hookSettleInterval)
+        }
+
         /// The kill's completion, from the loop: every victim exited, or the timeout passed.
         private func victimKilled(_ result: Result<KillReport, KillError>, target: Candidate.Target) {
             kill = nil
+            stopSettling()
             guard phase == .acting else { return }
             switch result {
             case .success(let killed):
@@ -724,10 +751,11 @@ package final class Handler {
 
         // MARK: 6. Fallback (v1)
 
-        /// The steps have run; a v1 OOM that is not yet resolved waits for the deadline's fallback. When
-        /// the kernel killer is back (a fallback) or a granted reserve lets the stalled tasks run on, the
-        /// OOM can end before the deadline: it is looked for every 20 ms, so the grant goes back and the
-        /// handling ends as soon as it does.
+        /// The steps have run; a v1 OOM that is not yet resolved waits for the deadline's fallback (past
+        /// the deadline: falls back now). When the kernel killer is back (a fallback) or a granted reserve
+        /// lets the stalled tasks run on, the OOM can end before the deadline: it is looked for every
+        /// 20 ms, so the grant goes back and the handling ends once it has settled. Found over without a
+        /// kill of watch's own, it must stay so (``Handler/v1SettleTime``) before the handling ends.
         private func pipelineDone() {
             guard phase != .finished else { return }
             if isV1OOM && !options.dryRun {
@@ -789,10 +817,7 @@ package final class Handler {
         private func deadlinePassed() {
             guard phase != .finished, !facts.fellBack else { return }
             let now = handler.clock.now
-            if deadlinePassedAt == nil {
-                deadlinePassedAt = now
-                clearSince = nil
-            }
+            if deadlinePassedAt == nil { deadlinePassedAt = now }
             switch look() {
             case .settled:
                 // It went away before the deadline (a granted reserve let the tasks finish).
@@ -930,14 +955,18 @@ package final class Handler {
             return isV1OOM ? Handler.v1SettleTime : nil
         }
 
-        /// Looks at the condition once (``isResolved()``) and says how long it has been over.
+        /// Looks at the condition once (``isResolved()``) and says how long it has been over. v1: a stretch
+        /// of over counts only while it is looked at (no gap above half the settle time) and not notified
+        /// again (``notifiedAgain()``).
         private func look() -> Condition {
+            let now = handler.clock.now
+            if isV1OOM, let last = lastLookAt, now - last > Handler.v1SettleTime / 2 { clearSince = nil }
+            lastLookAt = now
             guard isResolved() else {
                 clearSince = nil
                 return .ongoing
             }
             guard let settleTime else { return .settled }
-            let now = handler.clock.now
             let since = clearSince ?? now
             clearSince = since
             return now - since >= settleTime ? .settled : .clearing
@@ -948,11 +977,15 @@ package final class Handler {
         /// One at a time: the pipeline has one step in flight. Without a timer: `done(false)`, and what
         /// follows acts as if the condition lasted.
         private func awaitSettling(patience: Duration, _ done: @escaping (Bool) -> Void) {
+            // One at a time; a second caller would be a bug here, and is told "not settled" (it then acts).
+            assert(settle == nil, "a settling is already in flight")
             guard settle == nil else { return done(false) }
-            clearSince = nil
+            // v1: a stretch of over that other looks began stands (an OOM back is notified, which ends
+            // it); v2: the looking starts afresh.
+            if !isV1OOM { clearSince = nil }
             let started = handler.clock.now
             let limit = patience + (settleTime ?? .zero) * 2
-            let interval = isV2Distress ? Handler.v2PollInterval : Handler.hookSettleInterval
+            let interval = isV1OOM ? Handler.hookSettleInterval : pollInterval
             func verdict() -> Bool? {
                 let condition = look()
                 if condition == .settled { return true }

@@ -346,12 +346,12 @@ import Testing
         #"printf 'oom_kill_disable 1\nunder_oom \#(under)\noom_kill 0\n' > "$OOMCTL_CGROUP_PATH/memory.oom_control""#
     }
 
-    /// under_oom reads 0 at the deadline and 1 again 30 ms later: a stalled task woken by an uncharge,
-    /// retrying its charge, then stalled again. Read once at the deadline, that used to skip the
-    /// fallback for good: the hook ended, the OOM was still on, and nothing was left to end it.
+    /// under_oom reads 0 at the deadline and 1 again 20 ms later: a stalled task woken by an uncharge,
+    /// retrying its charge, then stalled again (the test, the loop's own thread, writes the file between
+    /// two stretches of the loop). Read once at the deadline, that used to skip the fallback for good:
+    /// the hook ended, the OOM was still on, and nothing was left to end it.
     @Test func v1OverForAMomentAtTheDeadlineStillFallsBack() throws {
-        let hook = "sleep 0.08; \(Self.v1UnderOOM(0)); sleep 0.05; \(Self.v1UnderOOM(1)); sleep 0.3; exit 1"
-        var options = Self.options(hooks: [hook])
+        var options = Self.options(hooks: ["sleep 1; exit 1"])
         options.delay = .milliseconds(100)
         let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
         let file = Self.v1Directory + "/memory.oom_control"
@@ -364,10 +364,14 @@ import Testing
             tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 1))
         }
         harness.handler.handle(harness.event(.oom, "/job"))
+        harness.run(for: .milliseconds(80))
+        tree.file(file, oomControlText(disabled: true, underOOM: false))  // woken, retrying its charge
+        harness.run(for: .milliseconds(40))  // the deadline looks meanwhile, and finds the OOM over
+        tree.file(file, oomControlText(disabled: true, underOOM: true))  // the charge failed: stalled again
         let report = try #require(harness.runUntilFinished(bound: .seconds(3)).first, "\(harness.stepNames)")
         #expect(report.outcome == .fellBackToKernel, "\(report.outcome)")
         let at = try #require(fellBackAt)
-        #expect(at < .milliseconds(400), "at the deadline's second look, not after the hook: \(at)")
+        #expect(at < .milliseconds(400), "at the deadline's looks, not after the hook (1 s): \(at)")
     }
 
     /// Past the deadline with the OOM over (the deadline found it so for the settle time), the OOM comes
@@ -386,11 +390,11 @@ import Testing
         #expect(harness.stepNames.suffix(2) == ["coalesced", "fellBack"], "\(harness.stepNames)")
     }
 
-    /// A hook that failed, under_oom 0 at the action and 1 again 20 ms later: not over, so the action is
-    /// taken (here none: the deadline's fallback ends it). It used to end as resolved at the first look.
+    /// A hook that failed left under_oom at 0, and the OOM is back just after the action's first look
+    /// (written by the test once the hook's end was taken in): not over, so the action is taken (here
+    /// none: the deadline's fallback ends it). It used to end as resolved at that first look.
     @Test func v1OverForAMomentAtTheActionIsNotResolved() throws {
-        let hook = "\(Self.v1UnderOOM(0)); (sleep 0.02; \(Self.v1UnderOOM(1))) & exit 1"
-        var options = Self.options(hooks: [hook])
+        var options = Self.options(hooks: [Self.v1UnderOOM(0) + "; exit 1"])
         options.delay = .milliseconds(300)
         let harness = try HandlerHarness(tree: Self.v1Tree(), options: options)
         let file = Self.v1Directory + "/memory.oom_control"
@@ -399,6 +403,12 @@ import Testing
             if case .fellBack = step { tree.file(file, oomControlText(disabled: false, underOOM: false, kills: 1)) }
         }
         harness.handler.handle(harness.event(.oom, "/job"))
+        let end = harness.clock.now + .seconds(2)
+        while !harness.stepNames.contains("hookFinished") && harness.clock.now < end {
+            harness.loop.runOnce(timeout: .milliseconds(5))
+        }
+        #expect(harness.finished.isEmpty, "the action looked once and waits for the OOM to stay over")
+        tree.file(file, oomControlText(disabled: true, underOOM: true))  // back: the woken task's charge failed
         let report = try #require(harness.runUntilFinished(bound: .seconds(3)).first, "\(harness.stepNames)")
         #expect(report.outcome == .fellBackToKernel, "\(report.outcome)")
     }
@@ -674,6 +684,34 @@ import Testing
         harness.handler.handle(harness.event(.max, "/app"))
         let report = try #require(harness.runUntilFinished(bound: .seconds(4)).first)
         return (report, child)
+    }
+
+    /// v1, `--signal TERM --grace`: the OOM lasts through the grace but reads over for its last 20 ms (a
+    /// woken task retrying its charge). Judged by one look at the grace's end, the victim that ignores
+    /// TERM used to be spared and the kill reported a success over a live OOM; looked at through the
+    /// grace, it has not settled, and SIGKILL follows.
+    @Test func v1AGracefulKillIsNotSparedByAMomentOver() throws {
+        let child = try TestChild(["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"])
+        let tree = Self.v1Tree()
+        tree.v1Cgroup("/job", usage: 64 << 20, limit: 64 << 20, procs: [child.pid], underOOM: true)
+        tree.file(Self.v1Directory + "/memory.oom_control", oomControlText(disabled: true, underOOM: true))
+        tree.process(child.pid, name: "sh", residentKiB: 1024, cgroupLine: "4:memory:/job")
+        var options = Self.options(action: .kill(.init()))
+        options.kill = KillOptions(signal: SIGTERM, grace: .milliseconds(300), timeout: .seconds(1))
+        options.delay = .seconds(5)
+        let harness = try HandlerHarness(tree: tree, options: options)
+        let file = Self.v1Directory + "/memory.oom_control"
+        harness.log.react = { step in
+            if case .killed = step { tree.file(file, oomControlText(disabled: true, underOOM: false)) }
+        }
+        usleep(100_000)  // the child's shell sets its trap
+        harness.handler.handle(harness.event(.oom, "/job"))
+        harness.run(for: .milliseconds(280))
+        tree.file(file, oomControlText(disabled: true, underOOM: false))  // woken, retrying its charge
+        let report = try #require(harness.runUntilFinished(bound: .seconds(4)).first, "\(harness.stepNames)")
+        #expect(report.outcome == .killed, "\(report.errors)")
+        #expect(report.kill?.spared == [], "not spared: \(String(describing: report.kill))")
+        #expect(child.waitForExit() == 128 + SIGKILL)
     }
 
     @Test func aGracefulKillStopsAtTermWhenTheDistressEndsInTheGrace() throws {
