@@ -53,7 +53,7 @@ struct LeftoverTests {
             kill(standIn, SIGKILL)
             _ = ProcessRunner.wait(for: standIn)
         }
-        let start = try #require(try ProcFS().process(standIn).stat().startTime)
+        let start = try #require(MarkerOwner.startTicks(of: String(standIn)))
         let namespace = try #require(MarkerOwner.current.namespace)
         let memory = try memory(test.path)
         func arm(as owner: MarkerOwner) throws {
@@ -66,7 +66,9 @@ struct LeftoverTests {
             try? memory.setOOMKillDisabled(false)
         }
 
-        try arm(as: MarkerOwner(pid: standIn, startTime: start + 1, namespace: namespace))
+        // The dead watch started a second before the process that has its PID now (start times within a
+        // tick are one: MarkerOwner.sameStart, for time namespaces whose offsets are not whole ticks).
+        try arm(as: MarkerOwner(pid: standIn, startTime: start - 100, namespace: namespace))
         let watch = try RunningWatch([test.path.description, "--no-self-protection"])
         #expect(watch.output.contains("watching 1 cgroup"), "\(watch.output)")
         #expect(watch.output.contains("left disabled"), "the leftover is restored: \(watch.output)")
@@ -120,6 +122,46 @@ struct LeftoverTests {
         #expect(next.stop() == 0)
         #expect(try !memory.oomControl().oomKillDisable)
         #expect(KillerDisabledMarker.read(from: memory.cgroup) == nil)
+    }
+
+    /// A watch in a time namespace of its own (a container's, a checkpoint restored by CRIU), whose boot
+    /// time is shifted by a day here: /proc/PID/stat shows a process's start shifted by the reader's
+    /// offset, so its marker's start time used to differ from what the host read, its live watch was
+    /// taken for a dead one, and a second watch took the armed cgroup over. Start times are now counted
+    /// as the initial time namespace counts them.
+    @Test(.enabled(if: memoryHierarchyIsV1 && access("/usr/bin/unshare", X_OK) == 0, "v1, and unshare(1)"))
+    func aWatchOfAnotherTimeNamespaceIsAliveForTheHost() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let memory = try memory(test.path)
+        let inner = try RunningWatch(
+            [test.path.description, "--no-self-protection"],
+            launcher: ["/usr/bin/unshare", "--time", "--boottime", "86400"])
+        #expect(inner.output.contains("watching 1 cgroup"), "\(inner.output)")
+        #expect(
+            ProcessRunner.readText("/proc/\(inner.pid)/timens_offsets").contains("86400"),
+            "it runs in the shifted time namespace")
+        let marker = try #require(KillerDisabledMarker.read(from: memory.cgroup))
+        #expect(marker.pid == inner.pid)
+        #expect(marker.owner.liveness == .alive, "\(marker.owner)")
+
+        let refused = ProcessRunner.oomctl(
+            ["watch", test.path.description, "--no-self-protection"], timeout: .seconds(20))
+        #expect(refused.status == 75, "\(refused)")
+        #expect(refused.standardError.contains("another oomctl watch (pid \(inner.pid))"), "\(refused)")
+        #expect(try memory.oomControl().oomKillDisable, "the inner watch's arming stands")
+        #expect(inner.stop() == 0)
+        #expect(try !memory.oomControl().oomKillDisable)
+    }
+
+    /// The boottime line of /proc/self/timens_offsets, in clock ticks: negative offsets round down.
+    @Test func timeNamespaceOffsetsAreReadInTicks() {
+        let text = "monotonic           0         0\nboottime       86400         0\n"
+        #expect(MarkerOwner.offsetTicks(inTimeNamespaceOffsets: text, ticksPerSecond: 100) == 8_640_000)
+        #expect(MarkerOwner.offsetTicks(inTimeNamespaceOffsets: "boottime -1 500000000\n", ticksPerSecond: 100) == -50)
+        #expect(MarkerOwner.offsetTicks(inTimeNamespaceOffsets: "boottime 0 15000000\n", ticksPerSecond: 100) == 1)
+        #expect(MarkerOwner.offsetTicks(inTimeNamespaceOffsets: "monotonic 5 0\n", ticksPerSecond: 100) == 0)
+        #expect(MarkerOwner.offsetTicks(inTimeNamespaceOffsets: "", ticksPerSecond: 100) == 0)
     }
 
     /// `watch /` and `watch --pid` of a kernel thread (whose cgroup is the root) are refused before

@@ -2,8 +2,9 @@ import Glibc
 
 /// The `watch` process a marker names: its PID and, so that neither a PID used again nor a watch in
 /// another PID namespace is taken for it, its start time and PID namespace. Written `PID:START:NAMESPACE`
-/// (START: clock ticks after boot, /proc/PID/stat field 22; NAMESPACE: the inode of /proc/PID/ns/pid);
-/// the bare `PID` of earlier versions is read too. The one encoder, parser and liveness test of owners.
+/// (START: clock ticks after boot as the initial time namespace counts them, ``startTicks(of:)``;
+/// NAMESPACE: the inode of /proc/PID/ns/pid); the bare `PID` of earlier versions is read too. The one
+/// encoder, parser and liveness test of owners.
 package struct MarkerOwner: Sendable, Equatable, CustomStringConvertible {
     package var pid: Int32
     package var startTime: UInt64?
@@ -19,8 +20,49 @@ package struct MarkerOwner: Sendable, Equatable, CustomStringConvertible {
     package static let current = MarkerOwner(
         pid: getpid(),
         // /proc/self, not /proc/PID: in a PID namespace whose /proc is the host's, PID is another process.
-        startTime: (try? FileIO.readText(path: "/proc/self/stat")).flatMap { try? ProcessStat(parsing: $0).startTime },
+        startTime: startTicks(of: "self"),
         namespace: namespaceInode(of: "self"))
+
+    /// When a process started, in clock ticks after boot as the initial time namespace counts them.
+    /// /proc/PID/stat gives it shifted by the boottime offset of the *reader's* time namespace (Linux
+    /// 5.6), so a watch in a container with a time namespace of its own and the host would read two
+    /// start times for one process, and each take the other's live watch for a dead one: this process's
+    /// offset is taken back off.
+    package static func startTicks(of process: String) -> UInt64? {
+        guard let text = try? FileIO.readText(path: "/proc/\(process)/stat"),
+            let ticks = (try? ProcessStat(parsing: text))?.startTime
+        else { return nil }
+        let normalized = Int64(clamping: ticks) - bootTimeOffsetTicks
+        return normalized >= 0 ? UInt64(normalized) : nil
+    }
+
+    /// This process's time namespace's boottime offset in clock ticks (rounded down), from
+    /// /proc/self/timens_offsets (`boottime SECONDS NANOSECONDS`); 0 without time namespaces.
+    static let bootTimeOffsetTicks: Int64 = {
+        guard let text = try? FileIO.readText(path: "/proc/self/timens_offsets") else { return 0 }
+        return offsetTicks(inTimeNamespaceOffsets: text, ticksPerSecond: Int64(sysconf(Int32(_SC_CLK_TCK))))
+    }()
+
+    /// The boottime line of a timens_offsets text, in ticks (rounded down); 0 when it has none.
+    package static func offsetTicks(inTimeNamespaceOffsets text: String, ticksPerSecond: Int64) -> Int64 {
+        guard ticksPerSecond > 0 else { return 0 }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count == 3, fields[0] == "boottime", let seconds = Int64(fields[1]),
+                let nanoseconds = Int64(fields[2]), abs(seconds) < Int64.max / ticksPerSecond / 2
+            else { continue }
+            let total = seconds * 1_000_000_000 + nanoseconds
+            let tick = 1_000_000_000 / ticksPerSecond
+            return total >= 0 ? total / tick : -((-total + tick - 1) / tick)
+        }
+        return 0
+    }
+
+    /// Whether two start times are one: the offset is taken off in whole ticks, so a process seen from
+    /// two time namespaces whose offsets are not whole ticks is a tick apart.
+    static func sameStart(_ first: UInt64, _ second: UInt64) -> Bool {
+        first == second || first &+ 1 == second || second &+ 1 == first
+    }
 
     /// `PID` or `PID:START:NAMESPACE`; nil for anything else.
     package init?(field: ArraySlice<UInt8>) {
@@ -69,11 +111,16 @@ package struct MarkerOwner: Sendable, Equatable, CustomStringConvertible {
         if let namespace, let startTime, let ours = me.namespace, namespace != ours {
             return Self.liveness(startedAt: startTime, in: namespace)
         }
-        if pid == me.pid { return startTime == nil || startTime == me.startTime ? .thisProcess : .gone }
-        if let stat = try? ProcFS().process(pid).stat() {
-            guard let startTime, let actual = stat.startTime else { return .alive }
-            return actual == startTime ? .alive : .gone
+        if pid == me.pid {
+            guard let startTime else { return .thisProcess }
+            guard let mine = me.startTime else { return .gone }
+            return Self.sameStart(startTime, mine) ? .thisProcess : .gone
         }
+        if let actual = Self.startTicks(of: String(pid)) {
+            guard let startTime else { return .alive }
+            return Self.sameStart(actual, startTime) ? .alive : .gone
+        }
+        if (try? ProcFS().process(pid).stat()) != nil { return .alive }
         // Unreadable: kill(2) decides (EPERM, not ours to signal, counts as alive).
         return kill(pid, 0) != 0 && errno == ESRCH ? .gone : .alive
     }
@@ -100,7 +147,7 @@ package struct MarkerOwner: Sendable, Equatable, CustomStringConvertible {
         var namespaceSeen = false
         for pid in (try? proc.processIDs()) ?? [] where namespaceInode(of: String(pid)) == namespace {
             namespaceSeen = true
-            if (try? proc.process(pid).stat().startTime) == startTime { return .alive }
+            if let actual = startTicks(of: String(pid)), sameStart(actual, startTime) { return .alive }
         }
         if namespaceSeen { return .gone }
         let status = (try? FileIO.readText(path: "/proc/self/status")) ?? ""

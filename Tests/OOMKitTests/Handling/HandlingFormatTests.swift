@@ -185,11 +185,13 @@ import Testing
         #expect(me.liveness == .thisProcess)
         #expect(!me.isLeftover)
         #expect(MarkerOwner(pid: getpid()).isLeftover, "a bare PID equal to ours: a restart in a PID namespace")
-        let initStart = try #require(try ProcFS().process(1).stat().startTime)
+        let initStart = try #require(MarkerOwner.startTicks(of: "1"))
         #expect(MarkerOwner(pid: 1).liveness == .alive)
         #expect(MarkerOwner(pid: 1, startTime: initStart, namespace: namespace).liveness == .alive)
-        #expect(MarkerOwner(pid: 1, startTime: initStart + 1, namespace: namespace).liveness == .gone)
-        #expect(MarkerOwner(pid: getpid(), startTime: (me.startTime ?? 0) + 1, namespace: namespace).isLeftover)
+        // A second apart (start times within a tick are one: MarkerOwner.sameStart).
+        #expect(MarkerOwner(pid: 1, startTime: initStart + 100, namespace: namespace).liveness == .gone)
+        #expect(MarkerOwner(pid: 1, startTime: initStart + 1, namespace: namespace).liveness == .alive)
+        #expect(MarkerOwner(pid: getpid(), startTime: (me.startTime ?? 0) + 100, namespace: namespace).isLeftover)
         var child: pid_t = 0
         try #require(posix_spawn(&child, "/bin/true", nil, nil, [strdup("true"), nil], nil) == 0)
         var status: Int32 = 0
