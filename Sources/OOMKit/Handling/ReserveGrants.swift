@@ -244,9 +244,15 @@ package final class ReserveGrants {
     /// The limit a grant gives back: the original one; on v2 memory.max − reserve as they are now (memory.max
     /// or the reserve may have changed while granted; memory.high follows them, as `watch` keeps it).
     package func restoreTarget(_ grant: ReserveGrant, _ memory: MemoryCgroup) -> ByteCount {
+        Self.restoreTarget(original: grant.originalLimit, memory, store: store)
+    }
+
+    /// The one decision of what a grant gives back, for the running watch and for the next start's
+    /// restore of a dead watch's grant alike.
+    package static func restoreTarget(original: ByteCount, _ memory: MemoryCgroup, store: ReserveStore) -> ByteCount {
         guard memory.version == .v2, let max = try? memory.limit(), !max.isUnlimited,
             let record = store.read(memory)?.record, record.bytes < max
-        else { return grant.originalLimit }
+        else { return original }
         return max - record.bytes
     }
 
@@ -288,21 +294,28 @@ package final class ReserveGrants {
 
     /// Restores the limits a dead `watch` left raised (cgroups carrying the marker with the PID of a process
     /// that no longer exists), where they still hold what that watch wrote; one try each.
-    package static func restoreLeftovers(_ memories: [MemoryCgroup]) -> [(CgroupPath, LeftoverOutcome)] {
+    package static func restoreLeftovers(
+        _ memories: [MemoryCgroup], store: ReserveStore
+    ) -> [(CgroupPath, LeftoverOutcome)] {
         memories.compactMap { memory in
             guard let marker = ReserveGrantMarker.read(from: memory.cgroup), marker.owner.isLeftover
             else { return nil }
-            return (memory.path, restoreLeftover(memory, marker))
+            return (memory.path, restoreLeftover(memory, marker, store: store))
         }
     }
 
-    private static func restoreLeftover(_ memory: MemoryCgroup, _ marker: ReserveGrantMarker) -> LeftoverOutcome {
+    private static func restoreLeftover(
+        _ memory: MemoryCgroup, _ marker: ReserveGrantMarker, store: ReserveStore
+    ) -> LeftoverOutcome {
         var left: [String] = []
+        // v2: what the running watch would give back (memory.max − reserve as they are now), not the
+        // memory.high of the grant's start.
+        let target = restoreTarget(original: marker.originalLimit, memory, store: store)
         do {
             switch GrantRestore.decide(
-                current: try? currentLimit(of: memory), written: marker.raisedLimit, original: marker.originalLimit)
+                current: try? currentLimit(of: memory), written: marker.raisedLimit, original: target)
             {
-            case .writeBack: try setLimit(marker.originalLimit, of: memory)
+            case .writeBack: try setLimit(target, of: memory)
             case .changedByOthers(let current): left.append("the limit was set to \(current) since")
             case .alreadyBack, .gone: break
             }
@@ -330,7 +343,7 @@ package final class ReserveGrants {
     package func takeOverLeftovers(
         _ memories: [MemoryCgroup], done: @escaping (CgroupPath, LeftoverOutcome) -> Void
     ) {
-        for (path, outcome) in Self.restoreLeftovers(memories) {
+        for (path, outcome) in Self.restoreLeftovers(memories, store: store) {
             done(path, outcome)
             guard outcome == .busy, let memory = memories.first(where: { $0.path == path }),
                 let marker = ReserveGrantMarker.read(from: memory.cgroup), granted[path] == nil

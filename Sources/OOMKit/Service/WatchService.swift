@@ -283,7 +283,9 @@ public final class WatchService {
         if let reserves {
             reserves.takeOverLeftovers(memories, done: report)
         } else {
-            for (path, outcome) in ReserveGrants.restoreLeftovers(memories) { report(path, outcome) }
+            for (path, outcome) in ReserveGrants.restoreLeftovers(memories, store: ReserveStore(system: system)) {
+                report(path, outcome)
+            }
         }
     }
 

@@ -288,8 +288,9 @@ import Testing
         let tree = Self.tree()
         tree.file(Self.directory + "/memory.limit_in_bytes", "\(80 << 20)\n")
         let memory = try Self.open(tree)
+        let store = ReserveStore(system: try CgroupSystem(root: tree.root))
         let limitFile = tree.root + "/" + Self.directory + "/memory.limit_in_bytes"
-        #expect(ReserveGrants.restoreLeftovers([memory]).isEmpty, "no marker, nothing done")
+        #expect(ReserveGrants.restoreLeftovers([memory], store: store).isEmpty, "no marker, nothing done")
         #expect(ProcessRunner.readText(limitFile) == "\(80 << 20)\n")
         guard trustedAttributesWork(on: memory.cgroup) else {
             try skip("trusted.* extended attributes do not work here (needs root and a file system with them)")
@@ -299,13 +300,13 @@ import Testing
         let live = ReserveGrantMarker(
             owner: MarkerOwner(pid: 1), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, live.encoded)
-        #expect(ReserveGrants.restoreLeftovers([memory]).isEmpty, "its owner is alive")
+        #expect(ReserveGrants.restoreLeftovers([memory], store: store).isEmpty, "its owner is alive")
         #expect(ReserveGrants.grantedNow(memory)?.pid == 1)
         let dead = ReserveGrantMarker(
             owner: MarkerOwner(pid: try deadPID()), originalLimit: ByteCount(Self.limit), originalMemsw: nil)
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, dead.encoded)
         #expect(ReserveGrants.grantedNow(memory) == nil)
-        let result = ReserveGrants.restoreLeftovers([memory])
+        let result = ReserveGrants.restoreLeftovers([memory], store: store)
         #expect(result.map(\.0) == [cgroupPath("/job")] && result.map(\.1) == [.restored])
         #expect(ProcessRunner.readText(limitFile) == "\(64 << 20)\n")
         #expect(ReserveGrantMarker.read(from: memory.cgroup) == nil)
@@ -315,10 +316,35 @@ import Testing
             owner: MarkerOwner(pid: try deadPID()), originalLimit: ByteCount(Self.limit), originalMemsw: nil,
             raisedLimit: ByteCount(80 << 20))
         try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, changed.encoded)
-        let left = ReserveGrants.restoreLeftovers([memory])
+        let left = ReserveGrants.restoreLeftovers([memory], store: store)
         #expect(left.count == 1)
         if case .changedByOthers? = left.first?.1 {} else { Issue.record("\(left)") }
         #expect(ProcessRunner.readText(limitFile) == "\(96 << 20)\n")
+        #expect(ReserveGrantMarker.read(from: memory.cgroup) == nil)
+    }
+
+    /// v2: a dead watch's grant (memory.high raised to memory.max 64M from 48M) while memory.max was
+    /// since raised to 96M. The next start gives back what the running watch would have: memory.max −
+    /// reserve as they are now (80M), not the 48M of the grant's start, which would throttle the cgroup
+    /// 32M below what its reserve asks.
+    @Test func aV2GrantLeftoverGoesBackToMaxLessTheReserveAsTheyAreNow() throws {
+        let tree = FixtureTree.unifiedV2()
+        tree.v2Cgroup("/app", usage: 32 << 20, max: 96 << 20, high: 64 << 20)
+        let system = try CgroupSystem(root: tree.root)
+        let memory = try MemoryCgroup.open(cgroupPath("/app"), in: system)
+        guard trustedAttributesWork(on: memory.cgroup) else {
+            try skip("trusted.* extended attributes do not work here (needs root and a file system with them)")
+            return
+        }
+        let store = ReserveStore(system: system)
+        _ = try store.write(ReserveRecord(size: "16M", bytes: ByteCount(Self.reserve)), for: memory)
+        let dead = ReserveGrantMarker(
+            owner: MarkerOwner(pid: try deadPID()), originalLimit: ByteCount(48 << 20), originalMemsw: nil,
+            raisedLimit: ByteCount(64 << 20))
+        try memory.cgroup.setExtendedAttribute(ReserveGrantMarker.attribute, dead.encoded)
+        let result = ReserveGrants.restoreLeftovers([memory], store: store)
+        #expect(result.map(\.1) == [.restored], "\(result)")
+        #expect(try memory.high() == ByteCount(80 << 20), "memory.max 96M − reserve 16M")
         #expect(ReserveGrantMarker.read(from: memory.cgroup) == nil)
     }
 
