@@ -124,6 +124,36 @@ struct LeftoverTests {
         #expect(KillerDisabledMarker.read(from: memory.cgroup) == nil)
     }
 
+    /// A claim holds an flock on the cgroup's directory while it reads, removes and sets the marker (two
+    /// watches replacing one leftover at once). Anyone who may open the directory can hold that lock:
+    /// a watch does not wait for it (three tries 1 ms apart), and still replaces a dead watch's marker.
+    @Test(.enabled(if: memoryHierarchyIsV1, "the kernel killer is held back on v1 only"))
+    func someoneHoldingTheDirectorysLockDoesNotStopAClaim() throws {
+        let test = try TestCgroup()
+        defer { test.destroy() }
+        let memory = try memory(test.path)
+        let held = open(test.hierarchy.mountPoint + test.path.description, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(held >= 0)
+        defer { close(held) }
+        #expect(flock(held, LOCK_EX | LOCK_NB) == 0, "the test holds the lock")
+        #expect(KernelKillerControl.lockBriefly(memory.cgroup.directoryDescriptor) == false, "held: not taken")
+        let gone = try #require(ProcessRunner.spawn("/bin/true", []), "a process that is gone once reaped")
+        _ = ProcessRunner.wait(for: gone)
+        let dead = MarkerOwner(pid: gone, startTime: 1, namespace: MarkerOwner.current.namespace)
+        try memory.setOOMKillDisabled(true)
+        try memory.cgroup.setExtendedAttribute(
+            KillerDisabledMarker.attribute, KillerDisabledMarker(owner: dead).encoded)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let watch = try RunningWatch([test.path.description, "--no-self-protection"])
+        #expect(watch.output.contains("watching 1 cgroup"), "\(watch.output)")
+        #expect(clock.now - started < .seconds(5))
+        #expect(KillerDisabledMarker.read(from: memory.cgroup)?.pid == watch.pid, "the dead watch's marker replaced")
+        #expect(try memory.oomControl().oomKillDisable)
+        #expect(watch.stop() == 0)
+        #expect(try !memory.oomControl().oomKillDisable)
+    }
+
     /// A watch in a time namespace of its own (a container's, a checkpoint restored by CRIU), whose boot
     /// time is shifted by a day here: /proc/PID/stat shows a process's start shifted by the reader's
     /// offset, so its marker's start time used to differ from what the host read, its live watch was

@@ -41,12 +41,16 @@ package final class KernelKillerControl {
     /// Sets this process's marker, exclusively (XATTR_CREATE): of two watches starting at once on one
     /// cgroup, one owns it and the other is refused (the check at start-up alone leaves a window). A
     /// marker of this process stays (a re-arm); a leftover is replaced, if it still reads the same just
-    /// before (two watches replacing one leftover: the second finds the first's marker instead, though a
-    /// window of a few microseconds between that read and the removal remains). Returns who else owns
+    /// before. Two watches replacing one leftover at once could each find it the same, and the later
+    /// removal take the other's new marker: the read, the removal and the setting are done holding an
+    /// flock on the cgroup's directory (``lockBriefly(_:)``), one watch at a time. Returns who else owns
     /// it — another watch, or a marker this version cannot read (a newer one's), never removed — or nil,
     /// also where no marker can be set (no trusted.* attributes without CAP_SYS_ADMIN: then, as ever,
     /// only the guardian restores).
     private static func claim(_ memory: MemoryCgroup) -> String? {
+        let directory = memory.cgroup.directoryDescriptor
+        let locked = lockBriefly(directory)
+        defer { if locked { flock(directory, LOCK_UN) } }
         let mine = KillerDisabledMarker()
         for _ in 0..<3 {
             do {
@@ -66,6 +70,19 @@ package final class KernelKillerControl {
             try? memory.cgroup.removeExtendedAttribute(KillerDisabledMarker.attribute)
         }
         return "claimed by another watch at the same moment (the marker changed three times)"
+    }
+
+    /// An exclusive flock on a cgroup's directory, tried three times 1 ms apart and never waited for
+    /// longer: another watch holds it for microseconds, and anyone who may open the directory could hold
+    /// it for ever (arming a child under `--recursive` runs in the loop). Without it, the claim goes on
+    /// as it did before there was one.
+    package static func lockBriefly(_ directory: Int32) -> Bool {
+        for attempt in 0..<3 {
+            if flock(directory, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK || errno == EINTR, attempt < 2 else { return false }
+            usleep(1_000)
+        }
+        return false
     }
 
     /// Re-enables the kernel killer on a cgroup this process disabled.
