@@ -88,6 +88,28 @@ start_watch /tmp/rsw.json /hard/rs --dry-run
 echo 8M >$CG/hard/rs/memory.max
 check reserve-max-below-said wait_for 10 grep -q 'no longer above the reserve' /tmp/rsw.json
 stop_watch rsw-watch-stops /tmp/rsw.json
+# memory.max raised while a grant holds memory.high at the old memory.max, then watch SIGKILLed: the
+# guardian gives memory.high back at memory.max − reserve as they are now (96M − 16M), not at the 48M of
+# the grant's start (which it did before: the cgroup throttled 32M below what its reserve asks).
+mkcg /hard/gm >/dev/null && echo 64M >$CG/hard/gm/memory.max && { echo 0 >$CG/hard/gm/memory.swap.max 2>/dev/null; :; }
+oomctl reserve /hard/gm 16M >/dev/null 2>&1 || fail grant-follows-max-setup "reserve /hard/gm 16M failed"
+rm -f /tmp/gm.hook
+start_watch /tmp/gm.json /hard/gm --kill largest --hold freeze --delay 20s --hook-timeout 20s \
+    --hook "echo held >/tmp/gm.hook; sleep 15; exit 1"
+spawn_in_cg /hard/gm oomctl hog 100M --hold 0s
+hog=$SPAWNED
+if wait_for 30 grep -q held /tmp/gm.hook && grep -qx $((64 * 1048576)) $CG/hard/gm/memory.high; then
+    echo 96M >$CG/hard/gm/memory.max
+    check grant-follows-max-said wait_for 10 grep -q 'changed while its reserve is granted' /tmp/gm.json
+    kill -KILL $WATCH
+    wait $WATCH 2>/dev/null
+    if wait_for 10 grep -qx $((80 * 1048576)) $CG/hard/gm/memory.high; then pass grant-restore-follows-max
+    else fail grant-restore-follows-max "memory.high $(cat $CG/hard/gm/memory.high) after watch was killed (want 80M = 96M - 16M)"; fi
+else
+    fail grant-restore-follows-max "never granted: memory.high $(cat $CG/hard/gm/memory.high): $(tail -c 400 /tmp/gm.json) $(tail -c 300 /tmp/gm.json.err)"
+    kill -KILL $WATCH 2>/dev/null; wait $WATCH 2>/dev/null
+fi
+kill -KILL $hog 2>/dev/null; wait $hog 2>/dev/null
 
 # --- 6. a fork bomb is killed first, looked at after ------------------------------------------------
 # fork_bomb CGROUP: 5 shells forking shells, up to pids.max 50; returns once 20 processes run.

@@ -135,16 +135,26 @@ package final class ReserveGrants {
         return grant
     }
 
-    /// The guardian's entries for a grant: each original value, to be written back where it still holds
-    /// the raised one.
+    /// The guardian's entries for a grant: what the restore would write back now (``restoreTarget(_:_:)``),
+    /// where the file still holds the raised value.
     private func tellGuardian(_ grant: ReserveGrant, _ memory: MemoryCgroup) {
         guardian?.restoreOnExit(
-            Self.limitPath(memory), value: String(grant.originalLimit.bytes), expected: String(grant.raisedLimit.bytes),
-            of: memory.cgroup)
+            Self.limitPath(memory), value: String(restoreTarget(grant, memory).bytes),
+            expected: String(grant.raisedLimit.bytes), of: memory.cgroup)
         if let memsw = grant.originalMemsw, let raised = grant.raisedMemsw {
             guardian?.restoreOnExit(
                 Self.memswPath(memory), value: String(memsw.bytes), expected: String(raised.bytes), of: memory.cgroup)
         }
+    }
+
+    /// v2: memory.max changed while a grant is in force. The guardian's entry follows, so that a watch
+    /// that dies now has memory.high given back at memory.max − reserve as they are, as the running watch
+    /// would, not at the memory.high of the grant's start. Returns that value; nil without a v2 grant.
+    @discardableResult
+    package func limitChanged(_ path: CgroupPath) -> ByteCount? {
+        guard let (grant, memory) = granted[path], memory.version == .v2 else { return nil }
+        tellGuardian(grant, memory)
+        return restoreTarget(grant, memory)
     }
 
     /// Takes a grant back: writes the original limits now, or, while usage is still above them (EBUSY),

@@ -165,6 +165,10 @@ public enum WatchNotice: Sendable {
     /// v2: memory.high followed a changed memory.max to keep the reserve.
     case highFollowsMax(CgroupPath, old: ByteCount, new: ByteCount)
     case highNotReconciled(CgroupPath, reason: String)
+    /// v2: memory.max changed while the reserve is granted (memory.high lifted to the old memory.max):
+    /// when the grant ends, memory.high goes to `then` (memory.max − reserve as they are now), also if
+    /// watch dies first (the guardian is told).
+    case grantFollowsMax(CgroupPath, then: ByteCount)
     /// `recursive`: a cgroup created below a watched one is watched now.
     case watchingNewCgroup(CgroupPath)
     case cannotWatchNewCgroup(CgroupPath, reason: String)

@@ -485,8 +485,11 @@ public final class WatchService {
     /// v2: memory.high follows a changed memory.max, so the reserve stays what `oomctl reserve` set.
     private func reconcileHigh(_ memory: MemoryCgroup) {
         // While a grant is in force memory.high is at memory.max on purpose; the grant's restore puts
-        // it at memory.max − reserve for the memory.max of then.
-        guard reserves?.grant(for: memory.path) == nil else { return }
+        // it at memory.max − reserve for the memory.max of then, and the guardian learns that value.
+        if let reserves, reserves.grant(for: memory.path) != nil {
+            if let target = reserves.limitChanged(memory.path) { onNotice(.grantFollowsMax(memory.path, then: target)) }
+            return
+        }
         do {
             guard let (old, new) = try Reserves(system: system).reconcile(memory) else { return }
             onNotice(.highFollowsMax(memory.path, old: old, new: new))

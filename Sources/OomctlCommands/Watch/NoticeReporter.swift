@@ -50,6 +50,11 @@ struct NoticeReporter {
                 level: .notice,
                 "memory.high of \(path.description.visibleControlCharacters) follows memory.max to keep its reserve: \(old) → \(new)",
                 metadata: ["cgroup": .string(path.description), "high_bytes": .stringConvertible(new.bytes)])
+        case .grantFollowsMax(let path, let then):
+            log.log(
+                level: .notice,
+                "memory.max of \(path.description.visibleControlCharacters) changed while its reserve is granted: memory.high goes to \(then) (memory.max − reserve) when the grant ends",
+                metadata: ["cgroup": .string(path.description), "high_bytes": .stringConvertible(then.bytes)])
         case .highNotReconciled(let path, let reason):
             log.log(
                 .warning, "cannot keep memory.high in step with the reserve: \(reason)",

@@ -348,6 +348,36 @@ import Testing
         #expect(ReserveGrantMarker.read(from: memory.cgroup) == nil)
     }
 
+    /// v2: memory.max raised from 64M to 96M while a grant holds memory.high at 64M. The guardian is told
+    /// the new value to give back (96M − the 16M reserve), so a watch that dies now does not leave the
+    /// cgroup throttled at the 48M of the grant's start; the running watch's restore writes the same.
+    @Test func aV2GrantsGuardianEntryFollowsAChangedMemoryMax() throws {
+        let tree = FixtureTree.unifiedV2()
+        tree.v2Cgroup("/app", usage: 32 << 20, max: 64 << 20, high: 48 << 20)
+        let system = try CgroupSystem(root: tree.root)
+        let memory = try MemoryCgroup.open(cgroupPath("/app"), in: system)
+        let store = ReserveStore(system: system)
+        _ = try store.write(ReserveRecord(size: "16M", bytes: ByteCount(Self.reserve)), for: memory)
+        let (guardian, messages) = try Self.recordingGuardian(tree)
+        let grants = ReserveGrants(store: store, guardian: guardian, loop: try EventLoop())
+        let grant = try #require(try grants.grant(memory))
+        #expect(grant.originalLimit == ByteCount(48 << 20) && grant.raisedLimit == ByteCount(64 << 20))
+        #expect(try memory.high() == ByteCount(64 << 20))
+        tree.file("sys/fs/cgroup/app/memory.max", "\(96 << 20)\n")
+        grants.limitChanged(cgroupPath("/app"))
+        grants.limitChanged(cgroupPath("/other"))  // no grant there: nothing said
+        var restored: [(ReserveGrant, String?)] = []
+        grants.restore(cgroupPath("/app")) { restored.append(($0, $1)) }
+        #expect(restored.count == 1 && restored.first?.1 == nil, "\(restored)")
+        #expect(try memory.high() == ByteCount(80 << 20), "the running watch's restore: 96M − 16M")
+        guardian.shutDown()
+        let high = memory.cgroup.filesystemPath + "/memory.high"
+        let told = ProcessRunner.readText(messages)
+        #expect(
+            told.hasPrefix("=\(high) \(48 << 20) \(64 << 20)\n=\(high) \(80 << 20) \(64 << 20)\n-\(high)\n"),
+            "the guardian learns the value the restore would write now: \(told)")
+    }
+
     // MARK: Guardian
 
     /// The guardian's loop run in this process on a pipe: at end of file it writes the listed killers
