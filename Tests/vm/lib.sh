@@ -17,6 +17,27 @@ fail() {
 # figure NAME TEXT...: report a measurement (not a check); the host prints "# figure: SCRIPT/NAME TEXT".
 figure() { _f=$1; shift; echo "@@vmtest FIGURE $VMTEST_SCRIPT/$_f $*"; }
 
+# --- the v2 part of the fault harness (Tests/faults/run is the v1 part) ------------------------------
+# `scripts/vm-test --faults long` writes VMTEST_FAULTS=long into /vmtest/config: the fault trials of
+# 75-v2-hardening run many times instead of a few.
+[ -r /vmtest/config ] && . /vmtest/config
+# pick SHORT LONG: the number of trials for this run.
+pick() { if [ "${VMTEST_FAULTS:-short}" = long ]; then echo "$2"; else echo "$1"; fi; }
+# max_of A B: the larger of two integers.
+max_of() { if [ "$1" -ge "$2" ]; then echo "$1"; else echo "$2"; fi; }
+# fault_row FAULT TRIALS HELD WORST_MS WHAT: one row of the fault table, as a figure; kept for fault_json.
+FAULT_ROWS=
+fault_row() {
+    figure "fault-$1" "trials $2 held $3 worst ${4} ms: $5"
+    FAULT_ROWS="$FAULT_ROWS${FAULT_ROWS:+,}{\"fault\":\"$1\",\"trials\":$2,\"held\":$3,\"worstMs\":$4}"
+    [ "$2" -gt 0 ] && [ "$2" = "$3" ] || FAULTS_FAILED=1
+}
+# fault_json: the fault table of this script as one JSON line (a figure), like Tests/faults/run's.
+fault_json() {
+    if [ -z "${FAULTS_FAILED:-}" ]; then _held=true; else _held=false; fi
+    figure fault-json "{\"faults\":[$FAULT_ROWS],\"mode\":\"${VMTEST_FAULTS:-short}\",\"kernel\":\"$(uname -r)\",\"allHeld\":$_held}"
+}
+
 # check CHECK COMMAND...: pass when COMMAND succeeds, else fail with its output.
 check() {
     _c=$1; shift
