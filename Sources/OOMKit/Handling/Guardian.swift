@@ -461,10 +461,6 @@ final class GuardianSession {
     private var watched: [CgroupPath: (control: String, memory: MemoryCgroup)] = [:]
     /// The cgroups in OOM now, each with the timer that looks again at its deadline.
     private var held: [CgroupPath: DeadlineTimer] = [:]
-    /// The cgroups found over at their deadline, looked at until that has lasted (``deadlineVerdict``):
-    /// since when they are looked at, and how long they have been over.
-    private var settling: [CgroupPath: (since: ContinuousClock.Instant, stretch: OverStretch)] = [:]
-    private let clock = ContinuousClock()
     private var ended = false
 
     init(input: Int32, watch: Int32, log: @escaping (String) -> Void) {
@@ -590,7 +586,6 @@ final class GuardianSession {
         watched[path] = nil
         watcher?.unwatch(path)
         if let timer = held.removeValue(forKey: path) { loop?.remove(timer.descriptor) }
-        settling[path] = nil
     }
 
     private func oom(_ event: OOMEvent) {
@@ -599,12 +594,7 @@ final class GuardianSession {
             if let entry = watched[event.cgroup] { unwatchOOMs(entry.control) }
             return
         }
-        guard watched[event.cgroup] != nil else { return }
-        guard held[event.cgroup] == nil else {
-            // Notified again: the OOM found over at its deadline is back (watch's rule, OverStretch).
-            settling[event.cgroup]?.stretch.interrupt()
-            return
-        }
+        guard watched[event.cgroup] != nil, held[event.cgroup] == nil else { return }
         hold(event.cgroup, for: delay)
     }
 
@@ -615,7 +605,6 @@ final class GuardianSession {
             let (path, _) = watched.first(where: { $0.value.control.isSameBytes(as: control) })
         else { return }
         for (heldPath, timer) in held where heldPath == path || heldPath.isDescendant(of: path) {
-            settling[heldPath] = nil
             timer.arm(after: delay + Guardian.deadlineSlack)
         }
         if held[path] == nil { hold(path, for: delay) }
@@ -637,52 +626,14 @@ final class GuardianSession {
         timer.arm(after: delay + Guardian.deadlineSlack)
     }
 
-    /// What the guardian does at an OOM's deadline and at each look after it.
-    enum DeadlineVerdict: Equatable {
-        /// Still held with the killer disabled: to the kernel.
-        case handBack
-        /// Over for good, or handed back by watch (the killer enabled), or nothing to read: nothing to do.
-        case done
-        /// Found over, not yet for long enough: looked at again in ``Handler/hookSettleInterval``.
-        case lookAgain
-    }
-
-    /// An OOM at its deadline (plus the slack) or looked at again after it: still held (`under_oom` 1,
-    /// the killer disabled) → ``DeadlineVerdict/handBack``. Found over, it is over only once that has
-    /// lasted ``Handler/v1SettleTime`` with no new notification, by watch's own rule (``OverStretch``): a
-    /// task the kernel woke to retry its charge reads as over for a moment, and one look at such a
-    /// moment used to cost the cgroup another whole `--delay`. The looking is bounded (four settle times
-    /// from the first look): a guardian too starved to look often enough leaves it to the next
-    /// notification, as before.
-    static func deadlineVerdict(
-        _ control: OOMControl?, stretch: inout OverStretch, lookingSince: ContinuousClock.Instant,
-        at now: ContinuousClock.Instant
-    ) -> DeadlineVerdict {
-        guard let control, control.oomKillDisable else { return .done }
-        let settleTime = Handler.v1SettleTime
-        guard let overFor = stretch.look(over: !control.underOOM, at: now, maximumGap: settleTime / 2) else {
-            return .handBack
-        }
-        return overFor >= settleTime || now - lookingSince >= settleTime * 4 ? .done : .lookAgain
-    }
-
     /// An OOM's deadline (plus the slack) passed since its handling began: over, or handed back by watch
     /// → nothing; still held with the killer disabled → watch did not hand it back (stopped, or stuck in
     /// a write; a running watch whose next handling began would have said `!`), so the guardian does.
     private func deadlinePassed(_ path: CgroupPath) {
         guard let loop, let timer = held[path], let entry = watched[path], let delay = state.delay else { return }
-        let now = clock.now
-        var looking = settling[path] ?? (now, OverStretch())
-        let verdict = Self.deadlineVerdict(
-            try? entry.memory.oomControl(), stretch: &looking.stretch, lookingSince: looking.since, at: now)
-        if verdict == .lookAgain {
-            settling[path] = looking
-            return timer.arm(after: Handler.hookSettleInterval)
-        }
-        settling[path] = nil
         loop.remove(timer.descriptor)
         held[path] = nil
-        guard verdict == .handBack else { return }
+        guard let control = try? entry.memory.oomControl(), control.underOOM, control.oomKillDisable else { return }
         // The kernel marks a whole subtree under OOM for an ancestor's: only the cgroup whose own limit was
         // hit waits on its flag (a listed ancestor has its own deadline). Re-enabling a descendant's killer
         // would do nothing for this OOM and take that cgroup from watch.

@@ -364,8 +364,11 @@ package final class Handler {
         private var holdLimit: DeadlineTimer?
         /// v2: the last sample of the cgroup, from which the next verdict's rates are taken.
         private var lastSample: MemorySample?
-        /// How long the condition has been over, as looked at (v1: not notified again since).
-        private var overStretch = OverStretch()
+        /// Since when the condition has been over, as looked at (nil: not over at the last look; v1: or
+        /// notified again since).
+        private var clearSince: ContinuousClock.Instant?
+        /// When ``look()`` last looked.
+        private var lastLookAt: ContinuousClock.Instant?
         /// v2 memory.oom.group kill: when the kernel's count of its kills last grew (as read by watch).
         private var lastKillCounted: ContinuousClock.Instant
 
@@ -772,7 +775,7 @@ package final class Handler {
                 // After a kill: over when the verdict has stayed clear for the settle time, not at the
                 // first clear look (wake-ups meanwhile are folded into this handling).
                 phase = .awaitingResolution
-                overStretch.interrupt()
+                clearSince = nil
                 return watchForResolution()
             }
             finish()
@@ -851,7 +854,7 @@ package final class Handler {
         /// over, whatever a look found meanwhile; past the deadline, it goes to the kernel now.
         func notifiedAgain() {
             guard isV1OOM, phase != .finished else { return }
-            overStretch.interrupt()
+            clearSince = nil
             if deadlinePassedAt != nil && !options.dryRun { fallBack(after: options.delay) }
         }
 
@@ -957,10 +960,16 @@ package final class Handler {
         /// again (``notifiedAgain()``).
         private func look() -> Condition {
             let now = handler.clock.now
-            let gap = isV1OOM ? Handler.v1SettleTime / 2 : nil
-            guard let overFor = overStretch.look(over: isResolved(), at: now, maximumGap: gap) else { return .ongoing }
+            if isV1OOM, let last = lastLookAt, now - last > Handler.v1SettleTime / 2 { clearSince = nil }
+            lastLookAt = now
+            guard isResolved() else {
+                clearSince = nil
+                return .ongoing
+            }
             guard let settleTime else { return .settled }
-            return overFor >= settleTime ? .settled : .clearing
+            let since = clearSince ?? now
+            clearSince = since
+            return now - since >= settleTime ? .settled : .clearing
         }
 
         /// Looks at the condition from the loop until it has settled (`done(true)`), or until it is found
@@ -973,7 +982,7 @@ package final class Handler {
             guard settle == nil else { return done(false) }
             // v1: a stretch of over that other looks began stands (an OOM back is notified, which ends
             // it); v2: the looking starts afresh.
-            if !isV1OOM { overStretch.interrupt() }
+            if !isV1OOM { clearSince = nil }
             let started = handler.clock.now
             let limit = patience + (settleTime ?? .zero) * 2
             let interval = isV1OOM ? Handler.hookSettleInterval : pollInterval
