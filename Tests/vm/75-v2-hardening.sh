@@ -95,7 +95,7 @@ figure removal-fds "watch: $fds_before fds before $trials x 20 children were mad
 fault_row removals $trials $held $worst "20 children made and removed under --recursive: every removal noticed, fds released"
 # A child made again with the same name is watched: its memory.high events are seen.
 mkdir $CG/hard/rm/c1 && echo 16M >$CG/hard/rm/c1/memory.high
-wait_for 10 sh -c "[ \$(grep -c 'watching new cgroup' /tmp/rm.json) -ge 21 ]"
+wait_for 10 sh -c "[ \$(grep -c 'watching new cgroup' /tmp/rm.json) -ge $((trials * 20 + 1)) ]"
 spawn_in_cg /hard/rm/c1 oomctl hog 40M >/dev/null 2>&1
 hog=$SPAWNED
 if wait_for 20 detected_in /tmp/rm.json /hard/rm/c1; then pass recreated-child-watched
@@ -104,7 +104,7 @@ kill -9 $hog 2>/dev/null; wait $hog 2>/dev/null
 wait_for 5 sh -c "! grep -q . $CG/hard/rm/c1/cgroup.procs"
 rmdir $CG/hard/rm/c1
 # The --recursive root itself removed and made again: watched again, with what is made below it.
-wait_for 10 sh -c "[ \$(grep -c $MSG_REMOVED /tmp/rm.json) -ge 21 ]"
+wait_for 10 sh -c "[ \$(grep -c $MSG_REMOVED /tmp/rm.json) -ge $((trials * 20 + 1)) ]"
 rmdir $CG/hard/rm
 check root-removal-noticed wait_for 10 grep -q 'was removed; it is watched again' /tmp/rm.json
 mkdir $CG/hard/rm && echo "+memory +pids" >$CG/hard/rm/cgroup.subtree_control

@@ -47,8 +47,8 @@ package enum GrantRestore: Sendable, Equatable {
 /// - the original limit is written back once usage allows it (a lower limit fails with EBUSY while usage
 ///   is above it; the write is retried every 50 ms), unless someone changed the limit meanwhile
 ///   (``GrantRestore``: only what still holds what watch wrote is ours to give back);
-/// - the ``GuardianClient`` learns the original values before the limit is raised (`=PATH VALUE RAISED`)
-///   and writes them back if `watch` dies;
+/// - the ``GuardianClient`` learns the values to give back before the limit is raised (`=PATH VALUE
+///   RAISED`; on v2 told again when memory.max changes) and writes them back if `watch` dies;
 /// - the marker attribute `trusted.oomctl.reserve_granted` (`PID LIMIT MEMSW RAISED RAISED_MEMSW`) lets the
 ///   next start restore what even a dead guardian left behind (``takeOverLeftovers(_:done:)``).
 package final class ReserveGrants {
@@ -346,7 +346,7 @@ package final class ReserveGrants {
         return left.isEmpty ? .restored : .changedByOthers(left.joined(separator: "; "))
     }
 
-    /// Start-up: restores what a dead `watch` left raised (``restoreLeftovers(_:)``) and takes over what
+    /// Start-up: restores what a dead `watch` left raised (``restoreLeftovers(_:store:)``) and takes over what
     /// usage does not allow yet as this watch's own grant — the guardian told, the marker naming this
     /// process — retried every 50 ms for up to a minute like any restore. `done` gets every outcome: at
     /// once, and for a busy one again when its retries end (restored, or failed with the reason).
